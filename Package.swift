@@ -1,0 +1,42 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "iommu-conformance",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "PropertyCheck", targets: ["PropertyCheck"]),
+        // Toy machines with known bugs: the engine's shrink benchmarks and tests share them.
+        .library(name: "PropertyCheckFixtures", targets: ["PropertyCheckFixtures"]),
+        .library(name: "IOMMUConformance", targets: ["IOMMUConformance"]),
+        .executable(name: "iommu-check", targets: ["iommu-check"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // The engine: choice sequences, generators, stateful runs, shrinking. No IOMMU terms.
+        .target(name: "PropertyCheck"),
+        .target(name: "PropertyCheckFixtures", dependencies: ["PropertyCheck"]),
+        // The C header of the plug-in ABI.
+        .target(name: "CIOMMUCheck"),
+        // Shared vocabulary: addresses, permissions, errors, per-surface protocols, simulated hosts.
+        .target(name: "IOMMUSpec"),
+        // Reference models: the specification, written plainly.
+        .target(name: "IOMMUReference", dependencies: ["IOMMUSpec"]),
+        // Optimized implementations, shaped like production code.
+        .target(name: "IOMMUOptimized", dependencies: ["IOMMUSpec"]),
+        // Planted bugs: switches on the optimized implementations, each named after a real failure.
+        .target(name: "IOMMUMutants", dependencies: ["IOMMUSpec", "IOMMUOptimized"]),
+        // Generators, differential runners, fuzz entry points, traces, the plug-in loader.
+        .target(
+            name: "IOMMUConformance",
+            dependencies: ["PropertyCheck", "IOMMUSpec", "IOMMUReference", "IOMMUOptimized", "IOMMUMutants", "CIOMMUCheck"]
+        ),
+        .executableTarget(
+            name: "iommu-check",
+            dependencies: ["IOMMUConformance", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "PropertyCheckTests", dependencies: ["PropertyCheck", "PropertyCheckFixtures"]),
+    ]
+)

@@ -1,0 +1,1 @@
+// The IOMMUSpec module: its first surface arrives with the AddressSpace issue (see docs/ARCHITECTURE.md).

@@ -1,0 +1,120 @@
+/// Runs a test case: the saved regressions first, then `cases` generated cases; shrinks the first
+/// failure, saves it if asked, and applies the health check to a passing run.
+///
+/// Case `i` draws from a PRNG seeded with `caseSeed(runSeed:caseIndex:)`, so the same seed and
+/// configuration give the same run, byte for byte.
+public func check(_ configuration: CheckConfiguration, kindNames: [String] = [], _ testCase: @escaping TestCase) -> CheckReport {
+    let started = ContinuousClock.now
+    let statistics = Statistics()
+    var errors: [String] = []
+    var casesRun = 0
+
+    func finish(_ failure: FailureReport?) -> CheckReport {
+        statistics.fold(kindNames: kindNames)
+        let judgedHealth = failure == nil && configuration.replay == nil
+        let elapsed = ContinuousClock.now - started
+        return CheckReport(
+            name: configuration.name, seed: configuration.seed, casesRun: casesRun, statistics: statistics,
+            failure: failure, healthProblems: judgedHealth ? configuration.health.problems(in: statistics) : [],
+            errors: errors, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        )
+    }
+
+    func shrinkAndReport(_ failing: [UInt64], origin: FailureReport.Origin) -> FailureReport {
+        var shrinker = Shrinker(testCase: testCase, failing: failing, maxChoices: configuration.maxChoices, budget: configuration.shrinkBudget)
+        let result = shrinker.shrink()
+        let final = ChoiceStream(.replay(result.choices), maxChoices: configuration.maxChoices, recordsTrace: true)
+        let failure: CaseFailure
+        if case .fail(let found) = testCase(final) {
+            failure = found
+        } else {
+            failure = CaseFailure(message: "flaky: the shrunk case passed when replayed; the test case is not a function of its choices")
+        }
+        let bytes = final.encodedBytes
+        var savedTo: String?
+        if configuration.savesRegressions, let directory = configuration.regressionsDirectory {
+            do {
+                savedTo = try RegressionStore(directory: directory).save(bytes, prefix: configuration.name)
+            } catch {
+                errors.append("could not save the regression in \(directory): \(error)")
+            }
+        }
+        let partial = FailureReport(
+            origin: origin, seed: configuration.seed, message: failure.message, trace: failure.trace,
+            choices: final.choices, bytes: bytes, originalChoiceCount: failing.count, shrink: result,
+            replayCommand: "", savedTo: savedTo
+        )
+        return FailureReport(
+            origin: origin, seed: configuration.seed, message: failure.message, trace: failure.trace,
+            choices: final.choices, bytes: bytes, originalChoiceCount: failing.count, shrink: result,
+            replayCommand: configuration.replayCommand(partial.base64), savedTo: savedTo
+        )
+    }
+
+    /// Runs one fixed input; returns its shrunk failure, if it fails.
+    func judge(_ source: ChoiceSource, origin: FailureReport.Origin) -> FailureReport? {
+        let stream = ChoiceStream(source, maxChoices: configuration.maxChoices)
+        casesRun += 1
+        guard case .fail = testCase(stream) else { return nil }
+        return shrinkAndReport(stream.choices, origin: origin)
+    }
+
+    if let bytes = configuration.replay {
+        return finish(judge(.bytes(bytes), origin: .replay))
+    }
+    if let directory = configuration.regressionsDirectory {
+        do {
+            for (path, bytes) in try RegressionStore(directory: directory).load() {
+                if let failure = judge(.bytes(bytes), origin: .regression(path: path)) { return finish(failure) }
+            }
+        } catch {
+            errors.append("could not read the regressions in \(directory): \(error)")
+        }
+    }
+
+    let stream = ChoiceStream(.random(seed: 0), maxChoices: configuration.maxChoices)
+    stream.statistics = statistics
+    for index in 0..<configuration.cases {
+        stream.reset(.random(seed: caseSeed(runSeed: configuration.seed, caseIndex: index)))
+        let verdict = testCase(stream)
+        casesRun += 1
+        switch verdict {
+        case .pass: statistics.count(case: false, overran: stream.overran)
+        case .discard: statistics.count(case: true, overran: stream.overran)
+        case .fail:
+            statistics.count(case: false, overran: stream.overran)
+            return finish(shrinkAndReport(stream.choices, origin: .generated(caseIndex: index)))
+        }
+        if let progress = configuration.progress, (index + 1) % configuration.progressInterval == 0 {
+            progress(index + 1, configuration.cases)
+        }
+    }
+    return finish(nil)
+}
+
+/// Checks that `property` holds for values drawn from `generator`.
+public func check<Value>(
+    _ generator: Gen<Value>,
+    _ configuration: CheckConfiguration,
+    _ property: @escaping (Value) throws -> Bool
+) -> CheckReport {
+    check(configuration) { stream in
+        let value = generator.generate(stream)
+        if stream.isDiscarded { return .discard }
+        let trace = stream.recordsTrace ? ["value: \(value)"] : []
+        do {
+            return try property(value) ? .pass : .fail(CaseFailure(message: "property returned false", trace: trace))
+        } catch {
+            return .fail(CaseFailure(message: "property threw: \(error)", trace: trace))
+        }
+    }
+}
+
+/// Checks a state machine in lockstep: commands drawn from its state, compared at every step.
+public func check<M: StateMachine>(
+    _ configuration: CheckConfiguration,
+    options: StatefulOptions = StatefulOptions(),
+    machine makeMachine: @escaping () -> M
+) -> CheckReport {
+    check(configuration, kindNames: M.commandKinds, statefulTestCase(options, makeMachine))
+}

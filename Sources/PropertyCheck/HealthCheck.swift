@@ -1,0 +1,40 @@
+/// Thresholds that make a vacuous run fail: a property that passes because it tested nothing is
+/// a defect, not a pass (Hypothesis's `filter_too_much`; QuickCheck's coverage checks).
+public struct HealthCheck: Sendable {
+    /// Fail when more than this share of cases was discarded.
+    public var maxDiscardedShare = 0.9
+    /// Fail when fewer than this share of all commands was accepted (returned success).
+    public var minAcceptedShare = 0.1
+    /// Fail when a command kind ran at least `kindSampleSize` times and was never accepted.
+    public var requireEveryKindAccepted = true
+    public var kindSampleSize = 100
+    public var enabled = true
+
+    public init() {}
+
+    /// The problems in `statistics`, each a sentence that says what was vacuous.
+    public func problems(in statistics: Statistics) -> [String] {
+        guard enabled, statistics.cases > 0 else { return [] }
+        var problems: [String] = []
+        let discardedShare = Double(statistics.discardedCases) / Double(statistics.cases)
+        if discardedShare > maxDiscardedShare {
+            problems.append("\(statistics.discardedCases) of \(statistics.cases) cases (\(percent(discardedShare))) were discarded: the generator rarely produces a valid case, so the property was barely tested")
+        }
+        let commands = statistics.totalCommands
+        if commands > 0 {
+            let acceptedShare = Double(statistics.totalAccepted) / Double(commands)
+            if acceptedShare < minAcceptedShare {
+                problems.append("only \(statistics.totalAccepted) of \(commands) commands (\(percent(acceptedShare))) were accepted: almost every command was rejected, so the run exercised error paths only")
+            }
+        }
+        if requireEveryKindAccepted {
+            for name in statistics.commands.keys.sorted() {
+                let n = statistics.commands[name] ?? 0
+                if n >= kindSampleSize && (statistics.accepted[name] ?? 0) == 0 {
+                    problems.append("command '\(name)' ran \(n) times and was never accepted: its success path was never tested")
+                }
+            }
+        }
+        return problems
+    }
+}

@@ -1,0 +1,100 @@
+/// A stateful test in lockstep: the implementation under test and the model run the same
+/// commands, and every step compares them.
+///
+/// The next command is drawn from the current state (so an unmap can aim at an existing mapping),
+/// among the kinds swarm testing enabled for this case. A sequence ends by a drawn choice, so the
+/// shrinker shortens it by deleting command spans.
+public protocol StateMachine {
+    associatedtype Command
+
+    /// Command kind names. `kind(of:)` indexes this list; swarm testing and statistics use it.
+    static var commandKinds: [String] { get }
+
+    /// Draws the next command, knowing the current state, among `enabled` kinds.
+    mutating func drawCommand(_ stream: ChoiceStream, enabled: KindSet) -> Command
+
+    func kind(of command: Command) -> Int
+
+    /// Whether `command` may run in the current state. A command that fails it is skipped and counted.
+    func precondition(_ command: Command) -> Bool
+
+    /// Runs `command` on the implementation under test and on the model, and compares.
+    mutating func step(_ command: Command) -> StepResult
+
+    /// Checked after every step: nil, or what is wrong.
+    func checkInvariants() -> String?
+
+    /// One readable line for the trace.
+    func describe(_ command: Command) -> String
+}
+
+extension StateMachine {
+    public func precondition(_ command: Command) -> Bool { true }
+    public func checkInvariants() -> String? { nil }
+}
+
+/// The result of one lockstep step.
+public enum StepResult: Sendable, Equatable {
+    /// Both sides agree. `outcome` names the result ("ok", or an error kind); `accepted` says
+    /// whether it was a success, which the health check uses to spot runs where nothing succeeds.
+    case agreed(outcome: String, accepted: Bool)
+    /// The sides disagree; `message` shows both results.
+    case disagreed(message: String)
+}
+
+/// How long command sequences are and whether swarm testing is on.
+public struct StatefulOptions: Sendable {
+    /// Mean commands per case; each step continues with probability 1 - 1/averageSteps.
+    public var averageSteps: Double = 40
+    public var maxSteps: Int = 200
+    public var swarm: Bool = true
+
+    public init(averageSteps: Double = 40, maxSteps: Int = 200, swarm: Bool = true) {
+        self.averageSteps = averageSteps
+        self.maxSteps = maxSteps
+        self.swarm = swarm
+    }
+}
+
+/// Compiles a state machine into a `TestCase`: draw swarm kinds, then commands until a drawn stop.
+public func statefulTestCase<M: StateMachine>(
+    _ options: StatefulOptions = StatefulOptions(),
+    _ makeMachine: @escaping () -> M
+) -> TestCase {
+    let kindCount = M.commandKinds.count
+    let continueProbability = 1 - 1 / max(options.averageSteps, 1)
+    return { stream in
+        var machine = makeMachine()
+        let enabled = options.swarm ? KindSet.drawSwarm(stream, kinds: kindCount) : .all(kindCount)
+        var trace: [String] = []
+        var steps = 0
+        while steps < options.maxSteps {
+            stream.beginSpan("command")
+            guard stream.drawBool(probability: continueProbability) else {
+                stream.endSpan()
+                break
+            }
+            let command = machine.drawCommand(stream, enabled: enabled)
+            stream.endSpan()
+            steps += 1
+            if stream.isDiscarded { return .discard }
+            guard machine.precondition(command) else {
+                stream.statistics?.countPreconditionSkip()
+                continue
+            }
+            let result = machine.step(command)
+            switch result {
+            case .agreed(let outcome, let accepted):
+                stream.statistics?.count(commandIndex: machine.kind(of: command), outcome: outcome, accepted: accepted)
+                if stream.recordsTrace { trace.append("\(machine.describe(command)) -> \(outcome)") }
+            case .disagreed(let message):
+                if stream.recordsTrace { trace.append("\(machine.describe(command)) -> DISAGREEMENT") }
+                return .fail(CaseFailure(message: "step \(steps): \(message)", trace: trace))
+            }
+            if let problem = machine.checkInvariants() {
+                return .fail(CaseFailure(message: "invariant broken after step \(steps): \(problem)", trace: trace))
+            }
+        }
+        return .pass
+    }
+}

@@ -1,0 +1,111 @@
+/// What a run did: how many cases ran or were discarded, how often each command kind ran and
+/// was accepted, each outcome came back, and each labelled event happened. A run's statistics
+/// show whether it tested anything; `HealthCheck` turns a vacuous run into a failure.
+public final class Statistics: @unchecked Sendable {
+    public private(set) var cases = 0
+    public private(set) var discardedCases = 0
+    /// Commands run, by kind name.
+    public private(set) var commands: [String: Int] = [:]
+    /// Commands whose outcome was a success (not an error), by kind name.
+    public private(set) var accepted: [String: Int] = [:]
+    /// Outcomes as "kind: outcome", for example "map: overlap".
+    public private(set) var outcomes: [String: Int] = [:]
+    /// Labelled events (`ChoiceStream.event`).
+    public private(set) var events: [String: Int] = [:]
+    /// Commands drawn but skipped because their precondition did not hold.
+    public private(set) var preconditionSkips = 0
+    /// Cases that hit the choice limit.
+    public private(set) var overruns = 0
+
+    // Per-kind counters by index, folded into the name-keyed tables by `fold(kindNames:)`:
+    // the stateful loop counts with array stores instead of string hashing.
+    var commandsByIndex: [Int] = []
+    var acceptedByIndex: [Int] = []
+    var outcomesByIndex: [OutcomeKey: Int] = [:]
+
+    struct OutcomeKey: Hashable {
+        let kind: Int
+        let outcome: String
+    }
+
+    public init() {}
+
+    public var totalCommands: Int { commands.values.reduce(0, +) + commandsByIndex.reduce(0, +) }
+    public var totalAccepted: Int { accepted.values.reduce(0, +) + acceptedByIndex.reduce(0, +) }
+
+    public func count(case discarded: Bool, overran: Bool) {
+        cases += 1
+        if discarded { discardedCases += 1 }
+        if overran { overruns += 1 }
+    }
+
+    public func count(event name: String) { events[name, default: 0] += 1 }
+
+    public func count(outcome: String, kind: String, times: Int = 1) { outcomes[kind + ": " + outcome, default: 0] += times }
+
+    func countPreconditionSkip() { preconditionSkips += 1 }
+
+    @inline(__always)
+    func count(commandIndex index: Int, outcome: String, accepted wasAccepted: Bool) {
+        if index >= commandsByIndex.count {
+            commandsByIndex += Array(repeating: 0, count: index + 1 - commandsByIndex.count)
+            acceptedByIndex += Array(repeating: 0, count: index + 1 - acceptedByIndex.count)
+        }
+        commandsByIndex[index] += 1
+        if wasAccepted { acceptedByIndex[index] += 1 }
+        outcomesByIndex[OutcomeKey(kind: index, outcome: outcome), default: 0] += 1
+    }
+
+    /// Moves the per-index counters into the name-keyed tables.
+    func fold(kindNames: [String]) {
+        func name(_ index: Int) -> String { index < kindNames.count ? kindNames[index] : "kind \(index)" }
+        for (index, n) in commandsByIndex.enumerated() where n > 0 {
+            commands[name(index), default: 0] += n
+            accepted[name(index), default: 0] += acceptedByIndex[index]
+        }
+        for (key, n) in outcomesByIndex { count(outcome: key.outcome, kind: name(key.kind), times: n) }
+        commandsByIndex = []
+        acceptedByIndex = []
+        outcomesByIndex = [:]
+    }
+
+    /// Adds another run's counts (campaigns split across workers merge this way).
+    public func merge(_ other: Statistics) {
+        cases += other.cases
+        discardedCases += other.discardedCases
+        preconditionSkips += other.preconditionSkips
+        overruns += other.overruns
+        commands.merge(other.commands, uniquingKeysWith: +)
+        accepted.merge(other.accepted, uniquingKeysWith: +)
+        outcomes.merge(other.outcomes, uniquingKeysWith: +)
+        events.merge(other.events, uniquingKeysWith: +)
+    }
+
+    /// A plain-text table, sorted by name so two runs diff cleanly.
+    public var summary: String {
+        var lines: [String] = []
+        let discardShare = cases == 0 ? 0 : Double(discardedCases) / Double(cases)
+        lines.append("cases: \(cases), discarded: \(discardedCases) (\(percent(discardShare))), overruns: \(overruns)")
+        if !commands.isEmpty {
+            lines.append("commands: \(totalCommands), accepted: \(totalAccepted), precondition skips: \(preconditionSkips)")
+            for name in commands.keys.sorted() {
+                let n = commands[name] ?? 0, ok = accepted[name] ?? 0
+                lines.append("  \(name): \(n) run, \(ok) accepted (\(percent(n == 0 ? 0 : Double(ok) / Double(n))))")
+            }
+        }
+        if !outcomes.isEmpty {
+            lines.append("outcomes:")
+            for key in outcomes.keys.sorted() { lines.append("  \(key): \(outcomes[key] ?? 0)") }
+        }
+        if !events.isEmpty {
+            lines.append("events:")
+            for key in events.keys.sorted() { lines.append("  \(key): \(events[key] ?? 0)") }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+func percent(_ share: Double) -> String {
+    let tenths = Int((share * 1000).rounded())
+    return "\(tenths / 10).\(tenths % 10)%"
+}

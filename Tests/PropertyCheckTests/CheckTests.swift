@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+@testable import PropertyCheck
+import PropertyCheckFixtures
+
+@Suite struct CheckTests {
+    @Test func theSameSeedGivesTheSameCasesAndTheSameShrunkResult() {
+        let generator = Gen.int(in: 0...1000).array(count: 0...20)
+        func run() -> CheckReport {
+            check(generator, CheckConfiguration(name: "determinism", seed: 42, cases: 500)) { $0.reduce(0, +) <= 1000 }
+        }
+        let first = run(), second = run()
+        #expect(first.failure?.choices == second.failure?.choices)
+        #expect(first.failure?.bytes == second.failure?.bytes)
+        #expect(first.failure?.trace == second.failure?.trace)
+        #expect(first.failure?.shrink.runs == second.failure?.shrink.runs)
+        #expect(first.failure?.origin == second.failure?.origin)
+        let a = ChoiceStream(.random(seed: caseSeed(runSeed: 42, caseIndex: 17)))
+        let b = ChoiceStream(.random(seed: caseSeed(runSeed: 42, caseIndex: 17)))
+        #expect(generator.generate(a) == generator.generate(b))
+        #expect(a.choices == b.choices)
+
+        let stateful1 = check(CheckConfiguration(name: "kv", seed: 9, cases: 2_000), machine: KeyValueMachine.init)
+        let stateful2 = check(CheckConfiguration(name: "kv", seed: 9, cases: 2_000), machine: KeyValueMachine.init)
+        #expect(stateful1.failure?.trace == stateful2.failure?.trace)
+        #expect(stateful1.statistics.summary == stateful2.statistics.summary)
+    }
+
+    @Test func aFailureReportPrintsSeedTraceChoicesAndReplayCommand() throws {
+        let report = check(Gen.int(in: 0...1000).array(count: 0...20), CheckConfiguration(name: "report", seed: 5, cases: 500)) { $0.reduce(0, +) <= 1000 }
+        let failure = try #require(report.failure)
+        let text = report.description
+        #expect(text.contains("seed 5"))
+        #expect(text.contains("value: [1, 1000]"))
+        #expect(text.contains("choices (base64): \(failure.base64)"))
+        #expect(text.contains("IOMMU_CHECK_REPLAY=\(failure.base64) swift test --filter 'report'"))
+
+        // The printed choices replay to the same failure.
+        var replay = CheckConfiguration(name: "report", seed: 5, cases: 500)
+        replay.replay = [UInt8](Data(base64Encoded: failure.base64)!)
+        let replayed = check(Gen.int(in: 0...1000).array(count: 0...20), replay) { $0.reduce(0, +) <= 1000 }
+        #expect(replayed.failure?.origin == .replay)
+        #expect(replayed.failure?.trace == failure.trace)
+        #expect(replayed.casesRun == 1)
+    }
+
+    @Test func failuresAreSavedAndReplayedFirstByLaterRuns() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("regressions-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = CheckConfiguration(name: "saved", seed: 1, cases: 500)
+        configuration.regressionsDirectory = directory
+        configuration.savesRegressions = true
+        let generator = Gen.int(in: 0...1000).array(count: 0...20)
+        let first = check(generator, configuration) { $0.reduce(0, +) <= 1000 }
+        let saved = try #require(first.failure?.savedTo)
+        #expect(FileManager.default.fileExists(atPath: saved))
+
+        // A later run with no generated cases still finds the failure, from the saved file.
+        configuration.cases = 0
+        configuration.savesRegressions = false
+        let second = check(generator, configuration) { $0.reduce(0, +) <= 1000 }
+        #expect(second.failure?.origin == .regression(path: saved))
+        #expect(generator.replay(second.failure!.choices) == [1, 1000])
+    }
+
+    @Test func aPassingPropertyPassesWithStatistics() {
+        let report = check(Gen.int(in: -50...50).array(count: 0...10), CheckConfiguration(name: "reverse", seed: 2, cases: 300)) { xs in
+            Array(xs.reversed().reversed()) == xs
+        }
+        #expect(report.passed, "\(report)")
+        #expect(report.statistics.cases == 300)
+        #expect(report.casesRun == 300)
+    }
+
+    @Test func thrownErrorsAreFailures() {
+        struct Boom: Error {}
+        let report = check(Gen.uint64(in: 0...10), CheckConfiguration(name: "throws", seed: 1, cases: 100)) { value in
+            if value > 4 { throw Boom() }
+            return true
+        }
+        #expect(report.failure?.message.contains("Boom") == true)
+        #expect(report.failure.map { Gen.uint64(in: 0...10).replay($0.choices) } == 5)
+    }
+}
