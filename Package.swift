@@ -38,5 +38,9 @@ let package = Package(
             dependencies: ["IOMMUConformance", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "PropertyCheckTests", dependencies: ["PropertyCheck", "PropertyCheckFixtures"]),
+        .testTarget(
+            name: "IOMMUConformanceTests",
+            dependencies: ["IOMMUConformance", "IOMMUSpec", "IOMMUReference", "IOMMUOptimized", "IOMMUMutants", "PropertyCheck"]
+        ),
     ]
 )

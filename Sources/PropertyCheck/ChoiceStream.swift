@@ -97,6 +97,17 @@ public final class ChoiceStream {
     @inline(__always)
     public func drawBool(probability: Double = 0.5) -> Bool { draw(1, biased: false, probability: probability) == 1 }
 
+    /// A draw whose value the caller fixes: it consumes input and is recorded like any draw,
+    /// but returns `forced` (which must be at most `bound`). A run with a fixed option (a
+    /// command-line `--policy`, say) thus records that option in its choices, so the recorded
+    /// sequence replays the same way without the option; the shrinker cannot change it.
+    public func draw(upTo bound: UInt64, forcedTo forced: UInt64) -> UInt64 {
+        let before = choices.count
+        _ = draw(bound, biased: false, probability: -1)
+        if choices.count > before { choices[before] = min(forced, bound) }
+        return min(forced, bound)
+    }
+
     /// `probability` >= 0 marks a weighted boolean (bound 1); integer draws pass -1.
     private func draw(_ bound: UInt64, biased: Bool, probability: Double) -> UInt64 {
         if choices.count >= maxChoices {

@@ -55,7 +55,18 @@ extension ChoiceStream {
     /// nearest positive weight at or after their position.
     public func drawWeightedIndex(_ weights: [Int]) -> Int {
         let total = weights.reduce(0, +)
-        var point = Int(drawUniform(upTo: UInt64(total - 1)))
+        return index(of: Int(drawUniform(upTo: UInt64(total - 1))), in: weights)
+    }
+
+    /// `drawWeightedIndex` with the result fixed to `forced` (see `draw(upTo:forcedTo:)`).
+    public func drawWeightedIndex(_ weights: [Int], forcedTo forced: Int) -> Int {
+        let total = weights.reduce(0, +)
+        let point = weights.prefix(forced).reduce(0, +)
+        return index(of: Int(draw(upTo: UInt64(total - 1), forcedTo: UInt64(point))), in: weights)
+    }
+
+    private func index(of drawn: Int, in weights: [Int]) -> Int {
+        var point = drawn
         for (index, weight) in weights.enumerated() {
             if point < weight { return index }
             point -= weight

@@ -24,6 +24,9 @@ public protocol StateMachine {
     /// Checked after every step: nil, or what is wrong.
     func checkInvariants() -> String?
 
+    /// Checked once after the last step (a full state comparison too costly for every step).
+    mutating func finish() -> String?
+
     /// One readable line for the trace.
     func describe(_ command: Command) -> String
 }
@@ -31,6 +34,7 @@ public protocol StateMachine {
 extension StateMachine {
     public func precondition(_ command: Command) -> Bool { true }
     public func checkInvariants() -> String? { nil }
+    public mutating func finish() -> String? { nil }
 }
 
 /// The result of one lockstep step.
@@ -61,40 +65,49 @@ public func statefulTestCase<M: StateMachine>(
     _ options: StatefulOptions = StatefulOptions(),
     _ makeMachine: @escaping () -> M
 ) -> TestCase {
+    { stream in
+        var machine = makeMachine()
+        return runCommands(&machine, stream, options)
+    }
+}
+
+/// Runs one case of `machine`: the swarm draw, then commands until a drawn stop or
+/// `options.maxSteps`, judging every step, the invariants after it, and `finish` at the end.
+/// Surfaces that draw a configuration before building their machine call this directly.
+public func runCommands<M: StateMachine>(_ machine: inout M, _ stream: ChoiceStream, _ options: StatefulOptions) -> CaseVerdict {
     let kindCount = M.commandKinds.count
     let continueProbability = 1 - 1 / max(options.averageSteps, 1)
-    return { stream in
-        var machine = makeMachine()
-        let enabled = options.swarm ? KindSet.drawSwarm(stream, kinds: kindCount) : .all(kindCount)
-        var trace: [String] = []
-        var steps = 0
-        while steps < options.maxSteps {
-            stream.beginSpan("command")
-            guard stream.drawBool(probability: continueProbability) else {
-                stream.endSpan()
-                break
-            }
-            let command = machine.drawCommand(stream, enabled: enabled)
+    let enabled = options.swarm ? KindSet.drawSwarm(stream, kinds: kindCount) : .all(kindCount)
+    var trace: [String] = []
+    var steps = 0
+    while steps < options.maxSteps {
+        stream.beginSpan("command")
+        guard stream.drawBool(probability: continueProbability) else {
             stream.endSpan()
-            steps += 1
-            if stream.isDiscarded { return .discard }
-            guard machine.precondition(command) else {
-                stream.statistics?.countPreconditionSkip()
-                continue
-            }
-            let result = machine.step(command)
-            switch result {
-            case .agreed(let outcome, let accepted):
-                stream.statistics?.count(commandIndex: machine.kind(of: command), outcome: outcome, accepted: accepted)
-                if stream.recordsTrace { trace.append("\(machine.describe(command)) -> \(outcome)") }
-            case .disagreed(let message):
-                if stream.recordsTrace { trace.append("\(machine.describe(command)) -> DISAGREEMENT") }
-                return .fail(CaseFailure(message: "step \(steps): \(message)", trace: trace))
-            }
-            if let problem = machine.checkInvariants() {
-                return .fail(CaseFailure(message: "invariant broken after step \(steps): \(problem)", trace: trace))
-            }
+            break
         }
-        return .pass
+        let command = machine.drawCommand(stream, enabled: enabled)
+        stream.endSpan()
+        steps += 1
+        if stream.isDiscarded { return .discard }
+        guard machine.precondition(command) else {
+            stream.statistics?.countPreconditionSkip()
+            continue
+        }
+        switch machine.step(command) {
+        case .agreed(let outcome, let accepted):
+            stream.statistics?.count(commandIndex: machine.kind(of: command), outcome: outcome, accepted: accepted)
+            if stream.recordsTrace { trace.append("\(machine.describe(command)) -> \(outcome)") }
+        case .disagreed(let message):
+            if stream.recordsTrace { trace.append("\(machine.describe(command)) -> DISAGREEMENT") }
+            return .fail(CaseFailure(message: "step \(steps): \(message)", trace: trace))
+        }
+        if let problem = machine.checkInvariants() {
+            return .fail(CaseFailure(message: "invariant broken after step \(steps): \(problem)", trace: trace))
+        }
     }
+    if let problem = machine.finish() {
+        return .fail(CaseFailure(message: "final check after \(steps) steps: \(problem)", trace: trace))
+    }
+    return .pass
 }

@@ -1,0 +1,35 @@
+/// Which implementation a check runs in lockstep with the reference model.
+public enum ImplementationChoice: Sendable, Hashable, CustomStringConvertible {
+    /// The reference model against itself: a check of the checker.
+    case reference
+    /// The optimized implementation.
+    case optimized
+    /// The optimized implementation with a planted bug (`IOMMUMutants`).
+    case mutant(String)
+
+    /// Parses `reference`, `optimized` or `mutant:NAME`.
+    public init?(parsing text: String) {
+        switch text {
+        case "reference": self = .reference
+        case "optimized": self = .optimized
+        default:
+            guard text.hasPrefix("mutant:"), text.count > 7 else { return nil }
+            self = .mutant(String(text.dropFirst(7)))
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .reference: "reference"
+        case .optimized: "optimized"
+        case .mutant(let name): "mutant:\(name)"
+        }
+    }
+}
+
+/// An implementation that could not be built for a configuration (an unknown mutant name,
+/// a plug-in that refuses the configuration).
+public struct ImplementationUnavailable: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

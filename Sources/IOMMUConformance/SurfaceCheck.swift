@@ -1,0 +1,37 @@
+import IOMMUSpec
+import PropertyCheck
+
+/// One surface's differential check, ready to run: what the command line and the fuzz jobs use
+/// to treat every surface alike.
+public struct SurfaceCheck: Sendable {
+    public let surface: Surface
+    public let kindNames: [String]
+    public let makeTestCase: @Sendable () -> TestCase
+
+    /// Runs the check: saved regressions first, then generated cases.
+    public func run(_ configuration: CheckConfiguration) -> CheckReport {
+        check(configuration, kindNames: kindNames, makeTestCase())
+    }
+
+    /// The check of `surface` against `implementation`, with `policy` (a preset name) where the
+    /// surface has one. Errors name what is wrong: an unknown mutant, a policy the surface lacks.
+    public static func make(_ surface: Surface, implementation: ImplementationChoice, policy: String? = nil, stateful: StatefulOptions = StatefulOptions()) throws(ImplementationUnavailable) -> SurfaceCheck {
+        switch surface {
+        case .addressSpace:
+            var options = AddressSpaceOptions()
+            if let policy {
+                guard let parsed = AddressSpaceTrace.parsePolicy(policy) else {
+                    throw ImplementationUnavailable("'\(policy)' is not an address-space policy; expected one of \(AddressSpaceTrace.policyNames)")
+                }
+                options.policy = parsed
+            }
+            let check = try AddressSpaceCheck(options: options, stateful: stateful, implementation: implementation)
+            return SurfaceCheck(surface: surface, kindNames: AddressSpaceCheck.kindNames, makeTestCase: { check.testCase() })
+        default:
+            throw ImplementationUnavailable("the \(surface) surface does not exist yet")
+        }
+    }
+
+    /// The surfaces that exist.
+    public static let available: [Surface] = [.addressSpace]
+}

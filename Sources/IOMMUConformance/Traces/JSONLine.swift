@@ -1,0 +1,149 @@
+import Foundation
+import IOMMUSpec
+
+/// One parsed JSON Lines record with typed field access that reports errors by line and field.
+struct JSONLine {
+    let number: Int
+    let object: [String: Any]
+
+    /// Parses `text` (one line) as a JSON object.
+    init(number: Int, text: String) throws(TraceError) {
+        self.number = number
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+        } catch {
+            throw TraceError(line: number, "not valid JSON (\(Self.reason(error)))")
+        }
+        guard let object = parsed as? [String: Any] else { throw TraceError(line: number, "expected a JSON object, found \(Self.kind(parsed))") }
+        self.object = object
+    }
+
+    init(number: Int, object: [String: Any]) {
+        self.number = number
+        self.object = object
+    }
+
+    func has(_ field: String) -> Bool { object[field] != nil }
+
+    func string(_ field: String) throws(TraceError) -> String {
+        guard let value = object[field] else { throw TraceError(line: number, field: field, "missing; expected a string") }
+        guard let text = value as? String else { throw TraceError(line: number, field: field, "expected a string, found \(Self.kind(value))") }
+        return text
+    }
+
+    func optionalString(_ field: String) throws(TraceError) -> String? {
+        guard has(field) else { return nil }
+        return try string(field)
+    }
+
+    /// An unsigned 64-bit value: a "0x..." or decimal string, or a non-negative JSON integer
+    /// (strings are the norm: JSON numbers above 2^53 lose precision in many other parsers).
+    func address(_ field: String) throws(TraceError) -> UInt64 {
+        guard let value = object[field] else { throw TraceError(line: number, field: field, "missing; expected an address such as \"0x1000\"") }
+        if let text = value as? String {
+            guard let parsed = parseAddress(text) else { throw TraceError(line: number, field: field, "'\(text)' is not a 0x-hex or decimal unsigned 64-bit value") }
+            return parsed
+        }
+        if let number = value as? NSNumber, !Self.isBoolean(value) {
+            let double = number.doubleValue
+            guard double >= 0, double == double.rounded() else {
+                throw TraceError(line: self.number, field: field, "\(number) is not an unsigned integer")
+            }
+            return number.uint64Value
+        }
+        throw TraceError(line: number, field: field, "expected an address string such as \"0x1000\", found \(Self.kind(value))")
+    }
+
+    func integer(_ field: String) throws(TraceError) -> Int {
+        let value = try address(field)
+        guard value <= UInt64(Int.max) else { throw TraceError(line: number, field: field, "\(value) is too large") }
+        return Int(value)
+    }
+
+    func optionalAddress(_ field: String) throws(TraceError) -> UInt64? {
+        guard has(field) else { return nil }
+        return try address(field)
+    }
+
+    func array(_ field: String) throws(TraceError) -> [Any] {
+        guard let value = object[field] else { throw TraceError(line: number, field: field, "missing; expected an array") }
+        guard let array = value as? [Any] else { throw TraceError(line: number, field: field, "expected an array, found \(Self.kind(value))") }
+        return array
+    }
+
+    func nested(_ field: String) throws(TraceError) -> JSONLine {
+        guard let value = object[field] else { throw TraceError(line: number, field: field, "missing; expected an object") }
+        guard let object = value as? [String: Any] else { throw TraceError(line: number, field: field, "expected an object, found \(Self.kind(value))") }
+        return JSONLine(number: number, object: object)
+    }
+
+    /// A string that must be one of `choices`.
+    func choice<T>(_ field: String, _ choices: [(String, T)]) throws(TraceError) -> T {
+        let text = try string(field)
+        guard let match = choices.first(where: { $0.0 == text }) else {
+            throw TraceError(line: number, field: field, "'\(text)' is not one of: \(choices.map(\.0).joined(separator: ", "))")
+        }
+        return match.1
+    }
+
+    /// JSON true and false: `is Bool` also matches the numbers 0 and 1, so compare the class.
+    static func isBoolean(_ value: Any) -> Bool {
+        ObjectIdentifier(type(of: value as AnyObject)) == ObjectIdentifier(type(of: NSNumber(value: true)))
+    }
+
+    static func kind(_ value: Any) -> String {
+        if isBoolean(value) { return "a boolean" }
+        switch value {
+        case is String: return "a string"
+        case is NSNumber: return "a number"
+        case is [Any]: return "an array"
+        case is [String: Any]: return "an object"
+        case is NSNull: return "null"
+        default: return "\(type(of: value))"
+        }
+    }
+
+    private static func reason(_ error: Error) -> String {
+        let text = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
+        return text ?? "unparseable"
+    }
+}
+
+/// Encodes a JSON object on one line with its keys in the given order (JSONSerialization
+/// sorts or scrambles keys; traces read better with "op" first).
+func jsonLine(_ fields: [(String, JSONValue)]) -> String {
+    "{" + fields.map { "\(quoted($0.0)):\($0.1.encoded)" }.joined(separator: ",") + "}"
+}
+
+enum JSONValue {
+    case string(String)
+    case integer(Int)
+    case array([JSONValue])
+    case object([(String, JSONValue)])
+
+    var encoded: String {
+        switch self {
+        case .string(let text): quoted(text)
+        case .integer(let value): String(value)
+        case .array(let values): "[" + values.map(\.encoded).joined(separator: ",") + "]"
+        case .object(let fields): jsonLine(fields)
+        }
+    }
+}
+
+func quoted(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        case "\r": out += "\\r"
+        default:
+            if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+        }
+    }
+    return out + "\""
+}

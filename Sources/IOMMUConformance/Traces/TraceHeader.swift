@@ -1,0 +1,51 @@
+import IOMMUSpec
+
+/// The first line of every trace: what it is, which surface, under which configuration.
+/// `{"trace":"iommu-conformance","version":1,"surface":"address-space","configuration":{...}}`
+/// Scenario files may add `"policies": [...]` (run once per policy) and `"description"`.
+struct TraceHeader {
+    static let format = "iommu-conformance"
+    static let version = 1
+
+    let surface: Surface
+    let configuration: JSONLine
+    let policies: [String]
+    let description: String?
+
+    init(_ line: JSONLine) throws(TraceError) {
+        let format = try line.string("trace")
+        guard format == Self.format else { throw TraceError(line: line.number, field: "trace", "expected \"\(Self.format)\" (is this the first line of a trace?)") }
+        let version = try line.integer("version")
+        guard version == Self.version else { throw TraceError(line: line.number, field: "version", "version \(version) is not supported; this checker reads version \(Self.version)") }
+        surface = try line.choice("surface", Surface.allCases.map { ($0.rawValue, $0) })
+        configuration = try line.nested("configuration")
+        if line.has("policies") {
+            var names: [String] = []
+            for (index, value) in try line.array("policies").enumerated() {
+                guard let name = value as? String else { throw TraceError(line: line.number, field: "policies[\(index)]", "expected a policy name string") }
+                names.append(name)
+            }
+            policies = names
+        } else {
+            policies = []
+        }
+        description = try line.optionalString("description")
+    }
+
+    static func encode(surface: Surface, configuration: [(String, JSONValue)], description: String? = nil) -> String {
+        var fields: [(String, JSONValue)] = [("trace", .string(format)), ("version", .integer(version)), ("surface", .string(surface.rawValue)), ("configuration", .object(configuration))]
+        if let description { fields.append(("description", .string(description))) }
+        return jsonLine(fields)
+    }
+}
+
+/// Splits trace text into numbered non-empty lines; `#` starts a comment line.
+func traceLines(_ text: String) -> [(number: Int, text: String)] {
+    var lines: [(Int, String)] = []
+    for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        let line = raw.trimmingCharacters(in: .whitespaces)
+        if line.isEmpty || line.hasPrefix("#") { continue }
+        lines.append((index + 1, line))
+    }
+    return lines
+}

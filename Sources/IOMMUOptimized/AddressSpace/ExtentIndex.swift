@@ -1,0 +1,204 @@
+import IOMMUSpec
+
+/// Mappings ordered by IOVA, stored as chunks of parallel arrays (a two-level B+-tree in
+/// spirit): finding, inserting or removing costs a binary search over chunk keys, one inside a
+/// chunk, and a move of at most `maxChunk` entries. An entry costs 25 bytes plus chunk slack,
+/// well under QEMU's 72-byte IOVA-tree node (seed 004).
+///
+/// Positions are (chunk, slot); `end` is (chunks.count, 0).
+struct ExtentIndex {
+    struct Chunk {
+        var iovas: [UInt64] = []
+        var lasts: [UInt64] = []
+        var phys: [UInt64] = []
+        var permissions: [UInt8] = []
+
+        var count: Int { iovas.count }
+
+        func extent(_ slot: Int) -> Extent {
+            Extent(iova: iovas[slot], length: lasts[slot] - iovas[slot] + 1, phys: phys[slot], permissions: Permissions(rawValue: permissions[slot]))
+        }
+    }
+
+    struct Position: Equatable, Comparable {
+        var chunk: Int
+        var slot: Int
+        static func < (a: Position, b: Position) -> Bool { (a.chunk, a.slot) < (b.chunk, b.slot) }
+    }
+
+    static let maxChunk = 256
+    private(set) var chunks: [Chunk] = []
+    /// `firstKeys[i] == chunks[i].iovas[0]`; every chunk is non-empty.
+    private(set) var firstKeys: [UInt64] = []
+    private(set) var count = 0
+
+    var end: Position { Position(chunk: chunks.count, slot: 0) }
+
+    subscript(position: Position) -> Extent { chunks[position.chunk].extent(position.slot) }
+
+    func iova(at p: Position) -> UInt64 { chunks[p.chunk].iovas[p.slot] }
+    func last(at p: Position) -> UInt64 { chunks[p.chunk].lasts[p.slot] }
+
+    func next(_ p: Position) -> Position {
+        p.slot + 1 < chunks[p.chunk].count ? Position(chunk: p.chunk, slot: p.slot + 1) : Position(chunk: p.chunk + 1, slot: 0)
+    }
+
+    func previous(_ p: Position) -> Position? {
+        if p.slot > 0 { return Position(chunk: p.chunk, slot: p.slot - 1) }
+        guard p.chunk > 0 else { return nil }
+        return Position(chunk: p.chunk - 1, slot: chunks[p.chunk - 1].count - 1)
+    }
+
+    /// The first position whose IOVA is greater than `address`. O(log n).
+    func upperBound(_ address: UInt64) -> Position {
+        var low = 0, high = firstKeys.count
+        while low < high {
+            let middle = (low + high) / 2
+            if firstKeys[middle] > address { high = middle } else { low = middle + 1 }
+        }
+        let chunk = low - 1
+        guard chunk >= 0 else { return Position(chunk: 0, slot: 0) }
+        let iovas = chunks[chunk].iovas
+        var l = 0, h = iovas.count
+        while l < h {
+            let m = (l + h) / 2
+            if iovas[m] > address { h = m } else { l = m + 1 }
+        }
+        return l == iovas.count ? Position(chunk: chunk + 1, slot: 0) : Position(chunk: chunk, slot: l)
+    }
+
+    /// The position of the mapping that contains `address`, if any.
+    func position(containing address: UInt64) -> Position? {
+        guard let candidate = previous(upperBound(address)), last(at: candidate) >= address else { return nil }
+        return candidate
+    }
+
+    /// The positions of the mappings that overlap `[first, last]`, as a half-open range.
+    func overlapping(_ first: UInt64, _ last: UInt64) -> Range<Position> {
+        let stop = upperBound(last)
+        var start = upperBound(first)
+        if let before = previous(start), self.last(at: before) >= first { start = before }
+        return start < stop ? start..<stop : stop..<stop
+    }
+
+    /// Inserts a mapping that overlaps none.
+    mutating func insert(_ extent: Extent) {
+        count += 1
+        let at = upperBound(extent.iova)
+        var chunkIndex = at.chunk, slot = at.slot
+        if chunks.isEmpty {
+            chunks.append(Chunk())
+            firstKeys.append(extent.iova)
+            chunkIndex = 0; slot = 0
+        } else if chunkIndex == chunks.count {
+            // Past the end: append to the last chunk.
+            chunkIndex -= 1
+            slot = chunks[chunkIndex].count
+        }
+        chunks[chunkIndex].iovas.insert(extent.iova, at: slot)
+        chunks[chunkIndex].lasts.insert(extent.last, at: slot)
+        chunks[chunkIndex].phys.insert(extent.phys, at: slot)
+        chunks[chunkIndex].permissions.insert(extent.permissions.rawValue, at: slot)
+        firstKeys[chunkIndex] = chunks[chunkIndex].iovas[0]
+        if chunks[chunkIndex].count > Self.maxChunk { split(chunkIndex) }
+    }
+
+    /// Removes the mappings at `range` (contiguous positions).
+    mutating func remove(_ range: Range<Position>) {
+        guard !range.isEmpty else { return }
+        var chunk = range.upperBound.chunk == chunks.count ? chunks.count - 1 : range.upperBound.chunk
+        // Walk chunks from the back so earlier indices stay valid.
+        while chunk >= range.lowerBound.chunk {
+            let from = chunk == range.lowerBound.chunk ? range.lowerBound.slot : 0
+            let to = chunk == range.upperBound.chunk ? range.upperBound.slot : chunks[chunk].count
+            if from < to {
+                count -= to - from
+                chunks[chunk].iovas.removeSubrange(from..<to)
+                chunks[chunk].lasts.removeSubrange(from..<to)
+                chunks[chunk].phys.removeSubrange(from..<to)
+                chunks[chunk].permissions.removeSubrange(from..<to)
+            }
+            if chunks[chunk].count == 0 {
+                chunks.remove(at: chunk)
+                firstKeys.remove(at: chunk)
+            } else {
+                firstKeys[chunk] = chunks[chunk].iovas[0]
+                mergeIfSmall(chunk)
+            }
+            chunk -= 1
+        }
+    }
+
+    mutating func removeAll() {
+        chunks = []
+        firstKeys = []
+        count = 0
+    }
+
+    func extents(in range: Range<Position>) -> [Extent] {
+        var result: [Extent] = []
+        var p = range.lowerBound
+        while p < range.upperBound {
+            result.append(self[p])
+            p = next(p)
+        }
+        return result
+    }
+
+    /// Splits a full chunk in two, reserving exactly what each half holds.
+    private mutating func split(_ index: Int) {
+        let half = chunks[index].count / 2
+        var upper = Chunk()
+        upper.iovas = Array(chunks[index].iovas[half...])
+        upper.lasts = Array(chunks[index].lasts[half...])
+        upper.phys = Array(chunks[index].phys[half...])
+        upper.permissions = Array(chunks[index].permissions[half...])
+        chunks[index].iovas.removeSubrange(half...)
+        chunks[index].lasts.removeSubrange(half...)
+        chunks[index].phys.removeSubrange(half...)
+        chunks[index].permissions.removeSubrange(half...)
+        chunks.insert(upper, at: index + 1)
+        firstKeys.insert(upper.iovas[0], at: index + 1)
+    }
+
+    /// Merges a chunk under a quarter full into its successor when both fit, so memory per
+    /// mapping stays bounded after mass unmaps.
+    private mutating func mergeIfSmall(_ index: Int) {
+        guard chunks[index].count < Self.maxChunk / 4, index + 1 < chunks.count,
+              chunks[index].count + chunks[index + 1].count <= Self.maxChunk else { return }
+        let successor = chunks.remove(at: index + 1)
+        firstKeys.remove(at: index + 1)
+        chunks[index].iovas += successor.iovas
+        chunks[index].lasts += successor.lasts
+        chunks[index].phys += successor.phys
+        chunks[index].permissions += successor.permissions
+    }
+
+    /// Heap bytes held by the index (array storage at capacity, plus array headers).
+    var memoryFootprint: Int {
+        let header = 32
+        var bytes = chunks.capacity * MemoryLayout<Chunk>.stride + header + firstKeys.capacity * 8 + header
+        for chunk in chunks {
+            bytes += chunk.iovas.capacity * 8 + chunk.lasts.capacity * 8 + chunk.phys.capacity * 8 + chunk.permissions.capacity + 4 * header
+        }
+        return bytes
+    }
+
+    /// Debug-build check of the ordering invariants (swift-collections' `_checkInvariants`).
+    func checkInvariants() {
+        #if DEBUG
+        var previousLast: UInt64?
+        var total = 0
+        for (index, chunk) in chunks.enumerated() {
+            precondition(chunk.count > 0 && firstKeys[index] == chunk.iovas[0], "chunk \(index) key out of date")
+            for slot in 0..<chunk.count {
+                precondition(chunk.iovas[slot] <= chunk.lasts[slot], "inverted extent")
+                if let previousLast { precondition(chunk.iovas[slot] > previousLast, "extents overlap or are unsorted") }
+                previousLast = chunk.lasts[slot]
+            }
+            total += chunk.count
+        }
+        precondition(total == count, "count out of date")
+        #endif
+    }
+}

@@ -1,1 +1,0 @@
-// The IOMMUReference module: its first surface arrives with the AddressSpace issue (see docs/ARCHITECTURE.md).

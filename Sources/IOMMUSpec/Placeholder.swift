@@ -1,1 +1,0 @@
-// The IOMMUSpec module: its first surface arrives with the AddressSpace issue (see docs/ARCHITECTURE.md).

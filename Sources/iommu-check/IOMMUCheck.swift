@@ -1,0 +1,17 @@
+import ArgumentParser
+
+@main
+struct IOMMUCheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "iommu-check",
+        abstract: "Checks IOMMU implementations against the reference model of IOMMU semantics.",
+        discussion: """
+        Every command runs an implementation in lockstep with the reference model and reports the
+        first disagreement, shrunk to a minimal trace with the command that replays it.
+
+        Start with:  swift run -c release iommu-check run
+        """,
+        subcommands: [Run.self],
+        defaultSubcommand: Run.self
+    )
+}

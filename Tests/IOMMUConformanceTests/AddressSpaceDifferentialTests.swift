@@ -1,0 +1,41 @@
+import IOMMUConformance
+import IOMMUSpec
+import PropertyCheck
+import Testing
+
+/// The optimized address space agrees with the reference model on generated operation
+/// sequences under every policy. CI runs a few thousand cases; nightly jobs raise
+/// IOMMU_CHECK_CASES.
+@Suite struct AddressSpaceDifferentialTests {
+    @Test func theOptimizedAddressSpaceAgreesWithTheModel() throws {
+        var configuration = try testConfiguration("address-space-optimized", cases: 3_000)
+        configuration.regressionsDirectory = repositoryRoot.appendingPathComponent("Corpus/address-space/regressions").path
+        configuration.savesRegressions = true
+        let report = try AddressSpaceCheck(implementation: .optimized).run(configuration)
+        #expect(report.passed, "\(report)")
+        // Every kind of operation ran and succeeded sometimes, and so did every error path.
+        for kind in AddressSpaceCheck.kindNames {
+            #expect((report.statistics.accepted[kind] ?? 0) > 0, "\(kind) never succeeded")
+        }
+        for error in AddressSpaceError.allCases {
+            let seen = report.statistics.outcomes.contains { $0.key.hasSuffix(": \(error.rawValue)") }
+            #expect(seen, "no operation returned \(error)")
+        }
+        for fault in TranslationFault.allCases {
+            #expect((report.statistics.outcomes["translate: \(fault.rawValue)"] ?? 0) > 0, "no translate faulted with \(fault)")
+        }
+    }
+
+    @Test(arguments: UnmapPolicy.presets.map(\.name))
+    func eachPolicyIsCheckedOnItsOwn(policy: String) throws {
+        let check = try SurfaceCheck.make(.addressSpace, implementation: .optimized, policy: policy)
+        let report = check.run(try testConfiguration("address-space-\(policy)", cases: 500))
+        #expect(report.passed, "\(report)")
+    }
+
+    /// The model against itself: the runner reports no disagreement where there is none.
+    @Test func theModelAgreesWithItself() throws {
+        let report = try AddressSpaceCheck(implementation: .reference).run(try testConfiguration("address-space-reference", cases: 500))
+        #expect(report.passed, "\(report)")
+    }
+}

@@ -1,0 +1,59 @@
+import IOMMUSpec
+import Testing
+@testable import IOMMUOptimized
+
+/// The optimized structures on their own: superpages, splitting, merging, memory per mapping.
+@Suite struct AddressSpaceStructureTests {
+    @Test func largeAlignedMappingsUseSuperpagesAndSplitOnPartialUnmap() {
+        let space = AddressSpaceOptimized(configuration: AddressSpaceConfiguration(unmapPolicy: .pageTable))
+        #expect((try? space.map(iova: 1 << 30, length: 1 << 30, phys: 1 << 31, permissions: .readWrite).get()) != nil)
+        // One 1 GiB leaf: root and one level-2 table only.
+        #expect(space.pageTableCount == 2)
+        #expect(space.unmap(iova: (1 << 30) + 0x5000, length: 0x1000) == .success(0x1000))
+        // Split down to 4 KiB around the hole: level-1 and level-0 tables appear.
+        #expect(space.pageTableCount == 4)
+        #expect(space.translate(iova: (1 << 30) + 0x4fff, access: .read) == .success((1 << 31) + 0x4fff))
+        #expect(space.translate(iova: (1 << 30) + 0x5000, access: .read) == .failure(.notMapped))
+        #expect(space.translate(iova: (1 << 31) - 1, access: .write) == .success((1 << 31) + (1 << 30) - 1))
+    }
+
+    @Test func contiguousNeighboursMergeIntoOneSuperpage() {
+        let space = AddressSpaceOptimized(configuration: AddressSpaceConfiguration())
+        for i in 0..<512 as Range<UInt64> {
+            _ = space.map(iova: 0x200000 + i * 0x1000, length: 0x1000, phys: 0x4000_0000 + i * 0x1000, permissions: .read)
+        }
+        // The 512 leaves merged: the level-0 table is gone.
+        #expect(space.pageTableCount == 3)
+        #expect(space.mappingCount == 512)
+        #expect(space.unmap(iova: 0x200000, length: 0x1000) == .success(0x1000))
+        #expect(space.translate(iova: 0x201000, access: .read) == .success(0x4000_1000))
+        #expect(space.translate(iova: 0x200000, access: .read) == .failure(.notMapped))
+    }
+
+    /// Seed 004: QEMU's IOVA tree costs about 72 bytes per mapping; ours must not cost more.
+    @Test func bookkeepingStaysUnder72BytesPerMapping() {
+        let space = AddressSpaceOptimized(configuration: AddressSpaceConfiguration(mappingLimit: 1 << 20))
+        let count = 100_000
+        for i in 0..<UInt64(count) {
+            _ = space.map(iova: i * 0x2000, length: 0x1000, phys: i * 0x1000, permissions: .readWrite)
+        }
+        #expect(space.mappingCount == count)
+        space.checkInvariants()
+        let perMapping = Double(space.bookkeepingBytes) / Double(count)
+        #expect(perMapping <= 72, "bookkeeping is \(perMapping) bytes per mapping")
+        // After removing nine in ten, chunks merge and the cost per mapping stays bounded.
+        for i in 0..<UInt64(count) where i % 10 != 0 {
+            _ = space.unmap(iova: i * 0x2000, length: 0x1000)
+        }
+        space.checkInvariants()
+        #expect(Double(space.bookkeepingBytes) / Double(space.mappingCount) <= 72 * 2)
+    }
+
+    @Test func impossibleConfigurationsAreRejectedWithAReason() {
+        #expect(throws: ConfigurationProblem.self) { try AddressSpaceConfiguration(pageSize: 3000).validate() }
+        #expect(throws: ConfigurationProblem.self) { try AddressSpaceConfiguration(addressWidth: 70).validate() }
+        #expect(throws: ConfigurationProblem.self) { try AddressSpaceConfiguration(addressWidth: 12).validate() }
+        #expect(throws: ConfigurationProblem.self) { try AddressSpaceConfiguration(mappingLimit: 0).validate() }
+        #expect(throws: Never.self) { try AddressSpaceConfiguration().validate() }
+    }
+}
