@@ -23,5 +23,15 @@ let package = Package(
             path: "Benchmarks/EngineBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "AddressSpaceBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "IOMMUConformance", package: "iommu-conformance"),
+                .product(name: "PropertyCheck", package: "iommu-conformance"),
+            ],
+            path: "Benchmarks/AddressSpaceBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

@@ -101,7 +101,8 @@ public func check<Value>(
     check(configuration) { stream in
         let value = generator.generate(stream)
         if stream.isDiscarded { return .discard }
-        let trace = stream.recordsTrace ? ["value: \(value)"] : []
+        if stream.recordsTrace { stream.trace.append("value: \(value)") }
+        let trace = stream.trace
         do {
             return try property(value) ? .pass : .fail(CaseFailure(message: "property returned false", trace: trace))
         } catch {

@@ -43,6 +43,9 @@ public final class ChoiceStream {
     public let recordsTrace: Bool
     /// Collects `event` counts during generation; nil while shrinking.
     public var statistics: Statistics?
+    /// Readable steps of the case so far, appended by runners when `recordsTrace` is set
+    /// (so a passing case can be shown too, not only a failing one).
+    public var trace: [String] = []
 
     private enum Mode { case random, replay, bytes }
     @exclusivity(unchecked) private var mode = Mode.random
@@ -65,6 +68,7 @@ public final class ChoiceStream {
         bounds.removeAll(keepingCapacity: true)
         spans.removeAll(keepingCapacity: true)
         openSpans.removeAll(keepingCapacity: true)
+        trace.removeAll(keepingCapacity: true)
         overran = false
         isDiscarded = false
         cursor = 0

@@ -78,7 +78,6 @@ public func runCommands<M: StateMachine>(_ machine: inout M, _ stream: ChoiceStr
     let kindCount = M.commandKinds.count
     let continueProbability = 1 - 1 / max(options.averageSteps, 1)
     let enabled = options.swarm ? KindSet.drawSwarm(stream, kinds: kindCount) : .all(kindCount)
-    var trace: [String] = []
     var steps = 0
     while steps < options.maxSteps {
         stream.beginSpan("command")
@@ -97,17 +96,17 @@ public func runCommands<M: StateMachine>(_ machine: inout M, _ stream: ChoiceStr
         switch machine.step(command) {
         case .agreed(let outcome, let accepted):
             stream.statistics?.count(commandIndex: machine.kind(of: command), outcome: outcome, accepted: accepted)
-            if stream.recordsTrace { trace.append("\(machine.describe(command)) -> \(outcome)") }
+            if stream.recordsTrace { stream.trace.append("\(machine.describe(command)) -> \(outcome)") }
         case .disagreed(let message):
-            if stream.recordsTrace { trace.append("\(machine.describe(command)) -> DISAGREEMENT") }
-            return .fail(CaseFailure(message: "step \(steps): \(message)", trace: trace))
+            if stream.recordsTrace { stream.trace.append("\(machine.describe(command)) -> DISAGREEMENT") }
+            return .fail(CaseFailure(message: "step \(steps): \(message)", trace: stream.trace))
         }
         if let problem = machine.checkInvariants() {
-            return .fail(CaseFailure(message: "invariant broken after step \(steps): \(problem)", trace: trace))
+            return .fail(CaseFailure(message: "invariant broken after step \(steps): \(problem)", trace: stream.trace))
         }
     }
     if let problem = machine.finish() {
-        return .fail(CaseFailure(message: "final check after \(steps) steps: \(problem)", trace: trace))
+        return .fail(CaseFailure(message: "final check after \(steps) steps: \(problem)", trace: stream.trace))
     }
     return .pass
 }

@@ -11,7 +11,7 @@ struct IOMMUCheck: ParsableCommand {
 
         Start with:  swift run -c release iommu-check run
         """,
-        subcommands: [Run.self],
+        subcommands: [Run.self, Replay.self],
         defaultSubcommand: Run.self
     )
 }

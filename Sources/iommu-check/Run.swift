@@ -79,7 +79,9 @@ struct Run: ParsableCommand {
             configuration.replay = replay.flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) }
             configuration.regressionsDirectory = saveRegressions
             configuration.savesRegressions = saveRegressions != nil
-            configuration.replayCommand = { base64 in replayCommand(surface: surface, base64: base64) }
+            configuration.replayCommand = { [implementation, policy] base64 in
+                replayCommandLine(surface: surface, implementation: implementation, policy: policy, base64: base64)
+            }
             configuration.progressInterval = max(1, cases / 100)
             let started = ContinuousClock.now
             configuration.progress = { done, total in
@@ -96,14 +98,6 @@ struct Run: ParsableCommand {
             if !report.passed { failed = true }
         }
         if failed { throw ExitCode(1) }
-    }
-
-    /// The one command that replays a failure: the same surface, policy and implementation.
-    private func replayCommand(surface: Surface, base64: String) -> String {
-        var parts = ["swift run -c release iommu-check run --surface \(surface.rawValue)", "--implementation \(implementation)"]
-        if let policy { parts.append("--policy \(policy)") }
-        parts.append("--replay '\(base64)'")
-        return parts.joined(separator: " ")
     }
 }
 

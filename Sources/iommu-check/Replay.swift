@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import IOMMUConformance
+import IOMMUSpec
+import PropertyCheck
+
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Replay one input: a corpus file, a libFuzzer crash file, or a saved regression.",
+        discussion: """
+        Decodes the file's bytes into a case, prints its readable trace, and judges it against the
+        reference model. A failing input is shrunk first, and printed with its replay command.
+        The surface comes from --surface, or from a path under Corpus/<surface>/.
+
+        Examples:
+          iommu-check replay Corpus/address-space/seed-004
+          iommu-check replay crash-648926997fcf --surface address-space --implementation mutant:stale-iotlb
+        """
+    )
+
+    @Argument(help: "The input file (bytes of a choice sequence).")
+    var file: String
+
+    @Option(help: "The surface the input belongs to. Default: taken from a Corpus/<surface>/ path.")
+    var surface: String?
+
+    @Option(help: "What to check: reference, optimized, or mutant:NAME.")
+    var implementation: String = "optimized"
+
+    func run() throws {
+        guard let choice = ImplementationChoice(parsing: implementation) else {
+            throw ValidationError("--implementation must be reference, optimized or mutant:NAME, got '\(implementation)'")
+        }
+        let bytes = try readInput(file)
+        let surface = try resolveSurface(surface, path: file)
+        let check: SurfaceCheck
+        do {
+            check = try SurfaceCheck.make(surface, implementation: choice)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        var configuration = CheckConfiguration(name: surface.rawValue, cases: 0)
+        configuration.replay = bytes
+        configuration.replayCommand = { base64 in replayCommandLine(surface: surface, implementation: implementation, policy: nil, base64: base64) }
+        let report = check.run(configuration)
+        if let failure = report.failure {
+            print(failure)
+            throw ExitCode(1)
+        }
+        let stream = ChoiceStream(.bytes(bytes), recordsTrace: true)
+        _ = check.makeTestCase()(stream)
+        print("\(file): conforms (\(surface), \(choice)), \(stream.trace.count) steps:")
+        for (index, line) in stream.trace.enumerated() { print("  \(index + 1). \(line)") }
+    }
+}
+
+/// The bytes of an input file, or a clear error.
+func readInput(_ path: String) throws -> [UInt8] {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw ValidationError("cannot read '\(path)': no such file, or not readable")
+    }
+    return [UInt8](data)
+}
+
+/// The surface named by `--surface`, or by a `Corpus/<surface>/` component of `path`.
+func resolveSurface(_ name: String?, path: String) throws -> Surface {
+    if let name {
+        guard let surface = Surface(rawValue: name) else {
+            throw ValidationError("--surface must be one of \(Surface.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+        }
+        return surface
+    }
+    let components = URL(fileURLWithPath: path).standardizedFileURL.pathComponents
+    if let index = components.lastIndex(of: "Corpus"), index + 1 < components.count, let surface = Surface(rawValue: components[index + 1]) {
+        return surface
+    }
+    throw ValidationError("cannot tell the surface of '\(path)': pass --surface (\(Surface.allCases.map(\.rawValue).joined(separator: ", ")))")
+}
+
+/// The one command that replays a shrunk failure: same surface, implementation and policy.
+func replayCommandLine(surface: Surface, implementation: String, policy: String?, base64: String) -> String {
+    var parts = ["swift run -c release iommu-check run --surface \(surface.rawValue)", "--implementation \(implementation)"]
+    if let policy { parts.append("--policy \(policy)") }
+    parts.append("--replay '\(base64)'")
+    return parts.joined(separator: " ")
+}
