@@ -11,10 +11,10 @@ let package = Package(
         // Named explicitly: without `name:` the dependency takes the clone's folder name.
         .package(name: "iommu-conformance", path: ".."),
     ],
-    targets: [
+    targets: ["address-space", "isolation"].map { surface in
         .executableTarget(
-            name: "fuzz-address-space",
+            name: "fuzz-\(surface)",
             dependencies: [.product(name: "IOMMUConformance", package: "iommu-conformance")]
-        ),
-    ]
+        )
+    }
 )

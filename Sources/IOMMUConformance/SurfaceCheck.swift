@@ -27,11 +27,15 @@ public struct SurfaceCheck: Sendable {
             }
             let check = try AddressSpaceCheck(options: options, stateful: stateful, implementation: implementation)
             return SurfaceCheck(surface: surface, kindNames: AddressSpaceCheck.kindNames, makeTestCase: { check.testCase() })
+        case .isolation:
+            if let policy { throw ImplementationUnavailable("the isolation surface has no policies (got '\(policy)')") }
+            let check = try IsolationCheck(stateful: stateful, implementation: implementation)
+            return SurfaceCheck(surface: surface, kindNames: IsolationCheck.kindNames, makeTestCase: { check.testCase() })
         default:
             throw ImplementationUnavailable("the \(surface) surface does not exist yet")
         }
     }
 
     /// The surfaces that exist.
-    public static let available: [Surface] = [.addressSpace]
+    public static let available: [Surface] = [.addressSpace, .isolation]
 }

@@ -22,8 +22,8 @@ extension Gen {
     }
 
     /// An array whose length is in `count`. Each element past the minimum is preceded by a
-    /// "one more" boolean, so deleting an element's span (boolean and value) shortens the array,
-    /// and truncating the choices ends it.
+    /// "one more" boolean and the array ends with a false one, so deleting an element's span
+    /// (boolean and value) shortens the array, and truncating the choices ends it.
     @inlinable
     public func array(count: ClosedRange<Int>) -> Gen<[Value]> {
         let run = self.run
@@ -35,9 +35,14 @@ extension Gen {
         return Gen<[Value]> { stream in
             var result: [Value] = []
             result.reserveCapacity(minimum)
-            while result.count < maximum {
+            while true {
                 stream.beginSpan("element")
-                if result.count >= minimum && !stream.drawBool(probability: continueProbability) {
+                // At the maximum the stop is a forced draw: deleting an element's span while
+                // shrinking then leaves a stop where the loop reads one, not the next value.
+                let more = result.count < maximum
+                    ? result.count < minimum || stream.drawBool(probability: continueProbability)
+                    : stream.draw(upTo: 1, forcedTo: 0) == 1
+                guard more else {
                     stream.endSpan()
                     break
                 }

@@ -10,6 +10,10 @@ public protocol StateMachine {
     /// Command kind names. `kind(of:)` indexes this list; swarm testing and statistics use it.
     static var commandKinds: [String] { get }
 
+    /// Kinds swarm testing never disables: without them a case cannot reach interesting state
+    /// (no map, nothing to unmap; no claim, no owned group). Default: none.
+    static var foundationalKinds: [Int] { get }
+
     /// Draws the next command, knowing the current state, among `enabled` kinds.
     mutating func drawCommand(_ stream: ChoiceStream, enabled: KindSet) -> Command
 
@@ -32,6 +36,7 @@ public protocol StateMachine {
 }
 
 extension StateMachine {
+    public static var foundationalKinds: [Int] { [] }
     public func precondition(_ command: Command) -> Bool { true }
     public func checkInvariants() -> String? { nil }
     public mutating func finish() -> String? { nil }
@@ -77,7 +82,8 @@ public func statefulTestCase<M: StateMachine>(
 public func runCommands<M: StateMachine>(_ machine: inout M, _ stream: ChoiceStream, _ options: StatefulOptions) -> CaseVerdict {
     let kindCount = M.commandKinds.count
     let continueProbability = 1 - 1 / max(options.averageSteps, 1)
-    let enabled = options.swarm ? KindSet.drawSwarm(stream, kinds: kindCount) : .all(kindCount)
+    var enabled = options.swarm ? KindSet.drawSwarm(stream, kinds: kindCount) : .all(kindCount)
+    for kind in M.foundationalKinds { enabled.bits |= 1 << UInt64(kind) }
     var steps = 0
     while steps < options.maxSteps {
         stream.beginSpan("command")

@@ -37,7 +37,7 @@ struct AddressSpaceGenerator {
         }
     }
 
-    /// Remembers the addresses an operation touched (at most eight).
+    /// Remembers the addresses an operation touched (at most four).
     mutating func note(_ operation: AddressSpaceOperation) {
         guard let range = operation.range, operation != .unmapAll else { return }
         remember(range.lowerBound)
@@ -46,11 +46,11 @@ struct AddressSpaceGenerator {
 
     private mutating func remember(_ address: UInt64) {
         if recent.contains(address) { return }
-        if recent.count < 8 {
+        if recent.count < 4 {
             recent.append(address)
         } else {
             recent[nextRecent] = address
-            nextRecent = (nextRecent + 1) % 8
+            nextRecent = (nextRecent + 1) % 4
         }
     }
 

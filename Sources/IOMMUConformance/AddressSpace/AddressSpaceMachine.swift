@@ -9,6 +9,8 @@ import PropertyCheck
 struct AddressSpaceMachine: StateMachine {
     typealias Command = AddressSpaceOperation
     static let commandKinds = AddressSpaceGenerator.kinds
+    /// map: without it there is nothing to unmap or translate.
+    static let foundationalKinds = [0]
 
     let judge: AddressSpaceJudge
     let implementation: any AddressSpace

@@ -119,6 +119,7 @@ func jsonLine(_ fields: [(String, JSONValue)]) -> String {
 enum JSONValue {
     case string(String)
     case integer(Int)
+    case boolean(Bool)
     case array([JSONValue])
     case object([(String, JSONValue)])
 
@@ -126,6 +127,7 @@ enum JSONValue {
         switch self {
         case .string(let text): quoted(text)
         case .integer(let value): String(value)
+        case .boolean(let value): value ? "true" : "false"
         case .array(let values): "[" + values.map(\.encoded).joined(separator: ",") + "]"
         case .object(let fields): jsonLine(fields)
         }

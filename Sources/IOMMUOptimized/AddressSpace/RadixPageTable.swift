@@ -87,28 +87,40 @@ final class RadixPageTable {
     }
 
     /// Writes leaves for `[first, last]` (inside this table's span) mapping `first` to `phys`.
+    /// When phys is congruent with the IOVA modulo this level's size, every slot the range
+    /// covers whole becomes a leaf in one tight loop; only the partial slots at the two ends
+    /// descend a level.
     private func fill(table: Int, level: Int, base: UInt64, first: UInt64, last: UInt64, phys: UInt64, flags: UInt64) {
         let shift = Self.shift(level), size = Self.size(level)
         let low = Int((first &- base) >> shift), high = Int((last &- base) >> shift)
-        for index in low...high {
-            let slot = table * Self.fanout + index
+        let congruent = level <= maxLeafLevel && (phys &- first) & (size - 1) == 0
+        // The last slot that ends at or before `last`.
+        let lastWhole = (last &- base) & (size - 1) == size - 1 ? high : high - 1
+        var index = low
+        while index <= high {
             let slotFirst = base &+ UInt64(index) &* size
-            let slotLast = slotFirst &+ (size - 1)
-            let segmentFirst = max(first, slotFirst), segmentLast = min(last, slotLast)
-            let segmentPhys = phys &+ (segmentFirst &- first)
-            let whole = segmentFirst == slotFirst && segmentLast == slotLast
-            if whole && level <= maxLeafLevel && segmentPhys & (size - 1) == 0 {
-                if entries[slot] & Self.present == 0 { live[table] += 1 }
-                entries[slot] = segmentPhys | flags
+            if congruent && slotFirst >= first && index <= lastWhole {
+                var leaf = (phys &+ (slotFirst &- first)) | flags
+                let row = table * Self.fanout
+                for slot in row + index...row + lastWhole {
+                    if entries[slot] & Self.present == 0 { live[table] += 1 }
+                    entries[slot] = leaf
+                    leaf &+= size
+                }
+                index = lastWhole + 1
                 continue
             }
+            let slotLast = slotFirst &+ (size - 1)
+            let segmentFirst = max(first, slotFirst), segmentLast = min(last, slotLast)
+            let slot = table * Self.fanout + index
             var child = Int(entries[slot] >> 12)
             if entries[slot] & Self.present == 0 {
                 child = allocateTable()
                 entries[slot] = UInt64(child) << 12 | Self.present
                 live[table] += 1
             }
-            fill(table: child, level: level - 1, base: slotFirst, first: segmentFirst, last: segmentLast, phys: segmentPhys, flags: flags)
+            fill(table: child, level: level - 1, base: slotFirst, first: segmentFirst, last: segmentLast, phys: phys &+ (segmentFirst &- first), flags: flags)
+            index += 1
         }
     }
 

@@ -1,0 +1,63 @@
+import IOMMUMutants
+import IOMMUOptimized
+import IOMMUReference
+import IOMMUSpec
+import PropertyCheck
+
+/// A differential check of the Isolation surface: a drawn topology, then a drawn operation
+/// sequence in lockstep with the model.
+public struct IsolationCheck: Sendable {
+    public var stateful: StatefulOptions
+    /// Builds the implementation under test for a case's topology, wired to the checkpoint.
+    public var makeImplementation: @Sendable (Topology, @escaping () -> Void) throws -> any IsolationSystem
+
+    public init(stateful: StatefulOptions = StatefulOptions(), makeImplementation: @escaping @Sendable (Topology, @escaping () -> Void) throws -> any IsolationSystem) {
+        self.stateful = stateful
+        self.makeImplementation = makeImplementation
+    }
+
+    public init(stateful: StatefulOptions = StatefulOptions(), implementation: ImplementationChoice) throws(ImplementationUnavailable) {
+        if case .mutant(let name) = implementation, !IsolationMutants.all.contains(where: { $0.name == name }) {
+            throw ImplementationUnavailable("no isolation mutant named '\(name)'; known: \(IsolationMutants.all.map(\.name).joined(separator: ", "))")
+        }
+        self.init(stateful: stateful) { topology, checkpoint in
+            switch implementation {
+            case .reference: return IsolationModel(topology: topology)
+            case .optimized: return IsolationOptimized(topology: topology, checkpoint: checkpoint)
+            case .mutant(let name):
+                guard let system = IsolationMutants.make(name, topology: topology, checkpoint: checkpoint) else {
+                    throw ImplementationUnavailable("no isolation mutant named '\(name)'")
+                }
+                return system
+            }
+        }
+    }
+
+    public static let kindNames = IsolationOperation.kindNames
+
+    public func testCase() -> TestCase {
+        let stateful = self.stateful, make = self.makeImplementation
+        return { stream in
+            let topology = IsolationGenerator.drawTopology(stream)
+            let monitor = IsolationMonitor(topology: topology)
+            let implementation: any IsolationSystem
+            do {
+                implementation = try make(topology) { [unowned monitor] in monitor.checkpoint() }
+            } catch {
+                return .fail(CaseFailure(message: "the implementation could not be created for \(topology): \(error)"))
+            }
+            monitor.system = implementation
+            var machine = IsolationMachine(topology: topology, monitor: monitor, implementation: implementation)
+            let verdict = runCommands(&machine, stream, stateful)
+            if case .fail(var failure) = verdict {
+                failure.message = "topology: \(topology)\n  \(failure.message)"
+                return .fail(failure)
+            }
+            return verdict
+        }
+    }
+
+    public func run(_ configuration: CheckConfiguration) -> CheckReport {
+        check(configuration, kindNames: Self.kindNames, testCase())
+    }
+}

@@ -1,0 +1,117 @@
+import IOMMUReference
+import IOMMUSpec
+import PropertyCheck
+
+/// Watches an implementation from inside its operations: at every checkpoint it DMAs from
+/// every device (untagged and with each probed PASID) and checks the safety rules that must
+/// hold at every instant, not only between operations:
+/// - a group no user owns reaches no user domain;
+/// - a group a user owns reaches neither the kernel's domain nor another context's domain.
+final class IsolationMonitor {
+    let topology: Topology
+    weak var system: (any IsolationSystem)?
+    private(set) var violation: String?
+    var checkpoints = 0
+
+    init(topology: Topology) { self.topology = topology }
+
+    func reset() {
+        violation = nil
+        checkpoints = 0
+    }
+
+    func checkpoint() {
+        checkpoints += 1
+        guard violation == nil, let system else { return }
+        violation = Self.safetyViolation(system, topology)
+    }
+
+    static func safetyViolation(_ system: any IsolationSystem, _ topology: Topology) -> String? {
+        for (group, devices) in topology.groups.enumerated() {
+            let owner = system.owner(of: group)
+            for device in devices {
+                for pasid in [nil] + IsolationGenerator.probedPASIDs {
+                    let tag = pasid.map { " with pasid \($0)" } ?? ""
+                    switch system.dma(device: device, pasid: pasid, iova: 0x10000, access: .read) {
+                    case .reached(let domain, _):
+                        guard let owner else {
+                            return "g\(group) is not user-owned, yet DMA from d\(device)\(tag) reaches D\(domain) of context c\(topology.domainOwners[domain])"
+                        }
+                        if topology.domainOwners[domain] != owner {
+                            return "g\(group) belongs to c\(owner), yet DMA from d\(device)\(tag) reaches D\(domain) of c\(topology.domainOwners[domain])"
+                        }
+                    case .kernelDomain:
+                        if let owner { return "g\(group) belongs to c\(owner), yet DMA from d\(device)\(tag) still reaches the kernel's default domain" }
+                    case .blocked, .noDomain, .faulted:
+                        break
+                    }
+                }
+            }
+        }
+        return nil
+    }
+}
+
+/// The differential runner for Isolation: every operation judged against the model, the safety
+/// rules checked at every checkpoint inside the implementation, and after every step the owner
+/// of every group and the DMA outcome of every device (untagged and per PASID) compared.
+struct IsolationMachine: StateMachine {
+    typealias Command = IsolationOperation
+    static let commandKinds = IsolationOperation.kindNames
+    /// claim and attach: without them no group is ever owned or attached.
+    static let foundationalKinds = [1, 3]
+
+    let model: IsolationModel
+    let implementation: any IsolationSystem
+    let monitor: IsolationMonitor
+    let generator: IsolationGenerator
+
+    init(topology: Topology, monitor: IsolationMonitor, implementation: any IsolationSystem) {
+        model = IsolationModel(topology: topology)
+        self.implementation = implementation
+        self.monitor = monitor
+        generator = IsolationGenerator(topology: topology)
+    }
+
+    func drawCommand(_ stream: ChoiceStream, enabled: KindSet) -> IsolationOperation {
+        generator.draw(stream, enabled: enabled, model: model)
+    }
+
+    func kind(of command: IsolationOperation) -> Int { command.kind }
+
+    func step(_ operation: IsolationOperation) -> StepResult {
+        monitor.reset()
+        let actual = operation.apply(to: implementation)
+        if let violation = monitor.violation {
+            return .disagreed(message: "\(operation), at checkpoint \(monitor.checkpoints): \(violation)")
+        }
+        let (expected, problem) = IsolationJudge(model: model).judge(operation, actual: actual)
+        if let problem { return .disagreed(message: "\(operation): \(problem)") }
+        if let problem = compareState() { return .disagreed(message: "after \(operation) -> \(expected): \(problem)") }
+        return .agreed(outcome: expected.label, accepted: expected.isSuccess)
+    }
+
+    /// Owners of every group, and DMA from every device untagged and with each probed PASID.
+    private func compareState() -> String? {
+        let topology = model.topology
+        for group in topology.groups.indices where model.owner(of: group) != implementation.owner(of: group) {
+            return "owner of g\(group): model \(describe(model.owner(of: group))), implementation \(describe(implementation.owner(of: group)))"
+        }
+        for device in 0..<topology.deviceCount {
+            for pasid in [nil] + IsolationGenerator.probedPASIDs {
+                for access in Access.allCases {
+                    let expected = model.dma(device: device, pasid: pasid, iova: 0x10000, access: access)
+                    let actual = implementation.dma(device: device, pasid: pasid, iova: 0x10000, access: access)
+                    if expected != actual {
+                        return "dma(d\(device)\(pasid.map { ", pasid \($0)" } ?? ""), 0x10000, \(access)): model \(expected), implementation \(actual)"
+                    }
+                }
+            }
+        }
+        return IsolationMonitor.safetyViolation(implementation, topology)
+    }
+
+    private func describe(_ owner: Int?) -> String { owner.map { "c\($0)" } ?? "kernel" }
+
+    func describe(_ command: IsolationOperation) -> String { command.description }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import IOMMUConformance
+import IOMMUMutants
+import IOMMUOptimized
+import IOMMUSpec
+import PropertyCheck
+import Testing
+
+@Suite struct IsolationTests {
+    @Test func theOptimizedIsolationLayerAgreesWithTheModel() throws {
+        var configuration = try testConfiguration("isolation-optimized", cases: 2_000)
+        configuration.regressionsDirectory = repositoryRoot.appendingPathComponent("Corpus/isolation/regressions").path
+        configuration.savesRegressions = true
+        let report = try IsolationCheck(implementation: .optimized).run(configuration)
+        #expect(report.passed, "\(report)")
+        for kind in IsolationCheck.kindNames {
+            #expect((report.statistics.accepted[kind] ?? 0) > 0, "\(kind) never succeeded")
+        }
+        for error in IsolationError.allCases {
+            #expect(report.statistics.outcomes.contains { $0.key.hasSuffix(": \(error.rawValue)") }, "no operation returned \(error)")
+        }
+        for outcome in ["ok", "kernel-domain", "blocked", "no-domain", "not-mapped", "permission-denied"] {
+            #expect((report.statistics.outcomes["dma: \(outcome)"] ?? 0) > 0, "no DMA ended \(outcome)")
+        }
+    }
+
+    @Test func theModelAgreesWithItself() throws {
+        let report = try IsolationCheck(implementation: .reference).run(try testConfiguration("isolation-reference", cases: 300))
+        #expect(report.passed, "\(report)")
+    }
+
+    @Test(arguments: IsolationMutants.all.map(\.name))
+    func theCheckerCatchesThePlantedBug(mutant: String) throws {
+        var configuration = CheckConfiguration(name: "isolation-\(mutant)", seed: 1, cases: 2_000)
+        configuration.health.enabled = false
+        let report = try IsolationCheck(implementation: .mutant(mutant)).run(configuration)
+        let failure = try #require(report.failure, "\(mutant) was not caught in 2000 cases")
+        #expect(failure.trace.count <= 3, "shrunk trace longer than expected:\n\(failure)")
+        guard case .fail = FuzzEntry.verdict(.isolation, failure.bytes, implementation: .mutant(mutant)) else {
+            Issue.record("the fuzz entry point does not reproduce \(mutant)")
+            return
+        }
+    }
+
+    static let scenarios: [String] = (try? corpusFiles("isolation", "scenarios", extension: "jsonl").map(\.name)) ?? []
+
+    @Test(arguments: scenarios)
+    func scenarioHolds(name: String) throws {
+        let url = repositoryRoot.appendingPathComponent("Corpus/isolation/scenarios").appendingPathComponent(name)
+        let trace = try IsolationTrace.parse(String(contentsOf: url, encoding: .utf8))
+        #expect(trace.steps.allSatisfy { $0.outcome != nil })
+        let problems = trace.checkScenario { IsolationOptimized(topology: $0, checkpoint: $1) }
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    /// The handover scenario fails against the mutant that records the owner before blocking.
+    @Test func aScenarioCatchesTheHandoverWindow() throws {
+        let url = repositoryRoot.appendingPathComponent("Corpus/isolation/scenarios/attach-whole-group.jsonl")
+        let trace = try IsolationTrace.parse(String(contentsOf: url, encoding: .utf8))
+        let problems = trace.checkScenario { IsolationMutants.make("handover-window", topology: $0, checkpoint: $1)! }
+        #expect(problems.contains { $0.contains("kernel's default domain") })
+    }
+
+    @Test func everyCorpusInputPasses() throws {
+        let files = try corpusFiles("isolation") + corpusFiles("isolation", "regressions")
+        #expect(files.count >= 20)
+        for (name, bytes) in files {
+            if case .fail(let failure) = FuzzEntry.verdict(.isolation, bytes) { Issue.record("\(name): \(failure.message)") }
+        }
+    }
+
+    @Test func aTraceRoundTripsAndVerifies() throws {
+        let url = repositoryRoot.appendingPathComponent("Corpus/isolation/scenarios/pasid-isolation.jsonl")
+        let trace = try IsolationTrace.parse(String(contentsOf: url, encoding: .utf8))
+        let again = try IsolationTrace.parse(trace.encoded())
+        #expect(again.topology == trace.topology)
+        #expect(again.steps.map(\.operation) == trace.steps.map(\.operation))
+        #expect(again.steps.map(\.outcome) == trace.steps.map(\.outcome))
+        #expect(again.verify().conforms)
+
+        var wrong = trace
+        wrong.steps[3].outcome = .dma(.reached(domain: 0, phys: 0x1_0001_0000))
+        let verdict = wrong.verify()
+        #expect(verdict.problem?.line == trace.steps[3].line, "\(verdict)")
+    }
+
+    @Test(arguments: [
+        (#"{"trace":"iommu-conformance","version":1,"surface":"isolation","configuration":{"groups":[[0],[0]],"pasidCapable":[false],"contexts":1,"domainOwners":[0],"drivers":["none"]}}"#, "configuration", "exactly one group"),
+        (#"{"trace":"iommu-conformance","version":1,"surface":"isolation","configuration":{"groups":[[0]],"pasidCapable":[1],"contexts":1,"domainOwners":[0],"drivers":["none"]}}"#, "configuration.pasidCapable[0]", "true or false"),
+        (#"{"trace":"iommu-conformance","version":1,"surface":"isolation","configuration":{"groups":[[0]],"pasidCapable":[false],"contexts":1,"domainOwners":[0],"drivers":["vfio"]}}"#, "configuration.drivers[0]", "expected one of"),
+    ])
+    func malformedTopologiesAreClearErrors(text: String, field: String, message: String) {
+        #expect {
+            _ = try IsolationTrace.parse(text)
+        } throws: { error in
+            guard let error = error as? TraceError else { return false }
+            return error.field == field && error.description.contains(message)
+        }
+    }
+}
