@@ -31,11 +31,15 @@ public struct SurfaceCheck: Sendable {
             if let policy { throw ImplementationUnavailable("the isolation surface has no policies (got '\(policy)')") }
             let check = try IsolationCheck(stateful: stateful, implementation: implementation)
             return SurfaceCheck(surface: surface, kindNames: IsolationCheck.kindNames, makeTestCase: { check.testCase() })
+        case .interrupts:
+            if let policy { throw ImplementationUnavailable("the interrupts surface has no policies (got '\(policy)')") }
+            let check = try InterruptCheck(stateful: stateful, implementation: implementation)
+            return SurfaceCheck(surface: surface, kindNames: InterruptCheck.kindNames, makeTestCase: { check.testCase() })
         default:
             throw ImplementationUnavailable("the \(surface) surface does not exist yet")
         }
     }
 
     /// The surfaces that exist.
-    public static let available: [Surface] = [.addressSpace, .isolation]
+    public static let available: [Surface] = [.addressSpace, .isolation, .interrupts]
 }

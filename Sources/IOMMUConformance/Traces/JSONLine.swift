@@ -66,6 +66,12 @@ struct JSONLine {
         return try address(field)
     }
 
+    func boolean(_ field: String) throws(TraceError) -> Bool {
+        guard let value = object[field] else { throw TraceError(line: number, field: field, "missing; expected true or false") }
+        guard Self.isBoolean(value), let flag = value as? Bool else { throw TraceError(line: number, field: field, "expected true or false, found \(Self.kind(value))") }
+        return flag
+    }
+
     func array(_ field: String) throws(TraceError) -> [Any] {
         guard let value = object[field] else { throw TraceError(line: number, field: field, "missing; expected an array") }
         guard let array = value as? [Any] else { throw TraceError(line: number, field: field, "expected an array, found \(Self.kind(value))") }

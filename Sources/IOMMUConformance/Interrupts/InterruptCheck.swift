@@ -1,0 +1,110 @@
+import IOMMUMutants
+import IOMMUOptimized
+import IOMMUSpec
+import PropertyCheck
+
+/// A differential check of the Interrupts surface: a drawn device and host, then a drawn
+/// sequence of guest writes and device raises in lockstep with the model.
+public struct InterruptCheck: Sendable {
+    public var stateful: StatefulOptions
+    /// When set, every case uses this device and host instead of drawing one.
+    public var configuration: InterruptConfiguration?
+    public var makeImplementation: @Sendable (InterruptConfiguration, InterruptHost) throws -> any InterruptSystem
+
+    public init(stateful: StatefulOptions = StatefulOptions(), configuration: InterruptConfiguration? = nil,
+                makeImplementation: @escaping @Sendable (InterruptConfiguration, InterruptHost) throws -> any InterruptSystem) {
+        self.stateful = stateful
+        self.configuration = configuration
+        self.makeImplementation = makeImplementation
+    }
+
+    public init(stateful: StatefulOptions = StatefulOptions(), configuration: InterruptConfiguration? = nil, implementation: ImplementationChoice) throws(ImplementationUnavailable) {
+        if case .mutant(let name) = implementation, !InterruptMutants.all.contains(where: { $0.name == name }) {
+            throw ImplementationUnavailable("no interrupts mutant named '\(name)'; known: \(InterruptMutants.all.map(\.name).joined(separator: ", "))")
+        }
+        if case .reference = implementation {
+            throw ImplementationUnavailable("the interrupts model is not a VMM over a host; check 'optimized' or a mutant")
+        }
+        self.init(stateful: stateful, configuration: configuration) { configuration, host in
+            switch implementation {
+            case .mutant(let name):
+                guard let system = InterruptMutants.make(name, configuration: configuration, host: host) else {
+                    throw ImplementationUnavailable("no interrupts mutant named '\(name)'")
+                }
+                return system
+            default:
+                return InterruptOptimized(configuration: configuration, host: host)
+            }
+        }
+    }
+
+    public static let kindNames = InterruptOperation.kindNames
+
+    public func testCase() -> TestCase {
+        let stateful = self.stateful, fixed = self.configuration, make = self.makeImplementation
+        return { stream in
+            let drawn = InterruptGenerator.drawConfiguration(stream)
+            let configuration = fixed ?? drawn
+            let host = InterruptHost(configuration: configuration)
+            let implementation: any InterruptSystem
+            do {
+                implementation = try make(configuration, host)
+            } catch {
+                return .fail(CaseFailure(message: "the implementation could not be created for \(configuration): \(error)"))
+            }
+            host.system = implementation
+            var machine = InterruptMachine(configuration: configuration, host: host, implementation: implementation)
+            let verdict = runCommands(&machine, stream, stateful)
+            if case .fail(var failure) = verdict {
+                failure.message = "device: \(configuration)\n  \(failure.message)"
+                return .fail(failure)
+            }
+            return verdict
+        }
+    }
+
+    public func run(_ configuration: CheckConfiguration) -> CheckReport {
+        check(configuration, kindNames: Self.kindNames, testCase())
+    }
+
+    /// Host SET_IRQS-style calls per guest write over `cases` generated cases (for the
+    /// benchmarks: dynamic allocation against disable-and-re-enable growth).
+    public func hostCallsPerGuestWrite(cases: Int, seed: UInt64 = 1) -> Double {
+        var calls = 0, writes = 0
+        for index in 0..<cases {
+            let stream = ChoiceStream(.random(seed: caseSeed(runSeed: seed, caseIndex: index)))
+            let drawn = InterruptGenerator.drawConfiguration(stream)
+            let configuration = self.configuration ?? drawn
+            let host = InterruptHost(configuration: configuration)
+            guard let implementation = try? makeImplementation(configuration, host) else { continue }
+            host.system = implementation
+            var machine = InterruptMachine(configuration: configuration, host: host, implementation: implementation)
+            let counter = WriteCounter(machine: machine)
+            var counted = counter
+            _ = runCommands(&counted, stream, stateful)
+            machine = counted.machine
+            calls += host.calls
+            writes += counted.writes
+        }
+        return writes == 0 ? 0 : Double(calls) / Double(writes)
+    }
+}
+
+/// Counts the guest writes a machine runs (raises are not writes).
+private struct WriteCounter: StateMachine {
+    typealias Command = InterruptOperation
+    static let commandKinds = InterruptMachine.commandKinds
+    static let foundationalKinds = InterruptMachine.foundationalKinds
+    var machine: InterruptMachine
+    var writes = 0
+
+    init(machine: InterruptMachine) { self.machine = machine }
+
+    func drawCommand(_ stream: ChoiceStream, enabled: KindSet) -> InterruptOperation { machine.drawCommand(stream, enabled: enabled) }
+    func kind(of command: InterruptOperation) -> Int { command.kind }
+    mutating func step(_ command: InterruptOperation) -> StepResult {
+        if case .raise = command {} else { writes += 1 }
+        return machine.step(command)
+    }
+    func describe(_ command: InterruptOperation) -> String { command.description }
+}

@@ -1,0 +1,69 @@
+import IOMMUReference
+import IOMMUSpec
+import PropertyCheck
+
+/// The differential runner for Interrupts: the implementation programs the checker's host and
+/// delivers through it; the model is the ideal VMM. After every step the interrupts delivered
+/// during it (vector and message) and the guest-visible pending bits must be equal: every raise
+/// delivered exactly once, immediately or on unmask, none invented, none lost in a reallocation.
+struct InterruptMachine: StateMachine {
+    typealias Command = InterruptOperation
+    static let commandKinds = InterruptOperation.kindNames
+    /// enable, vector mask and raise: without them no interrupt is ever delivered.
+    static let foundationalKinds = [0, 3, 5]
+
+    let model: InterruptModel
+    let host: InterruptHost
+    let implementation: any InterruptSystem
+    let generator: InterruptGenerator
+
+    init(configuration: InterruptConfiguration, host: InterruptHost, implementation: any InterruptSystem) {
+        model = InterruptModel(configuration: configuration)
+        self.host = host
+        self.implementation = implementation
+        generator = InterruptGenerator(configuration: configuration)
+    }
+
+    func drawCommand(_ stream: ChoiceStream, enabled: KindSet) -> InterruptOperation {
+        generator.draw(stream, enabled: enabled, model: model)
+    }
+
+    func kind(of command: InterruptOperation) -> Int { command.kind }
+
+    func step(_ operation: InterruptOperation) -> StepResult {
+        let implementationBefore = host.deliveries.count, modelBefore = model.deliveries.count
+        Self.perform(operation, on: implementation, host: host)
+        var outcome = "ok"
+        if case .raise(let vector, let pasid) = operation {
+            outcome = model.raise(vector: vector, pasid: pasid).rawValue
+        } else {
+            model.apply(operation)
+        }
+        let expected = Array(model.deliveries[modelBefore...]).sorted()
+        let actual = Array(host.deliveries[implementationBefore...]).sorted()
+        if expected != actual {
+            return .disagreed(message: "\(operation): the model delivers \(expected), the implementation delivered \(actual)")
+        }
+        let expectedPending = model.pending, actualPending = implementation.pendingBits()
+        if expectedPending != actualPending {
+            return .disagreed(message: "after \(operation): pending bits: model \(hex(expectedPending)), implementation \(hex(actualPending))")
+        }
+        return .agreed(outcome: outcome, accepted: outcome != "rejected")
+    }
+
+    /// Applies a guest write to an implementation, with its scheduled raises, through the host.
+    static func perform(_ operation: InterruptOperation, on system: any InterruptSystem, host: InterruptHost) {
+        host.during(operation.injections) {
+            switch operation {
+            case .setEnabled(let on, _): system.setEnabled(on)
+            case .setFunctionMask(let on, _): system.setFunctionMask(on)
+            case .writeEntry(let vector, let address, let data, _): system.writeEntry(vector: vector, address: address, data: data)
+            case .setVectorMask(let vector, let masked, _): system.setVectorMask(vector: vector, masked: masked)
+            case .setPASID(let vector, let pasid, _): system.setPASID(vector: vector, pasid: pasid)
+            case .raise(let vector, let pasid): host.raise(vector: vector, pasid: pasid)
+            }
+        }
+    }
+
+    func describe(_ command: InterruptOperation) -> String { command.description }
+}

@@ -1,0 +1,154 @@
+/// The simulated host interrupt layer, owned by the checker: VFIO's MSI-X index of a device.
+/// The implementation programs it; the checker sees every call and raises device interrupts
+/// between calls.
+///
+/// Rules (docs/SEMANTICS.md, Interrupts):
+/// - `enable(count:)` allocates host vectors `0 ..< count`, each wired to the implementation
+///   (VFIO_DEVICE_SET_IRQS with eventfds on a disabled index). It fails on an enabled index.
+/// - `disable()` frees every vector (SET_IRQS with count 0).
+/// - `grow(to:)` adds vectors to an enabled index without touching the others, only where the
+///   host supports dynamic allocation.
+/// - `setPASID(vector:pasid:)` programs the PASID an IMS entry accepts (nil: the default).
+/// - A device raise is dropped if its PASID is not the entry's; otherwise it fires
+///   `hostTriggered` if the vector is allocated, and otherwise is latched: the host counts it
+///   (the device's message is held, not dropped), and the implementation may read the count
+///   back with `takeLatched(vector:)`. A VMM that never reads it back (QEMU's flow in seed
+///   003) loses the raise.
+public final class InterruptHost {
+    public enum HostError: Error, Hashable, Sendable {
+        case indexEnabled
+        case indexDisabled
+        case noDynamicAllocation
+        case beyondTable
+    }
+
+    /// A device interrupt to raise after the implementation's `afterCall`-th host call (1 or
+    /// more) of the current guest operation, or when the operation returns if it makes fewer
+    /// calls. The guest's write has been received by then: the raise is judged against the
+    /// state after the write.
+    public struct Injection: Hashable, Sendable {
+        public var afterCall: Int
+        public var vector: Int
+        public var pasid: UInt32
+
+        public init(afterCall: Int, vector: Int, pasid: UInt32) {
+            self.afterCall = afterCall
+            self.vector = vector
+            self.pasid = pasid
+        }
+    }
+
+    /// What happened to a raise at the host.
+    public enum Fate: Hashable, Sendable {
+        case signalled
+        case latched
+        case rejected
+    }
+
+    public let configuration: InterruptConfiguration
+    public weak var system: (any InterruptSystem)?
+    public private(set) var allocated = 0
+    /// Raises held per vector since the implementation last took them.
+    public private(set) var latched: [Int]
+    private var tags: [UInt32?]
+    /// SET_IRQS-style calls made so far.
+    public private(set) var calls = 0
+    /// Interrupts delivered to the guest, in order.
+    public private(set) var deliveries: [Delivery] = []
+    /// Every raise and what the host did with it, in order.
+    public private(set) var raises: [(vector: Int, pasid: UInt32, fate: Fate)] = []
+    private var injections: [Injection] = []
+    private var callsThisOperation = 0
+
+    public init(configuration: InterruptConfiguration) {
+        self.configuration = configuration
+        tags = Array(repeating: nil, count: configuration.vectors)
+        latched = Array(repeating: 0, count: configuration.vectors)
+    }
+
+    /// Vectors with latched raises, as a bit mask (what a read of the device's pending bits shows).
+    public var latchedBits: UInt64 {
+        var bits: UInt64 = 0
+        for (vector, count) in latched.enumerated() where count > 0 { bits |= 1 << UInt64(vector) }
+        return bits
+    }
+
+    // MARK: The implementation's side
+
+    public func enable(count: Int) -> Result<Void, HostError> {
+        defer { called() }
+        guard allocated == 0 else { return .failure(.indexEnabled) }
+        guard count >= 1, count <= configuration.vectors else { return .failure(.beyondTable) }
+        allocated = count
+        return .success(())
+    }
+
+    public func disable() {
+        allocated = 0
+        called()
+    }
+
+    public func grow(to count: Int) -> Result<Void, HostError> {
+        defer { called() }
+        guard configuration.dynamicAllocation else { return .failure(.noDynamicAllocation) }
+        guard allocated > 0 else { return .failure(.indexDisabled) }
+        guard count <= configuration.vectors else { return .failure(.beyondTable) }
+        allocated = max(allocated, count)
+        return .success(())
+    }
+
+    public func setPASID(vector: Int, pasid: UInt32?) {
+        if tags.indices.contains(vector) { tags[vector] = pasid }
+        called()
+    }
+
+    /// Reads and clears the raises latched on `vector`: how many arrived while it had no host vector.
+    public func takeLatched(vector: Int) -> Int {
+        guard latched.indices.contains(vector) else { return 0 }
+        defer { latched[vector] = 0 }
+        return latched[vector]
+    }
+
+    /// Injects an interrupt into the guest.
+    public func deliver(vector: Int, address: UInt64, data: UInt32) {
+        deliveries.append(Delivery(vector: vector, address: address, data: data))
+    }
+
+    // MARK: The checker's side
+
+    /// Raises device vector `vector` with `pasid` now.
+    public func raise(vector: Int, pasid: UInt32) {
+        guard tags.indices.contains(vector) else { return }
+        guard pasid == (tags[vector] ?? configuration.defaultPASID) else {
+            raises.append((vector, pasid, .rejected))
+            return
+        }
+        if vector < allocated {
+            raises.append((vector, pasid, .signalled))
+            system?.hostTriggered(vector: vector)
+        } else {
+            raises.append((vector, pasid, .latched))
+            latched[vector] += 1
+        }
+    }
+
+    /// Runs one guest operation with raises scheduled between its host calls; raises scheduled
+    /// after more calls than it made happen when it returns.
+    public func during(_ scheduled: [Injection], _ operation: () -> Void) {
+        injections = scheduled.sorted { $0.afterCall < $1.afterCall }
+        callsThisOperation = 0
+        operation()
+        let remaining = injections
+        injections = []
+        for injection in remaining { raise(vector: injection.vector, pasid: injection.pasid) }
+    }
+
+    private func called() {
+        calls += 1
+        callsThisOperation += 1
+        while let first = injections.first, first.afterCall <= callsThisOperation {
+            injections.removeFirst()
+            raise(vector: first.vector, pasid: first.pasid)
+        }
+    }
+}
