@@ -11,7 +11,7 @@ let package = Package(
         // Named explicitly: without `name:` the dependency takes the clone's folder name.
         .package(name: "iommu-conformance", path: ".."),
     ],
-    targets: ["address-space", "isolation", "interrupts"].map { surface in
+    targets: ["address-space", "isolation", "shadow", "interrupts"].map { surface in
         .executableTarget(
             name: "fuzz-\(surface)",
             dependencies: [.product(name: "IOMMUConformance", package: "iommu-conformance")]

@@ -35,11 +35,19 @@ public struct SurfaceCheck: Sendable {
             if let policy { throw ImplementationUnavailable("the interrupts surface has no policies (got '\(policy)')") }
             let check = try InterruptCheck(stateful: stateful, implementation: implementation)
             return SurfaceCheck(surface: surface, kindNames: InterruptCheck.kindNames, makeTestCase: { check.testCase() })
-        default:
-            throw ImplementationUnavailable("the \(surface) surface does not exist yet")
+        case .shadow:
+            var fixed: ShadowPolicy?
+            if let policy {
+                guard let parsed = ShadowPolicy(rawValue: policy) else {
+                    throw ImplementationUnavailable("'\(policy)' is not a shadow policy; expected one of \(ShadowPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                fixed = parsed
+            }
+            let check = try ShadowCheck(stateful: stateful, policy: fixed, implementation: implementation)
+            return SurfaceCheck(surface: surface, kindNames: ShadowCheck.kindNames, makeTestCase: { check.testCase() })
         }
     }
 
     /// The surfaces that exist.
-    public static let available: [Surface] = [.addressSpace, .isolation, .interrupts]
+    public static let available: [Surface] = Surface.allCases
 }

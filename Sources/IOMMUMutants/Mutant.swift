@@ -16,7 +16,7 @@ public struct Mutant: Sendable, Hashable, CustomStringConvertible {
 
 /// Every planted bug of every surface.
 public enum Mutants {
-    public static var all: [Mutant] { AddressSpaceMutants.all + IsolationMutants.all + InterruptMutants.all }
+    public static var all: [Mutant] { AddressSpaceMutants.all + IsolationMutants.all + ShadowMutants.all + InterruptMutants.all }
 
     public static func named(_ name: String) -> Mutant? { all.first { $0.name == name } }
 }

@@ -1,0 +1,41 @@
+import IOMMUOptimized
+import IOMMUSpec
+
+/// Planted bugs of the Shadow surface, each a switch on `ShadowOptimized`.
+public enum ShadowMutants {
+    static let catalogue: [(bug: ShadowBug, mutant: Mutant)] = [
+        (.unmapAllThenReplay, Mutant(
+            name: "unmap-all-then-replay", surface: .shadow,
+            summary: "a domain-wide invalidation unmaps the whole domain and then maps the guest table again, leaving every page absent for a while",
+            source: "seed 004, issue 4: the pre-2018 intel-iommu domain resync (up to 3 ms of DMA window)")),
+        (.psiStopsAtPageDirectory, Mutant(
+            name: "psi-stops-at-page-directory", surface: .shadow,
+            summary: "a page-selective invalidation is synced only up to the first 2 MiB page-directory boundary",
+            source: "seed 004, issue 1: intel-iommu skipped notifications for PSIs across PDEs")),
+        (.mapsOnlyNewPages, Mutant(
+            name: "maps-only-new-pages", surface: .shadow,
+            summary: "replay sends MAP only for pages that were not mapped; an entry whose translation changed keeps its old host mapping",
+            source: "seed 004: IOMMU replay's definition 'only send MAP when a new page is detected' is wrong for shadow sync")),
+        (.syncTouchesOutsideRange, Mutant(
+            name: "sync-touches-outside-range", surface: .shadow,
+            summary: "a page-selective invalidation syncs the whole 2 MiB regions around its range, changing host pages the guest did not invalidate",
+            source: "VT-d PSI semantics: only the invalidated range may change (locality)")),
+        (.superpageShadowedAs4K, Mutant(
+            name: "superpage-shadowed-as-4k", surface: .shadow,
+            summary: "a 2 MiB or 1 GiB guest leaf is shadowed as one 4 KiB page",
+            source: "vtd_page_walk_one must map the leaf's full size (large pages in the guest table)")),
+        (.domainInvalidationNotifiesNoUnmap, Mutant(
+            name: "dsi-no-unmap-notify", surface: .shadow,
+            summary: "a domain-selective invalidation sends no UNMAP to UNMAP-only consumers such as vhost",
+            source: "seed 004, issue 3 / intel-iommu DSI: UNMAP-only notifiers must still get the unmap")),
+    ]
+
+    public static var all: [Mutant] { catalogue.map(\.mutant) }
+
+    public static func make(_ name: String, guest: GuestIOMMU, host: ShadowHost) -> ShadowOptimized? {
+        guard let entry = catalogue.first(where: { $0.mutant.name == name }) else { return nil }
+        let system = ShadowOptimized(guest: guest, host: host)
+        system.plantedBug = entry.bug
+        return system
+    }
+}
