@@ -33,5 +33,15 @@ let package = Package(
             path: "Benchmarks/AddressSpaceBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "SurfaceBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "IOMMUConformance", package: "iommu-conformance"),
+                .product(name: "PropertyCheck", package: "iommu-conformance"),
+            ],
+            path: "Benchmarks/SurfaceBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

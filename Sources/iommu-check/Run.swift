@@ -84,12 +84,13 @@ struct Run: ParsableCommand {
             }
             configuration.progressInterval = max(1, cases / 100)
             let started = ContinuousClock.now
-            configuration.progress = { done, total in
+            // A progress line only on a terminal; logs get the summary alone.
+            if isatty(STDERR_FILENO) != 0 { configuration.progress = { done, total in
                 let seconds = (ContinuousClock.now - started).seconds
                 FileHandle.standardError.write(Data("\r\(surface): \(done)/\(total) cases, \(String(format: "%.1f", seconds)) s".utf8))
-            }
+            } }
             let report = check.run(configuration)
-            FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+            if configuration.progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             print(report)
             let seconds = report.seconds
             let operations = report.statistics.totalCommands

@@ -97,6 +97,12 @@ public final class InterruptHost {
         return .success(())
     }
 
+    /// SET_IRQS on one allocated vector with a new eventfd, as QEMU does on every vector mask
+    /// and unmask to reroute the interrupt; counted, with no other effect here.
+    public func setTrigger(vector: Int) {
+        called()
+    }
+
     public func setPASID(vector: Int, pasid: UInt32?) {
         if tags.indices.contains(vector) { tags[vector] = pasid }
         called()

@@ -52,6 +52,7 @@ public struct Topology: Hashable, Sendable, CustomStringConvertible {
     /// What is wrong with this topology, if anything (a device in no group or in two, a domain
     /// owned by a context that does not exist, mismatched list lengths).
     public func validate() throws(ConfigurationProblem) {
+        guard deviceCount <= 64 else { throw ConfigurationProblem("\(deviceCount) devices: at most 64 (device sets are 64-bit masks)") }
         let members = groups.flatMap { $0 }.sorted()
         guard members == Array(0..<deviceCount) else { throw ConfigurationProblem("every device must be in exactly one group: groups \(groups) for \(deviceCount) devices") }
         guard groups.allSatisfy({ !$0.isEmpty }) else { throw ConfigurationProblem("a group has no devices") }
