@@ -6,6 +6,8 @@ public enum ImplementationChoice: Sendable, Hashable, CustomStringConvertible {
     case optimized
     /// The optimized implementation with a planted bug (`IOMMUMutants`).
     case mutant(String)
+    /// A shared library exporting the C plug-in ABI (Sources/CIOMMUCheck/include/iommu_check.h).
+    case plugin(PluginReference)
 
     /// Parses `reference`, `optimized` or `mutant:NAME`.
     public init?(parsing text: String) {
@@ -23,6 +25,7 @@ public enum ImplementationChoice: Sendable, Hashable, CustomStringConvertible {
         case .reference: "reference"
         case .optimized: "optimized"
         case .mutant(let name): "mutant:\(name)"
+        case .plugin(let plugin): plugin.description
         }
     }
 }

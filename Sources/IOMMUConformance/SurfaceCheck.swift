@@ -7,6 +7,8 @@ public struct SurfaceCheck: Sendable {
     public let surface: Surface
     public let kindNames: [String]
     public let makeTestCase: @Sendable () -> TestCase
+    /// The JSON Lines trace of a case (docs/TRACES.md); nil where the surface cannot write one yet.
+    public var recordTrace: (@Sendable ([UInt8]) -> String)? = nil
 
     /// Runs the check: saved regressions first, then generated cases.
     public func run(_ configuration: CheckConfiguration) -> CheckReport {
@@ -26,11 +28,11 @@ public struct SurfaceCheck: Sendable {
                 options.policy = parsed
             }
             let check = try AddressSpaceCheck(options: options, stateful: stateful, implementation: implementation)
-            return SurfaceCheck(surface: surface, kindNames: AddressSpaceCheck.kindNames, makeTestCase: { check.testCase() })
+            return SurfaceCheck(surface: surface, kindNames: AddressSpaceCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
         case .isolation:
             if let policy { throw ImplementationUnavailable("the isolation surface has no policies (got '\(policy)')") }
             let check = try IsolationCheck(stateful: stateful, implementation: implementation)
-            return SurfaceCheck(surface: surface, kindNames: IsolationCheck.kindNames, makeTestCase: { check.testCase() })
+            return SurfaceCheck(surface: surface, kindNames: IsolationCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
         case .interrupts:
             if let policy { throw ImplementationUnavailable("the interrupts surface has no policies (got '\(policy)')") }
             let check = try InterruptCheck(stateful: stateful, implementation: implementation)

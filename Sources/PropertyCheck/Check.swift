@@ -20,7 +20,7 @@ public func check(_ configuration: CheckConfiguration, kindNames: [String] = [],
         )
     }
 
-    func shrinkAndReport(_ failing: [UInt64], origin: FailureReport.Origin) -> FailureReport {
+    func shrinkAndReport(_ failing: [UInt64], original: CaseFailure, origin: FailureReport.Origin) -> FailureReport {
         var shrinker = Shrinker(testCase: testCase, failing: failing, maxChoices: configuration.maxChoices, budget: configuration.shrinkBudget)
         let result = shrinker.shrink()
         let final = ChoiceStream(.replay(result.choices), maxChoices: configuration.maxChoices, recordsTrace: true)
@@ -28,7 +28,7 @@ public func check(_ configuration: CheckConfiguration, kindNames: [String] = [],
         if case .fail(let found) = testCase(final) {
             failure = found
         } else {
-            failure = CaseFailure(message: "flaky: the shrunk case passed when replayed; the test case is not a function of its choices")
+            failure = CaseFailure(message: "flaky: the case failed once, then passed when replayed; the test case is not a function of its choices. The first failure: \(original.message)")
         }
         let bytes = final.encodedBytes
         var savedTo: String?
@@ -55,8 +55,8 @@ public func check(_ configuration: CheckConfiguration, kindNames: [String] = [],
     func judge(_ source: ChoiceSource, origin: FailureReport.Origin) -> FailureReport? {
         let stream = ChoiceStream(source, maxChoices: configuration.maxChoices)
         casesRun += 1
-        guard case .fail = testCase(stream) else { return nil }
-        return shrinkAndReport(stream.choices, origin: origin)
+        guard case .fail(let found) = testCase(stream) else { return nil }
+        return shrinkAndReport(stream.choices, original: found, origin: origin)
     }
 
     if let bytes = configuration.replay {
@@ -81,9 +81,9 @@ public func check(_ configuration: CheckConfiguration, kindNames: [String] = [],
         switch verdict {
         case .pass: statistics.count(case: false, overran: stream.overran)
         case .discard: statistics.count(case: true, overran: stream.overran)
-        case .fail:
+        case .fail(let found):
             statistics.count(case: false, overran: stream.overran)
-            return finish(shrinkAndReport(stream.choices, origin: .generated(caseIndex: index)))
+            return finish(shrinkAndReport(stream.choices, original: found, origin: .generated(caseIndex: index)))
         }
         if let progress = configuration.progress, (index + 1) % configuration.progressInterval == 0 {
             progress(index + 1, configuration.cases)

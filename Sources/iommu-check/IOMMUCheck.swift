@@ -11,7 +11,7 @@ struct IOMMUCheck: ParsableCommand {
 
         Start with:  swift run -c release iommu-check run
         """,
-        subcommands: [Run.self, Replay.self],
+        subcommands: [Run.self, Replay.self, Shrink.self, Verify.self, Explain.self, Worker.self],
         defaultSubcommand: Run.self
     )
 }

@@ -9,12 +9,16 @@ struct Replay: ParsableCommand {
         abstract: "Replay one input: a corpus file, a libFuzzer crash file, or a saved regression.",
         discussion: """
         Decodes the file's bytes into a case, prints its readable trace, and judges it against the
-        reference model. A failing input is shrunk first, and printed with its replay command.
-        The surface comes from --surface, or from a path under Corpus/<surface>/.
+        reference model. A failing input is shrunk first, and printed with its replay command
+        (use 'shrink' to also write the shrunk input). The surface comes from --surface, or from
+        a path under Corpus/<surface>/.
+
+        Exit status: 0 the input conforms, 1 it fails, 64 bad input.
 
         Examples:
           iommu-check replay Corpus/address-space/seed-004
           iommu-check replay crash-648926997fcf --surface address-space --implementation mutant:stale-iotlb
+          iommu-check replay Corpus/isolation/seed-001 --emit-trace case.jsonl
         """
     )
 
@@ -24,33 +28,41 @@ struct Replay: ParsableCommand {
     @Option(help: "The surface the input belongs to. Default: taken from a Corpus/<surface>/ path.")
     var surface: String?
 
-    @Option(help: "What to check: reference, optimized, or mutant:NAME.")
-    var implementation: String = "optimized"
+    @OptionGroup var target: ImplementationOptions
+
+    @Option(help: "Write the case (shrunk, if it fails) as a JSON Lines trace (address-space and isolation).")
+    var emitTrace: String?
+
+    @Flag(help: "Print the result as a JSON object (see docs/TRACES.md, 'JSON output').")
+    var json = false
 
     func run() throws {
-        guard let choice = ImplementationChoice(parsing: implementation) else {
-            throw ValidationError("--implementation must be reference, optimized or mutant:NAME, got '\(implementation)'")
-        }
         let bytes = try readInput(file)
         let surface = try resolveSurface(surface, path: file)
-        let check: SurfaceCheck
-        do {
-            check = try SurfaceCheck.make(surface, implementation: choice)
-        } catch {
-            throw ValidationError(error.description)
-        }
+        let check = try target.makeCheck(surface)
         var configuration = CheckConfiguration(name: surface.rawValue, cases: 0)
         configuration.replay = bytes
-        configuration.replayCommand = { base64 in replayCommandLine(surface: surface, implementation: implementation, policy: nil, base64: base64) }
+        configuration.replayCommand = { [target] base64 in replayCommandLine(surface: surface, options: target, base64: base64) }
         let report = check.run(configuration)
+        let tracePath = try emitTrace.map { path in
+            try writeText(check.traceText(report.failure?.bytes ?? bytes, surface: surface), to: path)
+            return path
+        }
+        if json {
+            printJSON(CheckJSON(surface: surface.rawValue, implementation: "\(target.choice)", report: report, traceWrittenTo: tracePath))
+            if !report.passed { throw ExitCode(1) }
+            return
+        }
         if let failure = report.failure {
             print(failure)
+            if let tracePath { print("trace written to \(tracePath)") }
             throw ExitCode(1)
         }
         let stream = ChoiceStream(.bytes(bytes), recordsTrace: true)
         _ = check.makeTestCase()(stream)
-        print("\(file): conforms (\(surface), \(choice)), \(stream.trace.count) steps:")
+        print("\(file): conforms (\(surface), \(target.choice)), \(stream.trace.count) steps:")
         for (index, line) in stream.trace.enumerated() { print("  \(index + 1). \(line)") }
+        if let tracePath { print("trace written to \(tracePath)") }
     }
 }
 
@@ -78,9 +90,6 @@ func resolveSurface(_ name: String?, path: String) throws -> Surface {
 }
 
 /// The one command that replays a shrunk failure: same surface, implementation and policy.
-func replayCommandLine(surface: Surface, implementation: String, policy: String?, base64: String) -> String {
-    var parts = ["swift run -c release iommu-check run --surface \(surface.rawValue)", "--implementation \(implementation)"]
-    if let policy { parts.append("--policy \(policy)") }
-    parts.append("--replay '\(base64)'")
-    return parts.joined(separator: " ")
+func replayCommandLine(surface: Surface, options: ImplementationOptions, base64: String) -> String {
+    "swift run -c release iommu-check run --surface \(surface.rawValue) \(options.commandLine) --replay '\(base64)'"
 }

@@ -9,18 +9,19 @@ struct Run: ParsableCommand {
         abstract: "Run a differential campaign: an implementation against the reference model.",
         discussion: """
         Generates operation sequences from the model's state, runs them on the implementation and
-        the model, and compares every result. Prints a progress line, statistics and throughput
-        (checked operations per second). Exits 1 on a disagreement, after printing the shrunk
-        trace, the seed and the command that replays it.
+        the model, and compares every result. Prints statistics and throughput (checked
+        operations per second), and a progress line on a terminal. Exits 1 on a disagreement,
+        after printing the shrunk trace, the seed and the command that replays it.
 
         Examples:
           iommu-check run                                   every surface, optimized implementation
           iommu-check run --surface address-space --policy iommufd --cases 100000
           iommu-check run --implementation mutant:stale-iotlb   watch a planted bug get caught
+          iommu-check run --plugin ./libmyiommu.so --policy vfio-type1   check your own code (docs/PLUGINS.md)
         """
     )
 
-    @Option(help: "The surface to check: \(SurfaceCheck.available.map(\.rawValue).joined(separator: ", ")). Default: all of them.")
+    @Option(help: "The surface to check: \(SurfaceCheck.available.map(\.rawValue).joined(separator: ", ")). Default: all of them (with --plugin: those it provides).")
     var surface: String?
 
     @Option(help: "Generated cases per surface.")
@@ -29,11 +30,7 @@ struct Run: ParsableCommand {
     @Option(help: "Run seed: decimal, 0x-hex, or 'random'. Default: fixed per surface, so runs repeat.")
     var seed: String?
 
-    @Option(help: "The contract the implementation claims (address space: vfio-type1, virtio-iommu, iommufd, iova-tree, page-table). Default: drawn per case.")
-    var policy: String?
-
-    @Option(help: "What to check: reference, optimized, or mutant:NAME.")
-    var implementation: String = "optimized"
+    @OptionGroup var target: ImplementationOptions
 
     @Option(help: "Replay one base64 choice sequence (as a failure prints) instead of generating cases.")
     var replay: String?
@@ -44,44 +41,52 @@ struct Run: ParsableCommand {
     @Option(help: "Save a shrunk failure under this directory (Corpus/<surface>/regressions replays it in swift test).")
     var saveRegressions: String?
 
+    @Option(help: "Write the shrunk failure (or the --replay case) as a JSON Lines trace to this file (address-space and isolation); 'verify' judges it.")
+    var emitTrace: String?
+
+    @Flag(help: "Print an array of JSON objects, one per surface (see docs/TRACES.md, 'JSON output'), instead of text.")
+    var json = false
+
     func validate() throws {
         guard cases > 0 else { throw ValidationError("--cases must be positive, got \(cases)") }
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
-        guard ImplementationChoice(parsing: implementation) != nil else {
-            throw ValidationError("--implementation must be reference, optimized or mutant:NAME, got '\(implementation)'")
-        }
         if let surface, Surface(rawValue: surface) == nil {
             throw ValidationError("--surface must be one of \(Surface.allCases.map(\.rawValue).joined(separator: ", ")), got '\(surface)'")
         }
         if let replay, Data(base64Encoded: replay) == nil {
             throw ValidationError("--replay must be a base64 choice sequence, as a failure prints it")
         }
+        if emitTrace != nil, surface == nil {
+            throw ValidationError("--emit-trace needs --surface: a trace file holds one surface")
+        }
     }
 
     func run() throws {
-        let choice = ImplementationChoice(parsing: implementation)!
-        let surfaces = surface.map { [Surface(rawValue: $0)!] } ?? SurfaceCheck.available
+        var surfaces = surface.map { [Surface(rawValue: $0)!] } ?? SurfaceCheck.available
+        if let plugin = target.plugin, surface == nil {
+            do {
+                surfaces = try PluginLibrary(path: plugin).surfaces
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
         let parsedSeed: UInt64?
         do {
             parsedSeed = try seed.map { text throws(ConfigurationError) in try CheckConfiguration.parseSeed(text) }
         } catch {
             throw ValidationError(error.description)
         }
+        // Worker calls are a ping-pong between two processes: keep both on one CPU.
+        if target.plugin != nil && !target.inProcess { pinToCurrentCPU() }
         var failed = false
+        var outputs: [CheckJSON] = []
         for surface in surfaces {
-            let check: SurfaceCheck
-            do {
-                check = try SurfaceCheck.make(surface, implementation: choice, policy: policy, stateful: StatefulOptions(averageSteps: steps, maxSteps: Int(steps * 5)))
-            } catch {
-                throw ValidationError(error.description)
-            }
+            let check = try target.makeCheck(surface, stateful: StatefulOptions(averageSteps: steps, maxSteps: Int(steps * 5)))
             var configuration = CheckConfiguration(name: surface.rawValue, seed: parsedSeed, cases: cases)
             configuration.replay = replay.flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) }
             configuration.regressionsDirectory = saveRegressions
             configuration.savesRegressions = saveRegressions != nil
-            configuration.replayCommand = { [implementation, policy] base64 in
-                replayCommandLine(surface: surface, implementation: implementation, policy: policy, base64: base64)
-            }
+            configuration.replayCommand = { [target] base64 in replayCommandLine(surface: surface, options: target, base64: base64) }
             configuration.progressInterval = max(1, cases / 100)
             let started = ContinuousClock.now
             // A progress line only on a terminal; logs get the summary alone.
@@ -91,13 +96,23 @@ struct Run: ParsableCommand {
             } }
             let report = check.run(configuration)
             if configuration.progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-            print(report)
-            let seconds = report.seconds
-            let operations = report.statistics.totalCommands
-            print("throughput: \(operations) checked operations in \(String(format: "%.2f", seconds)) s = \(Int(Double(operations) / max(seconds, 1e-9))) operations/s (\(choice))")
-            print()
+            var tracePath: String?
+            if let emitTrace, let bytes = report.failure?.bytes ?? configuration.replay {
+                try writeText(check.traceText(bytes, surface: surface), to: emitTrace)
+                tracePath = emitTrace
+            }
             if !report.passed { failed = true }
+            if json {
+                outputs.append(CheckJSON(surface: surface.rawValue, implementation: "\(target.choice)", report: report, traceWrittenTo: tracePath))
+                continue
+            }
+            print(report)
+            let operations = report.statistics.totalCommands
+            print("throughput: \(operations) checked operations in \(String(format: "%.2f", report.seconds)) s = \(Int(Double(operations) / max(report.seconds, 1e-9))) operations/s (\(target.choice))")
+            if let tracePath { print("trace written to \(tracePath)") } else if emitTrace != nil { print("no trace written: the run passed; pass --replay to write the trace of a given case") }
+            print()
         }
+        if json { printJSON(outputs) }
         if failed { throw ExitCode(1) }
     }
 }

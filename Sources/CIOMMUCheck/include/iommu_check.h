@@ -1,4 +1,319 @@
-/* The C plug-in ABI of iommu-conformance: defined by the plug-in issue. */
+/*
+ * iommu_check.h -- the plug-in ABI of iommu-conformance, version 1.
+ *
+ * A plug-in is a shared library that exports one function:
+ *
+ *     const struct iommu_check_plugin *iommu_check_plugin_v1(void);
+ *
+ * It returns a table that lives as long as the library is loaded. The table names the plug-in,
+ * states the ABI version it was built against, and points at one table of functions per
+ * surface it implements (NULL for a surface it does not). The checker (iommu-check run
+ * --plugin PATH) runs each surface the plug-in provides in lockstep with the reference model
+ * and reports the first disagreement. docs/SEMANTICS.md states every rule; docs/PLUGINS.md
+ * shows a C and a Rust implementation.
+ *
+ * General rules:
+ *  - Every function is called from one thread at a time, with a handle its surface's create
+ *    function returned. The checker destroys every handle it creates.
+ *  - Status codes: 0 is success; any other value must be one of the codes listed for that
+ *    function. An unknown code, an impossible value or a missing result is reported as a
+ *    conformance failure with the trace that produced it.
+ *  - The checker runs plug-ins in a child process by default, so a crash or a hang is reported
+ *    with its trace instead of ending the campaign.
+ *  - Addresses and lengths are bytes. Ranges given as (first, last) are inclusive.
+ *  - Configuration and topology structs passed to create are valid only during that call: copy
+ *    what you keep. Host callback tables stay valid until destroy.
+ *  - Permission and access bits: IOMMU_CHECK_READ = 1, IOMMU_CHECK_WRITE = 2.
+ */
 #ifndef IOMMU_CHECK_H
 #define IOMMU_CHECK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
 #endif
+
+#define IOMMU_CHECK_ABI_VERSION 1u
+
+#define IOMMU_CHECK_READ 1u
+#define IOMMU_CHECK_WRITE 2u
+
+/* An inclusive address range. */
+struct iommu_check_range {
+    uint64_t first;
+    uint64_t last;
+};
+
+/* One mapping: length bytes at iova reaching phys, with permissions (IOMMU_CHECK_READ/WRITE). */
+struct iommu_check_extent {
+    uint64_t iova;
+    uint64_t length;
+    uint64_t phys;
+    uint32_t permissions;
+    uint32_t reserved; /* zero */
+};
+
+/* ------------------------------------------------------------------------------------------
+ * AddressSpace: map / unmap / translate (docs/SEMANTICS.md, "Address space").
+ * ------------------------------------------------------------------------------------------ */
+
+/* Status codes of map and unmap, one per error of the model, in the model's order. */
+enum iommu_check_as_status {
+    IOMMU_CHECK_AS_OK = 0,
+    IOMMU_CHECK_AS_NO_PERMISSION = 1,    /* neither read nor write */
+    IOMMU_CHECK_AS_ZERO_LENGTH = 2,
+    IOMMU_CHECK_AS_MISALIGNED = 3,       /* iova, length or phys not page-aligned */
+    IOMMU_CHECK_AS_OVERFLOW = 4,         /* iova + length - 1 or phys + length - 1 wraps */
+    IOMMU_CHECK_AS_OUTSIDE_APERTURE = 5,
+    IOMMU_CHECK_AS_RESERVED_REGION = 6,
+    IOMMU_CHECK_AS_OVERLAP = 7,
+    IOMMU_CHECK_AS_MAPPING_LIMIT = 8,
+    IOMMU_CHECK_AS_BISECTS_MAPPING = 9,  /* partial_unmap == REJECT_BISECT */
+    IOMMU_CHECK_AS_PARTIAL_UNMAP = 10,   /* partial_unmap == REJECT_PARTIAL */
+    IOMMU_CHECK_AS_NOTHING_TO_UNMAP = 11 /* empty_unmap == FAIL */
+};
+
+/* Translation results: 0 is success, with the physical address written to *phys. */
+enum iommu_check_fault {
+    IOMMU_CHECK_FAULT_NONE = 0,
+    IOMMU_CHECK_FAULT_NOT_MAPPED = 1,
+    IOMMU_CHECK_FAULT_PERMISSION_DENIED = 2,
+    IOMMU_CHECK_FAULT_OUTSIDE_APERTURE = 3
+};
+
+/* What an unmap does to a mapping it covers only in part (the model's named policies). */
+enum iommu_check_partial_unmap {
+    IOMMU_CHECK_REJECT_BISECT = 0,      /* VFIO type1 v2 */
+    IOMMU_CHECK_REJECT_PARTIAL = 1,     /* virtio-iommu, iommufd */
+    IOMMU_CHECK_REMOVE_OVERLAPPING = 2, /* QEMU iova_tree_remove */
+    IOMMU_CHECK_SPLIT = 3               /* a raw page table */
+};
+
+/* What an unmap that removes nothing returns. */
+enum iommu_check_empty_unmap {
+    IOMMU_CHECK_EMPTY_SUCCEEDS = 0, /* success, 0 bytes (VFIO, virtio-iommu) */
+    IOMMU_CHECK_EMPTY_FAILS = 1     /* IOMMU_CHECK_AS_NOTHING_TO_UNMAP (iommufd) */
+};
+
+struct iommu_check_as_config {
+    uint64_t page_size;      /* a power of two, 4 KiB ... 1 GiB */
+    uint32_t address_width;  /* IOVAs 0 ... 2^address_width - 1 are mappable (<= 64) */
+    uint32_t partial_unmap;  /* enum iommu_check_partial_unmap */
+    uint32_t empty_unmap;    /* enum iommu_check_empty_unmap */
+    uint32_t reserved_count; /* number of entries in reserved */
+    const struct iommu_check_range *reserved; /* never mappable */
+    uint64_t mapping_limit;  /* most mappings at once */
+};
+
+struct iommu_check_address_space_ops {
+    /* A new, empty address space for config, or NULL if the plug-in cannot support config
+     * (the run reports which configuration was refused; fix a supported one with --policy). */
+    void *(*create)(const struct iommu_check_as_config *config);
+    void (*destroy)(void *space);
+    /* Maps [iova, iova + length) to [phys, phys + length). Returns an iommu_check_as_status.
+     * A failed map changes nothing. */
+    int32_t (*map)(void *space, uint64_t iova, uint64_t length, uint64_t phys, uint32_t permissions);
+    /* Unmaps [iova, iova + length) under the configured policy; on success writes the bytes
+     * removed to *bytes. Returns an iommu_check_as_status. A failed unmap changes nothing. */
+    int32_t (*unmap)(void *space, uint64_t iova, uint64_t length, uint64_t *bytes);
+    /* Removes every mapping; returns the bytes removed (saturated at 2^64 - 1). */
+    uint64_t (*unmap_all)(void *space);
+    /* Where an access (IOMMU_CHECK_READ or IOMMU_CHECK_WRITE) at iova goes: returns an
+     * iommu_check_fault; on IOMMU_CHECK_FAULT_NONE writes the physical address to *phys. */
+    int32_t (*translate)(void *space, uint64_t iova, uint32_t access, uint64_t *phys);
+    /* Writes the mappings overlapping [first, last], whole and in IOVA order, to out (at most
+     * capacity of them) and returns how many there are; the checker calls again with a larger
+     * buffer if the count exceeds capacity. */
+    size_t (*mappings)(void *space, uint64_t first, uint64_t last, struct iommu_check_extent *out, size_t capacity);
+};
+
+/* ------------------------------------------------------------------------------------------
+ * Isolation: groups, ownership, attach, PASID (docs/SEMANTICS.md, "Isolation").
+ * ------------------------------------------------------------------------------------------ */
+
+enum iommu_check_isolation_status {
+    IOMMU_CHECK_ISO_OK = 0,
+    IOMMU_CHECK_ISO_NO_SUCH_OBJECT = 1,
+    IOMMU_CHECK_ISO_NOT_VIABLE = 2,
+    IOMMU_CHECK_ISO_OWNED_BY_OTHER = 3,
+    IOMMU_CHECK_ISO_NOT_OWNER = 4,
+    IOMMU_CHECK_ISO_GROUP_OWNED = 5,
+    IOMMU_CHECK_ISO_DOMAIN_NOT_OWNED = 6,
+    IOMMU_CHECK_ISO_NO_PASID_SUPPORT = 7
+};
+
+enum iommu_check_driver {
+    IOMMU_CHECK_DRIVER_NONE = 0,
+    IOMMU_CHECK_DRIVER_KERNEL = 1,
+    IOMMU_CHECK_DRIVER_USER_ACCESS = 2
+};
+
+/* Where a DMA goes. */
+enum iommu_check_dma_result {
+    IOMMU_CHECK_DMA_REACHED = 0,       /* *domain and *phys are written */
+    IOMMU_CHECK_DMA_KERNEL_DOMAIN = 1, /* the group is not user-owned */
+    IOMMU_CHECK_DMA_BLOCKED = 2,       /* owned, attached to no domain */
+    IOMMU_CHECK_DMA_NO_DOMAIN = 3,     /* PASID-tagged, no domain for that PASID */
+    IOMMU_CHECK_DMA_NOT_MAPPED = 4,
+    IOMMU_CHECK_DMA_PERMISSION_DENIED = 5,
+    IOMMU_CHECK_DMA_OUTSIDE_APERTURE = 6
+};
+
+struct iommu_check_topology {
+    uint32_t device_count;        /* at most 64 */
+    const uint32_t *group_of;     /* the group of each device */
+    uint32_t group_count;
+    const uint8_t *pasid_capable; /* per device, 0 or 1 */
+    uint32_t context_count;
+    uint32_t domain_count;
+    const uint32_t *domain_owner; /* the owning context of each domain */
+    const uint32_t *initial_driver; /* per device, enum iommu_check_driver */
+    uint32_t max_pasid;           /* PASIDs are 1 ... max_pasid */
+    /* Every domain maps 16 pages read-write at 0x10000 and one read-only page at 0x20000 to
+     * host-physical ((domain + 1) << 32) + iova (docs/SEMANTICS.md). */
+};
+
+/* Call checkpoint(context) after each change of DMA-relevant state (a context entry written,
+ * an owner recorded), never in the middle of one: the checker DMAs from every device then. */
+struct iommu_check_isolation_host {
+    void *context;
+    void (*checkpoint)(void *context);
+};
+
+struct iommu_check_isolation_ops {
+    void *(*create)(const struct iommu_check_topology *topology, const struct iommu_check_isolation_host *host);
+    void (*destroy)(void *system);
+    int32_t (*bind)(void *system, uint32_t device, uint32_t driver);
+    int32_t (*claim)(void *system, uint32_t context, uint32_t group);
+    int32_t (*release)(void *system, uint32_t context, uint32_t group);
+    int32_t (*attach)(void *system, uint32_t context, uint32_t group, uint32_t domain);
+    int32_t (*detach)(void *system, uint32_t context, uint32_t group);
+    int32_t (*attach_pasid)(void *system, uint32_t context, uint32_t device, uint32_t pasid, uint32_t domain);
+    int32_t (*detach_pasid)(void *system, uint32_t context, uint32_t device, uint32_t pasid);
+    /* pasid 0 means untagged. Returns an iommu_check_dma_result. */
+    int32_t (*dma)(void *system, uint32_t device, uint32_t pasid, uint64_t iova, uint32_t access, uint32_t *domain, uint64_t *phys);
+    /* The owning context of group, or -1 while the kernel owns it. */
+    int64_t (*owner)(void *system, uint32_t group);
+};
+
+/* ------------------------------------------------------------------------------------------
+ * Shadow: keep the host IOMMU in step with a guest I/O page table (docs/SEMANTICS.md,
+ * "Shadow"). The plug-in reads the guest table and programs the host through callbacks.
+ * ------------------------------------------------------------------------------------------ */
+
+enum iommu_check_invalidation {
+    IOMMU_CHECK_INVALIDATE_PAGE_SELECTIVE = 0, /* domain, iova, order: 2^order pages */
+    IOMMU_CHECK_INVALIDATE_DOMAIN = 1,         /* domain */
+    IOMMU_CHECK_INVALIDATE_GLOBAL = 2,
+    IOMMU_CHECK_INVALIDATE_CONTEXT = 3         /* domain */
+};
+
+/* A present guest leaf: size (4 KiB, 2 MiB or 1 GiB) bytes at iova, to guest-physical gpa. */
+struct iommu_check_guest_leaf {
+    uint64_t iova;
+    uint64_t size;
+    uint64_t gpa;
+    uint32_t permissions;
+    uint32_t reserved;
+};
+
+struct iommu_check_shadow_config {
+    uint32_t domain_count;
+    uint32_t address_width;
+    uint32_t atomic_replace; /* 1: pages whose translation changes must never be absent */
+    uint32_t reserved;
+};
+
+struct iommu_check_shadow_host {
+    void *context;
+    /* The guest's present leaves of domain overlapping [first, last], in IOVA order (at most
+     * capacity written; returns the count, call again with more room if it is larger). */
+    size_t (*guest_leaves)(void *context, uint32_t domain, uint64_t first, uint64_t last, struct iommu_check_guest_leaf *out, size_t capacity);
+    /* The host-physical address of guest-physical gpa; 0 if gpa is not guest RAM. */
+    uint64_t (*guest_to_host)(void *context, uint64_t gpa);
+    /* Host IOMMU calls; each returns an iommu_check_as_status (raw page-table semantics). */
+    int32_t (*map)(void *context, uint32_t domain, uint64_t iova, uint64_t length, uint64_t phys, uint32_t permissions);
+    int32_t (*unmap)(void *context, uint32_t domain, uint64_t iova, uint64_t length);
+    int32_t (*replace)(void *context, uint32_t domain, uint64_t iova, uint64_t length, const struct iommu_check_extent *extents, size_t count);
+    void (*notify_unmap)(void *context, uint32_t domain, uint64_t iova, uint64_t length);
+};
+
+struct iommu_check_shadow_ops {
+    void *(*create)(const struct iommu_check_shadow_config *config, const struct iommu_check_shadow_host *host);
+    void (*destroy)(void *layer);
+    /* kind: enum iommu_check_invalidation. domain, iova and order apply where the kind has them. */
+    void (*invalidate)(void *layer, uint32_t kind, uint32_t domain, uint64_t iova, uint32_t order);
+};
+
+/* ------------------------------------------------------------------------------------------
+ * Interrupts: MSI-X virtualization over a VFIO-like host (docs/SEMANTICS.md, "Interrupts").
+ * ------------------------------------------------------------------------------------------ */
+
+struct iommu_check_interrupt_config {
+    uint32_t vectors;            /* MSI-X table size, 1 ... 64 */
+    uint32_t dynamic_allocation; /* 1: the host can grow an enabled index */
+    uint32_t default_pasid;
+    uint32_t reserved;
+};
+
+struct iommu_check_interrupt_host {
+    void *context;
+    /* Allocate host vectors 0 ... count - 1 on a disabled index; 0 on success, nonzero if the
+     * index is enabled or count is out of range. */
+    int32_t (*enable)(void *context, uint32_t count);
+    void (*disable)(void *context);
+    /* Grow an enabled index to count vectors without touching the others; nonzero without
+     * dynamic allocation. */
+    int32_t (*grow)(void *context, uint32_t count);
+    /* The number of host vectors allocated now. */
+    uint32_t (*allocated)(void *context);
+    void (*set_trigger)(void *context, uint32_t vector);
+    /* The PASID an IMS entry accepts; has_pasid 0 means the default PASID. */
+    void (*set_pasid)(void *context, uint32_t vector, uint32_t has_pasid, uint32_t pasid);
+    /* Bit v set: raises on vector v were latched while it had no host vector. */
+    uint64_t (*latched_bits)(void *context);
+    /* Reads and clears the number of raises latched on vector. */
+    uint32_t (*take_latched)(void *context, uint32_t vector);
+    /* Injects an interrupt into the guest. */
+    void (*deliver)(void *context, uint32_t vector, uint64_t address, uint32_t data);
+};
+
+struct iommu_check_interrupt_ops {
+    void *(*create)(const struct iommu_check_interrupt_config *config, const struct iommu_check_interrupt_host *host);
+    void (*destroy)(void *vmm);
+    void (*set_enabled)(void *vmm, uint32_t enabled);
+    void (*set_function_mask)(void *vmm, uint32_t masked);
+    void (*write_entry)(void *vmm, uint32_t vector, uint64_t address, uint32_t data);
+    void (*set_vector_mask)(void *vmm, uint32_t vector, uint32_t masked);
+    void (*set_pasid)(void *vmm, uint32_t vector, uint32_t has_pasid, uint32_t pasid);
+    uint64_t (*pending_bits)(void *vmm);
+    /* Host vector `vector` fired. May be called from inside any of the functions above. */
+    void (*host_triggered)(void *vmm, uint32_t vector);
+};
+
+/* ------------------------------------------------------------------------------------------
+ * The plug-in table.
+ * ------------------------------------------------------------------------------------------ */
+
+struct iommu_check_plugin {
+    uint32_t abi_version; /* IOMMU_CHECK_ABI_VERSION */
+    uint32_t reserved;
+    const char *name;     /* shown in reports */
+    const struct iommu_check_address_space_ops *address_space; /* NULL: not provided */
+    const struct iommu_check_isolation_ops *isolation;
+    const struct iommu_check_shadow_ops *shadow;
+    const struct iommu_check_interrupt_ops *interrupts;
+};
+
+typedef const struct iommu_check_plugin *(*iommu_check_plugin_entry)(void);
+
+/* The one symbol a plug-in exports. */
+const struct iommu_check_plugin *iommu_check_plugin_v1(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IOMMU_CHECK_H */

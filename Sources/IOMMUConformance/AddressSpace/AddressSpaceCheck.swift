@@ -76,8 +76,10 @@ public struct AddressSpaceCheck: Sendable {
             let known = AddressSpaceMutants.all.map(\.name).joined(separator: ", ")
             throw ImplementationUnavailable("no address-space mutant named '\(name)'; known: \(known)")
         }
+        let plugin: PluginHarness? = if case .plugin(let reference) = implementation { try PluginHarness(reference, surface: .addressSpace) } else { nil }
         self.init(options: options, stateful: stateful) { configuration in
             switch implementation {
+            case .plugin: return try plugin!.addressSpace(configuration)
             case .reference: return AddressSpaceModel(configuration: configuration)
             case .optimized: return AddressSpaceOptimized(configuration: configuration)
             case .mutant(let name):
@@ -92,7 +94,17 @@ public struct AddressSpaceCheck: Sendable {
     public static let kindNames = AddressSpaceGenerator.kinds
 
     /// The test case: a drawn configuration, then a drawn operation sequence in lockstep.
-    public func testCase() -> TestCase {
+    public func testCase() -> TestCase { testCase(recording: nil) }
+
+    /// The JSON Lines trace (docs/TRACES.md) of the case `bytes` decode to: each operation with
+    /// the outcome the implementation gave, up to and including the first disagreement.
+    public func recordTrace(_ bytes: [UInt8]) -> String {
+        let recorder = TraceRecorder<AddressSpaceTrace>()
+        _ = testCase(recording: recorder)(ChoiceStream(.bytes(bytes)))
+        return recorder.trace?.encoded() ?? ""
+    }
+
+    func testCase(recording recorder: TraceRecorder<AddressSpaceTrace>?) -> TestCase {
         let options = self.options, stateful = self.stateful, make = self.makeImplementation
         return { stream in
             let configuration = options.drawConfiguration(stream)
@@ -103,6 +115,12 @@ public struct AddressSpaceCheck: Sendable {
                 return .fail(CaseFailure(message: "the implementation could not be created for \(configuration): \(error)"))
             }
             var machine = AddressSpaceMachine(configuration: configuration, implementation: implementation)
+            if let recorder {
+                recorder.trace = AddressSpaceTrace(configuration: configuration)
+                machine.record = { operation, outcome in
+                    recorder.trace?.steps.append(.init(line: 0, operation: operation, outcome: outcome))
+                }
+            }
             let verdict = runCommands(&machine, stream, stateful)
             if case .fail(var failure) = verdict {
                 failure.message = "configuration: \(configuration)\n  \(failure.message)"

@@ -16,6 +16,8 @@ struct AddressSpaceMachine: StateMachine {
     let implementation: any AddressSpace
     var generator: AddressSpaceGenerator
     private let page: UInt64
+    /// Called with every operation and the outcome the implementation gave (run --emit-trace).
+    var record: ((AddressSpaceOperation, AddressSpaceOutcome) -> Void)?
 
     init(configuration: AddressSpaceConfiguration, implementation: any AddressSpace) {
         judge = AddressSpaceJudge(configuration: configuration)
@@ -41,9 +43,11 @@ struct AddressSpaceMachine: StateMachine {
 
     mutating func step(_ operation: AddressSpaceOperation) -> StepResult {
         let actual = operation.apply(to: implementation)
+        if let failure = foreignFailure(implementation) { return .disagreed(message: "\(operation): \(failure)") }
+        record?(operation, actual)
         let (expected, problem) = judge.judge(operation, actual: actual)
         if let problem { return .disagreed(message: "\(operation): \(problem)") }
-        if operation.isMutating, let problem = compareState(around: operation) {
+        if operation.isMutating, let problem = compareState(around: operation) ?? foreignFailure(implementation) {
             return .disagreed(message: "after \(operation) -> \(expected): \(problem)")
         }
         generator.note(operation)
@@ -75,6 +79,11 @@ struct AddressSpaceMachine: StateMachine {
         let expected = model.translate(iova: address, access: access)
         let actual = implementation.translate(iova: address, access: access)
         if Self.same(expected, actual) { return nil }
+        // The probe that exposed it goes into an emitted trace, so 'verify' sees it.
+        switch actual {
+        case .success(let phys): record?(.translate(iova: address, access: access), .translated(phys: phys))
+        case .failure(let fault): record?(.translate(iova: address, access: access), .faulted(fault))
+        }
         return "translate(\(hex(address)), \(access)): model \(Self.text(expected)), implementation \(Self.text(actual))"
     }
 
@@ -96,6 +105,7 @@ struct AddressSpaceMachine: StateMachine {
 
     mutating func finish() -> String? {
         let expected = model.extents, actual = implementation.mappings(in: 0...UInt64.max)
+        if let failure = foreignFailure(implementation) { return failure }
         guard expected != actual else { return nil }
         return "final extents differ: model \(expected), implementation \(actual)"
     }

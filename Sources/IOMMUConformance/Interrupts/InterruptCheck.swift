@@ -25,8 +25,10 @@ public struct InterruptCheck: Sendable {
         if case .reference = implementation {
             throw ImplementationUnavailable("the interrupts model is not a VMM over a host; check 'optimized' or a mutant")
         }
+        let plugin: PluginHarness? = if case .plugin(let reference) = implementation { try PluginHarness(reference, surface: .interrupts) } else { nil }
         self.init(stateful: stateful, configuration: configuration) { configuration, host in
             switch implementation {
+            case .plugin: return try plugin!.interrupts(configuration, host)
             case .mutant(let name):
                 guard let system = InterruptMutants.make(name, configuration: configuration, host: host) else {
                     throw ImplementationUnavailable("no interrupts mutant named '\(name)'")

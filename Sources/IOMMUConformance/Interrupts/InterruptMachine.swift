@@ -33,6 +33,7 @@ struct InterruptMachine: StateMachine {
     func step(_ operation: InterruptOperation) -> StepResult {
         let implementationBefore = host.deliveries.count, modelBefore = model.deliveries.count
         Self.perform(operation, on: implementation, host: host)
+        if let failure = foreignFailure(implementation) { return .disagreed(message: "\(operation): \(failure)") }
         var outcome = "ok"
         if case .raise(let vector, let pasid) = operation {
             outcome = model.raise(vector: vector, pasid: pasid).rawValue
@@ -45,6 +46,7 @@ struct InterruptMachine: StateMachine {
             return .disagreed(message: "\(operation): the model delivers \(expected), the implementation delivered \(actual)")
         }
         let expectedPending = model.pending, actualPending = implementation.pendingBits()
+        if let failure = foreignFailure(implementation) { return .disagreed(message: "after \(operation): \(failure)") }
         if expectedPending != actualPending {
             return .disagreed(message: "after \(operation): pending bits: model \(hex(expectedPending)), implementation \(hex(actualPending))")
         }

@@ -20,8 +20,10 @@ public struct IsolationCheck: Sendable {
         if case .mutant(let name) = implementation, !IsolationMutants.all.contains(where: { $0.name == name }) {
             throw ImplementationUnavailable("no isolation mutant named '\(name)'; known: \(IsolationMutants.all.map(\.name).joined(separator: ", "))")
         }
+        let plugin: PluginHarness? = if case .plugin(let reference) = implementation { try PluginHarness(reference, surface: .isolation) } else { nil }
         self.init(stateful: stateful) { topology, checkpoint in
             switch implementation {
+            case .plugin: return try plugin!.isolation(topology, checkpoint: checkpoint)
             case .reference: return IsolationModel(topology: topology)
             case .optimized: return IsolationOptimized(topology: topology, checkpoint: checkpoint)
             case .mutant(let name):
@@ -35,7 +37,17 @@ public struct IsolationCheck: Sendable {
 
     public static let kindNames = IsolationOperation.kindNames
 
-    public func testCase() -> TestCase {
+    public func testCase() -> TestCase { testCase(recording: nil) }
+
+    /// The JSON Lines trace (docs/TRACES.md) of the case `bytes` decode to: each operation with
+    /// the outcome the implementation gave, up to and including the first disagreement.
+    public func recordTrace(_ bytes: [UInt8]) -> String {
+        let recorder = TraceRecorder<IsolationTrace>()
+        _ = testCase(recording: recorder)(ChoiceStream(.bytes(bytes)))
+        return recorder.trace?.encoded() ?? ""
+    }
+
+    func testCase(recording recorder: TraceRecorder<IsolationTrace>?) -> TestCase {
         let stateful = self.stateful, make = self.makeImplementation
         return { stream in
             let topology = IsolationGenerator.drawTopology(stream)
@@ -48,6 +60,12 @@ public struct IsolationCheck: Sendable {
             }
             monitor.system = implementation
             var machine = IsolationMachine(topology: topology, monitor: monitor, implementation: implementation)
+            if let recorder {
+                recorder.trace = IsolationTrace(topology: topology)
+                machine.record = { operation, outcome in
+                    recorder.trace?.steps.append(.init(line: 0, operation: operation, outcome: outcome))
+                }
+            }
             let verdict = runCommands(&machine, stream, stateful)
             if case .fail(var failure) = verdict {
                 failure.message = "topology: \(topology)\n  \(failure.message)"

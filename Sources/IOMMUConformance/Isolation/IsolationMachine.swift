@@ -65,6 +65,8 @@ struct IsolationMachine: StateMachine {
     let implementation: any IsolationSystem
     let monitor: IsolationMonitor
     let generator: IsolationGenerator
+    /// Called with every operation and the outcome the implementation gave (run --emit-trace).
+    var record: ((IsolationOperation, IsolationOutcome) -> Void)?
 
     init(topology: Topology, monitor: IsolationMonitor, implementation: any IsolationSystem) {
         model = IsolationModel(topology: topology)
@@ -82,12 +84,14 @@ struct IsolationMachine: StateMachine {
     func step(_ operation: IsolationOperation) -> StepResult {
         monitor.reset()
         let actual = operation.apply(to: implementation)
+        if let failure = foreignFailure(implementation) { return .disagreed(message: "\(operation): \(failure)") }
+        record?(operation, actual)
         if let violation = monitor.violation {
             return .disagreed(message: "\(operation), at checkpoint \(monitor.checkpoints): \(violation)")
         }
         let (expected, problem) = IsolationJudge(model: model).judge(operation, actual: actual)
         if let problem { return .disagreed(message: "\(operation): \(problem)") }
-        if let problem = compareState() { return .disagreed(message: "after \(operation) -> \(expected): \(problem)") }
+        if let problem = compareState() ?? foreignFailure(implementation) { return .disagreed(message: "after \(operation) -> \(expected): \(problem)") }
         return .agreed(outcome: expected.label, accepted: expected.isSuccess)
     }
 
@@ -103,6 +107,8 @@ struct IsolationMachine: StateMachine {
                     let expected = model.dma(device: device, pasid: pasid, iova: 0x10000, access: access)
                     let actual = implementation.dma(device: device, pasid: pasid, iova: 0x10000, access: access)
                     if expected != actual {
+                        // The probe that exposed it goes into an emitted trace, so 'verify' sees it.
+                        record?(.dma(device: device, pasid: pasid, iova: 0x10000, access: access), .dma(actual))
                         return "dma(d\(device)\(pasid.map { ", pasid \($0)" } ?? ""), 0x10000, \(access)): model \(expected), implementation \(actual)"
                     }
                 }

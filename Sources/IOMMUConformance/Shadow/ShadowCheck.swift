@@ -23,8 +23,10 @@ public struct ShadowCheck: Sendable {
         if case .mutant(let name) = implementation, !ShadowMutants.all.contains(where: { $0.name == name }) {
             throw ImplementationUnavailable("no shadow mutant named '\(name)'; known: \(ShadowMutants.all.map(\.name).joined(separator: ", "))")
         }
+        let plugin: PluginHarness? = if case .plugin(let reference) = implementation { try PluginHarness(reference, surface: .shadow) } else { nil }
         self.init(stateful: stateful, policy: policy) { guest, host in
             switch implementation {
+            case .plugin: return try plugin!.shadow(guest, host)
             case .reference: return ShadowModel(guest: guest, host: host)
             case .optimized: return ShadowOptimized(guest: guest, host: host)
             case .mutant(let name):

@@ -40,7 +40,7 @@ struct ShadowMachine: StateMachine {
     func step(_ operation: ShadowOperation) -> StepResult {
         switch operation {
         case .invalidate(let invalidation, let dma):
-            if let problem = Self.resync(invalidation, dma: dma, implementation: implementation, host: host, monitor: monitor, guest: guest) {
+            if let problem = Self.resync(invalidation, dma: dma, implementation: implementation, host: host, monitor: monitor, guest: guest) ?? foreignFailure(implementation) {
                 return .disagreed(message: "\(operation): \(problem)")
             }
             reference.invalidate(invalidation)

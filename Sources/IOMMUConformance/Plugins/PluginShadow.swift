@@ -1,0 +1,83 @@
+import CIOMMUCheck
+import IOMMUSpec
+
+/// A plug-in's shadow layer, called in this process; it reads `guest` and programs `host`.
+final class PluginShadow: ShadowSystem, ReportsForeignFailures {
+    private let library: PluginLibrary
+    private let ops: iommu_check_shadow_ops
+    private var handle: UnsafeMutableRawPointer?
+    private let table: UnsafeMutablePointer<iommu_check_shadow_host>
+    let guest: any ShadowGuestInterface
+    let host: any ShadowHostInterface
+    private let failures = ForeignFailureBox()
+
+    init(library: PluginLibrary, configuration: ShadowConfiguration, guest: any ShadowGuestInterface, host: any ShadowHostInterface) throws(ImplementationUnavailable) {
+        guard let ops = library.table.pointee.shadow?.pointee else {
+            throw ImplementationUnavailable("plug-in '\(library.name)' does not provide the shadow surface")
+        }
+        self.library = library
+        self.ops = ops
+        self.guest = guest
+        self.host = host
+        table = .allocate(capacity: 1)
+        table.initialize(to: iommu_check_shadow_host(
+            context: nil,
+            guest_leaves: { context, domain, first, last, out, capacity in
+                let leaves = PluginShadow.unwrap(context).guest.guestLeaves(domain: Int(domain), first: first, last: last)
+                for (index, leaf) in leaves.prefix(capacity).enumerated() {
+                    out?[index] = iommu_check_guest_leaf(iova: leaf.iova, size: leaf.size, gpa: leaf.gpa, permissions: UInt32(leaf.permissions.rawValue), reserved: 0)
+                }
+                return leaves.count
+            },
+            guest_to_host: { context, gpa in PluginShadow.unwrap(context).guest.hostPhysical(gpa) ?? 0 },
+            map: { context, domain, iova, length, phys, permissions in
+                PluginShadow.status(PluginShadow.unwrap(context).host.map(domain: Int(domain), iova: iova, length: length, phys: phys, permissions: Permissions(rawValue: UInt8(truncatingIfNeeded: permissions))))
+            },
+            unmap: { context, domain, iova, length in
+                PluginShadow.status(PluginShadow.unwrap(context).host.unmap(domain: Int(domain), iova: iova, length: length).map { _ in () })
+            },
+            replace: { context, domain, iova, length, extents, count in
+                let list = (0..<count).map { i in
+                    let e = extents![i]
+                    return Extent(iova: e.iova, length: e.length, phys: e.phys, permissions: Permissions(rawValue: UInt8(truncatingIfNeeded: e.permissions)))
+                }
+                return PluginShadow.status(PluginShadow.unwrap(context).host.replace(domain: Int(domain), iova: iova, length: length, with: list))
+            },
+            notify_unmap: { context, domain, iova, length in PluginShadow.unwrap(context).host.notifyUnmap(domain: Int(domain), iova: iova, length: length) }))
+        table.pointee.context = Unmanaged.passUnretained(self).toOpaque()
+        var config = iommu_check_shadow_config(domain_count: UInt32(configuration.domains), address_width: UInt32(configuration.addressWidth),
+                                               atomic_replace: configuration.policy == .atomicReplace ? 1 : 0, reserved: 0)
+        handle = ops.create!(&config, table)
+        guard handle != nil else {
+            table.deallocate()
+            throw ImplementationUnavailable("plug-in '\(library.name)' refused the shadow configuration \(configuration)")
+        }
+    }
+
+    deinit {
+        ops.destroy!(handle)
+        table.deallocate()
+    }
+
+    private static func unwrap(_ context: UnsafeMutableRawPointer?) -> PluginShadow {
+        Unmanaged<PluginShadow>.fromOpaque(context!).takeUnretainedValue()
+    }
+
+    private static func status(_ result: Result<Void, AddressSpaceError>) -> Int32 {
+        switch result {
+        case .success: 0
+        case .failure(let error): Int32(AddressSpaceError.allCases.firstIndex(of: error)! + 1)
+        }
+    }
+
+    func takeForeignFailure() -> String? { failures.take() }
+
+    func invalidate(_ invalidation: Invalidation) {
+        switch invalidation {
+        case .pageSelective(let domain, let iova, let order): ops.invalidate!(handle, 0, UInt32(domain), iova, UInt32(order))
+        case .domain(let domain): ops.invalidate!(handle, 1, UInt32(domain), 0, 0)
+        case .global: ops.invalidate!(handle, 2, 0, 0, 0)
+        case .context(let domain): ops.invalidate!(handle, 3, UInt32(domain), 0, 0)
+        }
+    }
+}

@@ -1,0 +1,239 @@
+import Foundation
+import IOMMUSpec
+
+/// The worker side: `iommu-check worker --plugin PATH` loads the plug-in and serves requests on
+/// its standard input and output, so the checker survives a plug-in that crashes or hangs.
+public enum PluginWorker {
+    /// Serves until the checker closes the channel; returns the process exit status.
+    public static func serve(pluginPath: String) -> Int32 {
+        // The signal mask survives exec: undo whatever the checker's thread blocked, so the
+        // plug-in runs as it would on its own.
+        var none = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, nil)
+        // The protocol gets its own descriptor; whatever the plug-in prints goes to stderr.
+        let protocolOutput = dup(STDOUT_FILENO)
+        dup2(STDERR_FILENO, STDOUT_FILENO)
+        let channel = FrameChannel(input: STDIN_FILENO, output: protocolOutput)
+        let library: PluginLibrary
+        do {
+            library = try PluginLibrary(path: pluginPath)
+        } catch {
+            _ = channel.send([FrameKind.hello.rawValue, 1] + Words.pack(error.description))
+            return 1
+        }
+        let mask = library.surfaces.reduce(UInt64(0)) { $0 | 1 << UInt64(Surface.allCases.firstIndex(of: $1)!) }
+        guard channel.send([FrameKind.hello.rawValue, 0, mask]) else { return 1 }
+        let server = WorkerServer(library: library, channel: channel)
+        while case .success(let frame) = channel.receive(timeout: nil) {
+            guard frame.first == FrameKind.request.rawValue else { return 2 }
+            guard server.answer(Array(frame.dropFirst())) else { return 2 }
+        }
+        return 0
+    }
+}
+
+/// Dispatches requests to in-process plug-in wrappers whose callbacks go back over the channel.
+final class WorkerServer {
+    let library: PluginLibrary
+    let channel: FrameChannel
+    private var objects: [UInt64: AnyObject] = [:]
+    private var nextHandle: UInt64 = 1
+
+    init(library: PluginLibrary, channel: FrameChannel) {
+        self.library = library
+        self.channel = channel
+    }
+
+    /// Handles one request and sends its result frame.
+    func answer(_ request: [UInt64]) -> Bool {
+        let results = handle(request)
+        let creates: Set<UInt64> = [WorkerOp.asCreate.rawValue, WorkerOp.isoCreate.rawValue, WorkerOp.shadowCreate.rawValue, WorkerOp.irqCreate.rawValue]
+        let target = request.count > 1 && !creates.contains(request[0]) ? objects[request[1]] : nil
+        let failure = (target as? ReportsForeignFailures)?.takeForeignFailure() ?? ""
+        return channel.send([FrameKind.result.rawValue] + Words.pack(failure) + results)
+    }
+
+    /// Sends a callback and waits for its result, serving any request that arrives meanwhile
+    /// (the checker DMAs through the plug-in from inside a checkpoint).
+    func callback(_ words: [UInt64]) -> [UInt64] {
+        guard channel.send([FrameKind.callback.rawValue] + words) else { exit(3) }
+        while true {
+            guard case .success(let frame) = channel.receive(timeout: nil), let kind = frame.first else { exit(3) }
+            if kind == FrameKind.callbackResult.rawValue { return Array(frame.dropFirst()) }
+            guard kind == FrameKind.request.rawValue, answer(Array(frame.dropFirst())) else { exit(3) }
+        }
+    }
+
+    private func store(_ object: AnyObject) -> [UInt64] {
+        let handle = nextHandle
+        nextHandle += 1
+        objects[handle] = object
+        return [0, handle]
+    }
+
+    private func handle(_ request: [UInt64]) -> [UInt64] {
+        guard let first = request.first, let op = WorkerOp(rawValue: first) else { return [UInt64.max] }
+        let args = Array(request.dropFirst())
+        func arg(_ i: Int) -> UInt64 { i < args.count ? args[i] : 0 }
+        func int(_ i: Int) -> Int { Int(truncatingIfNeeded: min(arg(i), UInt64(Int32.max))) }
+        let object = objects[arg(0)]
+        switch op {
+        case .destroy:
+            objects[arg(0)] = nil
+            return []
+        case .asCreate:
+            guard let configuration = WorkerCoding.configuration(args), let space = try? PluginAddressSpace(library: library, configuration: configuration) else { return [1] }
+            return store(space)
+        case .asMap, .asUnmap, .asUnmapAll, .asTranslate, .asMappings:
+            guard let space = object as? PluginAddressSpace else { return [UInt64.max] }
+            switch op {
+            case .asMap:
+                return [WorkerCoding.status(space.map(iova: arg(1), length: arg(2), phys: arg(3), permissions: Permissions(rawValue: UInt8(truncatingIfNeeded: arg(4)))).failureOrNil)]
+            case .asUnmap:
+                switch space.unmap(iova: arg(1), length: arg(2)) {
+                case .success(let bytes): return [0, bytes]
+                case .failure(let error): return [WorkerCoding.status(error), 0]
+                }
+            case .asUnmapAll: return [space.unmapAll()]
+            case .asTranslate:
+                switch space.translate(iova: arg(1), access: arg(2) == 2 ? .write : .read) {
+                case .success(let phys): return [0, phys]
+                case .failure(let fault): return [UInt64(TranslationFault.allCases.firstIndex(of: fault)! + 1), 0]
+                }
+            default: return WorkerCoding.extentWords(space.mappings(in: arg(1)...max(arg(1), arg(2))))
+            }
+        case .isoCreate:
+            guard let topology = WorkerCoding.topology(args) else { return [1] }
+            guard let system = try? PluginIsolation(library: library, topology: topology, checkpoint: { [unowned self] in _ = self.callback([WorkerOp.checkpoint.rawValue]) }) else { return [1] }
+            return store(system)
+        case .isoBind, .isoClaim, .isoRelease, .isoAttach, .isoDetach, .isoAttachPASID, .isoDetachPASID, .isoDMA, .isoOwner:
+            guard let system = object as? PluginIsolation else { return [UInt64.max] }
+            let result: Result<Void, IsolationError>
+            switch op {
+            case .isoBind: result = system.bind(device: int(1), driver: Driver.allCases[min(int(2), 2)])
+            case .isoClaim: result = system.claim(context: int(1), group: int(2))
+            case .isoRelease: result = system.release(context: int(1), group: int(2))
+            case .isoAttach: result = system.attach(context: int(1), group: int(2), domain: int(3))
+            case .isoDetach: result = system.detach(context: int(1), group: int(2))
+            case .isoAttachPASID: result = system.attachPASID(context: int(1), device: int(2), pasid: UInt32(truncatingIfNeeded: arg(3)), domain: int(4))
+            case .isoDetachPASID: result = system.detachPASID(context: int(1), device: int(2), pasid: UInt32(truncatingIfNeeded: arg(3)))
+            case .isoDMA:
+                let pasid = arg(2) == 0 ? nil : UInt32(truncatingIfNeeded: arg(2))
+                switch system.dma(device: int(1), pasid: pasid, iova: arg(3), access: arg(4) == 2 ? .write : .read) {
+                case .reached(let domain, let phys): return [0, UInt64(domain), phys]
+                case .kernelDomain: return [1, 0, 0]
+                case .blocked: return [2, 0, 0]
+                case .noDomain: return [3, 0, 0]
+                case .faulted(let fault): return [UInt64(4 + TranslationFault.allCases.firstIndex(of: fault)!), 0, 0]
+                }
+            default:
+                return [system.owner(of: int(1)).map { UInt64($0) } ?? UInt64.max]
+            }
+            switch result {
+            case .success: return [0]
+            case .failure(let error): return [UInt64(IsolationError.allCases.firstIndex(of: error)! + 1)]
+            }
+        case .shadowCreate:
+            guard args.count >= 3 else { return [1] }
+            let configuration = ShadowConfiguration(domains: int(0), addressWidth: int(1), policy: arg(2) == 1 ? .atomicReplace : .windowForChangedPages)
+            let remote = RemoteShadowHost(server: self)
+            guard let layer = try? PluginShadow(library: library, configuration: configuration, guest: remote, host: remote) else { return [1] }
+            return store(layer)
+        case .shadowInvalidate:
+            guard let layer = object as? PluginShadow else { return [UInt64.max] }
+            let domain = int(2)
+            let invalidation: Invalidation = switch arg(1) {
+            case 0: .pageSelective(domain: domain, iova: arg(3), order: int(4))
+            case 1: .domain(domain)
+            case 2: .global
+            default: .context(domain)
+            }
+            layer.invalidate(invalidation)
+            return []
+        case .irqCreate:
+            guard args.count >= 3 else { return [1] }
+            let configuration = InterruptConfiguration(vectors: int(0), dynamicAllocation: arg(1) != 0, defaultPASID: UInt32(truncatingIfNeeded: arg(2)))
+            guard let vmm = try? PluginInterrupts(library: library, configuration: configuration, host: RemoteInterruptHost(server: self)) else { return [1] }
+            return store(vmm)
+        case .irqSetEnabled, .irqSetFunctionMask, .irqWriteEntry, .irqSetVectorMask, .irqSetPASID, .irqPendingBits, .irqHostTriggered:
+            guard let vmm = object as? PluginInterrupts else { return [UInt64.max] }
+            switch op {
+            case .irqSetEnabled: vmm.setEnabled(arg(1) != 0)
+            case .irqSetFunctionMask: vmm.setFunctionMask(arg(1) != 0)
+            case .irqWriteEntry: vmm.writeEntry(vector: int(1), address: arg(2), data: UInt32(truncatingIfNeeded: arg(3)))
+            case .irqSetVectorMask: vmm.setVectorMask(vector: int(1), masked: arg(2) != 0)
+            case .irqSetPASID: vmm.setPASID(vector: int(1), pasid: arg(2) == 0 ? nil : UInt32(truncatingIfNeeded: arg(3)))
+            case .irqPendingBits: return [vmm.pendingBits()]
+            default: vmm.hostTriggered(vector: int(1))
+            }
+            return []
+        default:
+            return [UInt64.max]
+        }
+    }
+}
+
+private extension Result {
+    var failureOrNil: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
+}
+
+/// The worker's stand-in for the checker's shadow guest and host.
+final class RemoteShadowHost: ShadowGuestInterface, ShadowHostInterface {
+    unowned let server: WorkerServer
+    init(server: WorkerServer) { self.server = server }
+
+    func guestLeaves(domain: Int, first: UInt64, last: UInt64) -> [GuestLeaf] {
+        var index = 0
+        let words = server.callback([WorkerOp.guestLeaves.rawValue, UInt64(domain), first, last])
+        return (WorkerCoding.extents(words, &index) ?? []).map { GuestLeaf(iova: $0.iova, size: $0.length, gpa: $0.phys, permissions: $0.permissions) }
+    }
+
+    func hostPhysical(_ gpa: UInt64) -> UInt64? {
+        let words = server.callback([WorkerOp.guestToHost.rawValue, gpa])
+        return words.count == 2 && words[0] == 1 ? words[1] : nil
+    }
+
+    private func status(_ words: [UInt64]) -> Result<Void, AddressSpaceError> {
+        guard let word = words.first, word != 0 else { return .success(()) }
+        return .failure(WorkerCoding.addressSpaceError(word) ?? .overlap)
+    }
+
+    func map(domain: Int, iova: UInt64, length: UInt64, phys: UInt64, permissions: Permissions) -> Result<Void, AddressSpaceError> {
+        status(server.callback([WorkerOp.hostMap.rawValue, UInt64(domain), iova, length, phys, UInt64(permissions.rawValue)]))
+    }
+
+    func unmap(domain: Int, iova: UInt64, length: UInt64) -> Result<UInt64, AddressSpaceError> {
+        status(server.callback([WorkerOp.hostUnmap.rawValue, UInt64(domain), iova, length])).map { 0 }
+    }
+
+    func replace(domain: Int, iova: UInt64, length: UInt64, with extents: [Extent]) -> Result<Void, AddressSpaceError> {
+        status(server.callback([WorkerOp.hostReplace.rawValue, UInt64(domain), iova, length] + WorkerCoding.extentWords(extents)))
+    }
+
+    func notifyUnmap(domain: Int, iova: UInt64, length: UInt64) {
+        _ = server.callback([WorkerOp.hostNotifyUnmap.rawValue, UInt64(domain), iova, length])
+    }
+}
+
+/// The worker's stand-in for the checker's interrupt host.
+final class RemoteInterruptHost: InterruptHostInterface {
+    unowned let server: WorkerServer
+    init(server: WorkerServer) { self.server = server }
+
+    private func word(_ words: [UInt64]) -> UInt64 { words.first ?? 0 }
+    private func status(_ words: [UInt64]) -> Result<Void, InterruptHost.HostError> { word(words) == 0 ? .success(()) : .failure(.indexEnabled) }
+
+    func enable(count: Int) -> Result<Void, InterruptHost.HostError> { status(server.callback([WorkerOp.irqEnable.rawValue, UInt64(count)])) }
+    func disable() { _ = server.callback([WorkerOp.irqDisable.rawValue]) }
+    func grow(to count: Int) -> Result<Void, InterruptHost.HostError> { status(server.callback([WorkerOp.irqGrow.rawValue, UInt64(count)])) }
+    var allocated: Int { Int(min(word(server.callback([WorkerOp.irqAllocated.rawValue])), 64)) }
+    func setTrigger(vector: Int) { _ = server.callback([WorkerOp.irqSetTrigger.rawValue, UInt64(vector)]) }
+    func setPASID(vector: Int, pasid: UInt32?) { _ = server.callback([WorkerOp.irqHostSetPASID.rawValue, UInt64(vector), pasid == nil ? 0 : 1, UInt64(pasid ?? 0)]) }
+    var latchedBits: UInt64 { word(server.callback([WorkerOp.irqLatchedBits.rawValue])) }
+    func takeLatched(vector: Int) -> Int { Int(min(word(server.callback([WorkerOp.irqTakeLatched.rawValue, UInt64(vector)])), 1 << 30)) }
+    func deliver(vector: Int, address: UInt64, data: UInt32) { _ = server.callback([WorkerOp.irqDeliver.rawValue, UInt64(vector), address, UInt64(data)]) }
+}

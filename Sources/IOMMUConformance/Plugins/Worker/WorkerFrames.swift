@@ -1,0 +1,112 @@
+import Foundation
+
+/// The wire format between the checker and a plug-in worker process: frames of 64-bit words,
+/// each frame a word count followed by the words. A frame's first word says what it is.
+/// Strings travel as a byte count and the bytes packed eight to a word.
+enum FrameKind: UInt64 {
+    /// Checker to worker: an operation (opcode, arguments).
+    case request = 1
+    /// Worker to checker: an operation's result (foreign-failure text, then results).
+    case result = 2
+    /// Worker to checker: the plug-in called back into the host (opcode, arguments).
+    case callback = 3
+    /// Checker to worker: what the callback returned.
+    case callbackResult = 4
+    /// Worker to checker, first frame: 0 and the surfaces' mask when the plug-in loaded,
+    /// 1 and the error text when it did not.
+    case hello = 5
+}
+
+enum Words {
+    static func pack(_ text: String) -> [UInt64] {
+        let bytes = Array(text.utf8)
+        var words = [UInt64(bytes.count)]
+        for chunk in stride(from: 0, to: bytes.count, by: 8) {
+            var word: UInt64 = 0
+            for (offset, byte) in bytes[chunk..<min(chunk + 8, bytes.count)].enumerated() { word |= UInt64(byte) << (8 * UInt64(offset)) }
+            words.append(word)
+        }
+        return words
+    }
+
+    /// Unpacks a string at `index`, advancing it; nil if the words run out.
+    static func unpack(_ words: [UInt64], _ index: inout Int) -> String? {
+        guard index < words.count else { return nil }
+        let count = Int(min(words[index], 1 << 20))
+        index += 1
+        let wordCount = (count + 7) / 8
+        guard index + wordCount <= words.count else { return nil }
+        var bytes: [UInt8] = []
+        for i in 0..<count { bytes.append(UInt8(truncatingIfNeeded: words[index + i / 8] >> (8 * UInt64(i % 8)))) }
+        index += wordCount
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// Reads and writes frames on a pair of file descriptors, with an optional read timeout.
+final class FrameChannel {
+    enum Failure: Error {
+        case closed
+        case timedOut
+        case malformed(String)
+    }
+
+    let input: Int32
+    let output: Int32
+
+    init(input: Int32, output: Int32) {
+        self.input = input
+        self.output = output
+    }
+
+    func send(_ words: [UInt64]) -> Bool {
+        var frame = [UInt64(words.count)] + words
+        return frame.withUnsafeMutableBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(output, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else { return false }
+                offset += written
+            }
+            return true
+        }
+    }
+
+    func receive(timeout seconds: Double?) -> Result<[UInt64], Failure> {
+        var header: UInt64 = 0
+        if let failure = read(into: &header, bytes: 8, timeout: seconds) { return .failure(failure) }
+        guard header <= 1 << 24 else { return .failure(.malformed("a frame of \(header) words")) }
+        var words = [UInt64](repeating: 0, count: Int(header))
+        let failure = words.withUnsafeMutableBytes { raw -> Failure? in
+            guard raw.count > 0 else { return nil }
+            return read(raw.baseAddress!, bytes: raw.count, timeout: seconds)
+        }
+        if let failure { return .failure(failure) }
+        return .success(words)
+    }
+
+    private func read(into value: inout UInt64, bytes: Int, timeout: Double?) -> Failure? {
+        withUnsafeMutableBytes(of: &value) { read($0.baseAddress!, bytes: bytes, timeout: timeout) }
+    }
+
+    private func read(_ buffer: UnsafeMutableRawPointer, bytes: Int, timeout: Double?) -> Failure? {
+        var offset = 0
+        let deadline = timeout.map { ContinuousClock.now + .seconds($0) }
+        while offset < bytes {
+            if let deadline {
+                let left = deadline - ContinuousClock.now
+                let milliseconds = max(0, Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+                var descriptor = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
+                let ready = poll(&descriptor, 1, milliseconds)
+                if ready < 0 && errno == EINTR { continue }
+                if ready == 0 { return .timedOut }
+            }
+            let got = Glibc.read(input, buffer + offset, bytes - offset)
+            if got < 0 && errno == EINTR { continue }
+            guard got > 0 else { return .closed }
+            offset += got
+        }
+        return nil
+    }
+}

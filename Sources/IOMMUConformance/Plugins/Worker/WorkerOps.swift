@@ -1,0 +1,95 @@
+import IOMMUSpec
+
+/// Operation codes of the worker protocol: requests the checker sends and callbacks the worker
+/// sends back while a request runs. Arguments and results are 64-bit words.
+enum WorkerOp: UInt64 {
+    // Every surface.
+    case destroy = 1
+    // AddressSpace: handle first.
+    case asCreate = 10, asMap, asUnmap, asUnmapAll, asTranslate, asMappings
+    // Isolation.
+    case isoCreate = 20, isoBind, isoClaim, isoRelease, isoAttach, isoDetach, isoAttachPASID, isoDetachPASID, isoDMA, isoOwner
+    // Shadow.
+    case shadowCreate = 40, shadowInvalidate
+    // Interrupts.
+    case irqCreate = 60, irqSetEnabled, irqSetFunctionMask, irqWriteEntry, irqSetVectorMask, irqSetPASID, irqPendingBits, irqHostTriggered
+
+    // Callbacks.
+    case checkpoint = 100
+    case guestLeaves = 110, guestToHost, hostMap, hostUnmap, hostReplace, hostNotifyUnmap
+    case irqEnable = 120, irqDisable, irqGrow, irqAllocated, irqSetTrigger, irqHostSetPASID, irqLatchedBits, irqTakeLatched, irqDeliver
+}
+
+/// Word encodings shared by both ends.
+enum WorkerCoding {
+    static func status(_ error: AddressSpaceError?) -> UInt64 { error.map { UInt64(AddressSpaceError.allCases.firstIndex(of: $0)! + 1) } ?? 0 }
+
+    static func addressSpaceError(_ word: UInt64) -> AddressSpaceError? {
+        let all = AddressSpaceError.allCases
+        return word >= 1 && word <= UInt64(all.count) ? all[Int(word) - 1] : nil
+    }
+
+    static func extentWords(_ extents: [Extent]) -> [UInt64] {
+        [UInt64(extents.count)] + extents.flatMap { [$0.iova, $0.length, $0.phys, UInt64($0.permissions.rawValue)] }
+    }
+
+    /// Extents at `index` (a count, then four words each), advancing it; nil if malformed.
+    static func extents(_ words: [UInt64], _ index: inout Int) -> [Extent]? {
+        guard index < words.count else { return nil }
+        let count = Int(min(words[index], 1 << 20))
+        index += 1
+        guard index + 4 * count <= words.count else { return nil }
+        var result: [Extent] = []
+        for i in 0..<count {
+            let base = index + 4 * i
+            result.append(Extent(iova: words[base], length: words[base + 1], phys: words[base + 2], permissions: Permissions(rawValue: UInt8(truncatingIfNeeded: words[base + 3]))))
+        }
+        index += 4 * count
+        return result
+    }
+
+    static func configurationWords(_ c: AddressSpaceConfiguration) -> [UInt64] {
+        [c.pageSize, UInt64(c.addressWidth), UInt64(PartialUnmap.allCases.firstIndex(of: c.unmapPolicy.partial)!),
+         c.unmapPolicy.empty == .succeed ? 0 : 1, UInt64(c.mappingLimit), UInt64(c.reservedRegions.count)]
+            + c.reservedRegions.flatMap { [$0.lowerBound, $0.upperBound] }
+    }
+
+    static func configuration(_ w: [UInt64]) -> AddressSpaceConfiguration? {
+        guard w.count >= 6, w[2] < 4, w[3] < 2, w[1] <= 64, w[4] <= UInt64(Int.max) else { return nil }
+        let count = Int(min(w[5], 64))
+        guard w.count >= 6 + 2 * count else { return nil }
+        let regions = (0..<count).compactMap { i -> ClosedRange<UInt64>? in
+            let low = w[6 + 2 * i], high = w[7 + 2 * i]
+            return low <= high ? low...high : nil
+        }
+        return AddressSpaceConfiguration(pageSize: w[0], addressWidth: Int(w[1]), reservedRegions: regions, mappingLimit: Int(w[4]),
+                                         unmapPolicy: UnmapPolicy(partial: PartialUnmap.allCases[Int(w[2])], empty: w[3] == 0 ? .succeed : .fail))
+    }
+
+    static func topologyWords(_ t: Topology) -> [UInt64] {
+        [UInt64(t.deviceCount), UInt64(t.contexts), UInt64(t.maxPASID), UInt64(t.groups.count), UInt64(t.domainOwners.count)]
+            + t.groupOfDevice.map { UInt64($0) } + t.pasidCapable.map { $0 ? 1 : 0 }
+            + t.initialDrivers.map { UInt64(Driver.allCases.firstIndex(of: $0)!) } + t.domainOwners.map { UInt64($0) }
+    }
+
+    static func topology(_ w: [UInt64]) -> Topology? {
+        guard w.count >= 5 else { return nil }
+        let devices = Int(min(w[0], 64)), groupCount = Int(min(w[3], 64)), domainCount = Int(min(w[4], 1024))
+        guard w.count == 5 + 3 * devices + domainCount, groupCount >= 1 else { return nil }
+        var groups = Array(repeating: [Int](), count: groupCount)
+        for device in 0..<devices {
+            let group = Int(min(w[5 + device], UInt64(groupCount)))
+            guard group < groupCount else { return nil }
+            groups[group].append(device)
+        }
+        let pasid = (0..<devices).map { w[5 + devices + $0] != 0 }
+        let drivers = (0..<devices).compactMap { i -> Driver? in
+            let index = Int(min(w[5 + 2 * devices + i], 3))
+            return index < Driver.allCases.count ? Driver.allCases[index] : nil
+        }
+        let owners = (0..<domainCount).map { Int(min(w[5 + 3 * devices + $0], 1 << 20)) }
+        let topology = Topology(groups: groups, pasidCapable: pasid, contexts: Int(min(w[1], 1 << 20)), domainOwners: owners,
+                                initialDrivers: drivers, maxPASID: UInt32(truncatingIfNeeded: w[2]))
+        return (try? topology.validate()) == nil ? nil : topology
+    }
+}

@@ -1,0 +1,224 @@
+import IOMMUSpec
+
+/// A surface implementation that lives in a worker process: every call crosses the channel.
+/// A crash, a hang or an ABI violation becomes a foreign failure of the step that caused it.
+class WorkerProxy: ReportsForeignFailures {
+    let connection: WorkerConnection
+    private(set) var handle: UInt64 = 0
+    let failures = ForeignFailureBox()
+
+    init(pool: WorkerPool, create: WorkerOp, _ arguments: [UInt64], refused: String) throws(ImplementationUnavailable) {
+        do {
+            connection = try pool.connection()
+        } catch {
+            throw ImplementationUnavailable(error.description)
+        }
+        switch connection.call([create.rawValue] + arguments, during: "create", callback: { _ in [] }) {
+        case .success(let answer) where answer.results.count == 2 && answer.results[0] == 0:
+            handle = answer.results[1]
+        case .success:
+            throw ImplementationUnavailable(refused)
+        case .failure(let error):
+            throw ImplementationUnavailable(error.description)
+        }
+    }
+
+    deinit {
+        if connection.death == nil { _ = connection.call([WorkerOp.destroy.rawValue, handle], during: "destroy", callback: { _ in [] }) }
+    }
+
+    /// Calls `op` on this object; nil (with the failure recorded) if the worker died or hung.
+    func call(_ op: WorkerOp, _ arguments: [UInt64], _ description: @autoclosure () -> String, minimumResults: Int = 0) -> [UInt64]? {
+        switch connection.call([op.rawValue, handle] + arguments, during: description(), callback: { [unowned self] in self.serve($0) }) {
+        case .success(let answer):
+            if !answer.failure.isEmpty { failures.record(answer.failure) }
+            guard answer.results.count >= minimumResults else {
+                failures.record("the worker answered \(description()) with \(answer.results.count) words, \(minimumResults) expected")
+                return nil
+            }
+            return answer.results
+        case .failure(let error):
+            failures.record(error.description)
+            return nil
+        }
+    }
+
+    /// Answers a callback the plug-in made while a call was running.
+    func serve(_ callback: [UInt64]) -> [UInt64] { [] }
+
+    func takeForeignFailure() -> String? { failures.take() }
+}
+
+final class WorkerAddressSpace: WorkerProxy, AddressSpace {
+    let configuration: AddressSpaceConfiguration
+
+    init(pool: WorkerPool, configuration: AddressSpaceConfiguration, name: String) throws(ImplementationUnavailable) {
+        self.configuration = configuration
+        try super.init(pool: pool, create: .asCreate, WorkerCoding.configurationWords(configuration), refused: "plug-in '\(name)' refused the address-space configuration \(configuration)")
+    }
+
+    func map(iova: UInt64, length: UInt64, phys: UInt64, permissions: Permissions) -> Result<Void, AddressSpaceError> {
+        guard let words = call(.asMap, [iova, length, phys, UInt64(permissions.rawValue)], "map(\(hex(iova)), \(hex(length)))", minimumResults: 1) else { return .failure(.overlap) }
+        if words[0] == 0 { return .success(()) }
+        return .failure(WorkerCoding.addressSpaceError(words[0]) ?? .overlap)
+    }
+
+    func unmap(iova: UInt64, length: UInt64) -> Result<UInt64, AddressSpaceError> {
+        guard let words = call(.asUnmap, [iova, length], "unmap(\(hex(iova)), \(hex(length)))", minimumResults: 2) else { return .failure(.overlap) }
+        if words[0] == 0 { return .success(words[1]) }
+        return .failure(WorkerCoding.addressSpaceError(words[0]) ?? .overlap)
+    }
+
+    func unmapAll() -> UInt64 { call(.asUnmapAll, [], "unmap-all", minimumResults: 1)?[0] ?? 0 }
+
+    func translate(iova: UInt64, access: Access) -> Result<UInt64, TranslationFault> {
+        guard let words = call(.asTranslate, [iova, UInt64(access.rawValue)], "translate(\(hex(iova)))", minimumResults: 2) else { return .failure(.notMapped) }
+        if words[0] == 0 { return .success(words[1]) }
+        let all = TranslationFault.allCases
+        return .failure(words[0] <= UInt64(all.count) ? all[Int(words[0]) - 1] : .notMapped)
+    }
+
+    func mappings(in range: ClosedRange<UInt64>) -> [Extent] {
+        guard let words = call(.asMappings, [range.lowerBound, range.upperBound], "mappings") else { return [] }
+        var index = 0
+        return WorkerCoding.extents(words, &index) ?? []
+    }
+}
+
+final class WorkerIsolation: WorkerProxy, IsolationSystem {
+    private let checkpoint: () -> Void
+
+    init(pool: WorkerPool, topology: Topology, checkpoint: @escaping () -> Void, name: String) throws(ImplementationUnavailable) {
+        self.checkpoint = checkpoint
+        try super.init(pool: pool, create: .isoCreate, WorkerCoding.topologyWords(topology), refused: "plug-in '\(name)' refused the topology \(topology)")
+    }
+
+    override func serve(_ callback: [UInt64]) -> [UInt64] {
+        if callback.first == WorkerOp.checkpoint.rawValue { checkpoint() }
+        return []
+    }
+
+    private func status(_ op: WorkerOp, _ arguments: [Int], _ description: String) -> Result<Void, IsolationError> {
+        guard let words = call(op, arguments.map { UInt64(bitPattern: Int64($0)) }, description, minimumResults: 1) else { return .failure(.noSuchObject) }
+        if words[0] == 0 { return .success(()) }
+        let all = IsolationError.allCases
+        return .failure(words[0] <= UInt64(all.count) ? all[Int(words[0]) - 1] : .noSuchObject)
+    }
+
+    func bind(device: Int, driver: Driver) -> Result<Void, IsolationError> { status(.isoBind, [device, Driver.allCases.firstIndex(of: driver)!], "bind") }
+    func claim(context: Int, group: Int) -> Result<Void, IsolationError> { status(.isoClaim, [context, group], "claim") }
+    func release(context: Int, group: Int) -> Result<Void, IsolationError> { status(.isoRelease, [context, group], "release") }
+    func attach(context: Int, group: Int, domain: Int) -> Result<Void, IsolationError> { status(.isoAttach, [context, group, domain], "attach") }
+    func detach(context: Int, group: Int) -> Result<Void, IsolationError> { status(.isoDetach, [context, group], "detach") }
+    func attachPASID(context: Int, device: Int, pasid: UInt32, domain: Int) -> Result<Void, IsolationError> {
+        status(.isoAttachPASID, [context, device, Int(pasid), domain], "attach-pasid")
+    }
+    func detachPASID(context: Int, device: Int, pasid: UInt32) -> Result<Void, IsolationError> { status(.isoDetachPASID, [context, device, Int(pasid)], "detach-pasid") }
+
+    func dma(device: Int, pasid: UInt32?, iova: UInt64, access: Access) -> DMAOutcome {
+        guard let words = call(.isoDMA, [UInt64(bitPattern: Int64(device)), UInt64(pasid ?? 0), iova, UInt64(access.rawValue)], "dma(d\(device))", minimumResults: 3) else { return .noDomain }
+        switch words[0] {
+        case 0: return .reached(domain: Int(min(words[1], 1 << 20)), phys: words[2])
+        case 1: return .kernelDomain
+        case 2: return .blocked
+        case 4: return .faulted(.notMapped)
+        case 5: return .faulted(.permissionDenied)
+        case 6: return .faulted(.outsideAperture)
+        default: return .noDomain
+        }
+    }
+
+    func owner(of group: Int) -> Int? {
+        guard let words = call(.isoOwner, [UInt64(bitPattern: Int64(group))], "owner(g\(group))", minimumResults: 1), words[0] != UInt64.max else { return nil }
+        return Int(min(words[0], 1 << 20))
+    }
+}
+
+final class WorkerShadow: WorkerProxy, ShadowSystem {
+    let guest: any ShadowGuestInterface
+    let host: any ShadowHostInterface
+
+    init(pool: WorkerPool, configuration: ShadowConfiguration, guest: any ShadowGuestInterface, host: any ShadowHostInterface, name: String) throws(ImplementationUnavailable) {
+        self.guest = guest
+        self.host = host
+        try super.init(pool: pool, create: .shadowCreate, [UInt64(configuration.domains), UInt64(configuration.addressWidth), configuration.policy == .atomicReplace ? 1 : 0],
+                       refused: "plug-in '\(name)' refused the shadow configuration \(configuration)")
+    }
+
+    override func serve(_ callback: [UInt64]) -> [UInt64] {
+        guard let first = callback.first, let op = WorkerOp(rawValue: first) else { return [] }
+        func arg(_ i: Int) -> UInt64 { i + 1 < callback.count ? callback[i + 1] : 0 }
+        let domain = Int(min(arg(0), 1 << 20))
+        func status(_ result: Result<Void, AddressSpaceError>) -> [UInt64] {
+            if case .failure(let error) = result { return [WorkerCoding.status(error)] }
+            return [0]
+        }
+        switch op {
+        case .guestLeaves:
+            let leaves = guest.guestLeaves(domain: domain, first: arg(1), last: arg(2))
+            return WorkerCoding.extentWords(leaves.map { Extent(iova: $0.iova, length: $0.size, phys: $0.gpa, permissions: $0.permissions) })
+        case .guestToHost:
+            return guest.hostPhysical(callback.count > 1 ? callback[1] : 0).map { [1, $0] } ?? [0, 0]
+        case .hostMap:
+            return status(host.map(domain: domain, iova: arg(1), length: arg(2), phys: arg(3), permissions: Permissions(rawValue: UInt8(truncatingIfNeeded: arg(4)))))
+        case .hostUnmap:
+            return status(host.unmap(domain: domain, iova: arg(1), length: arg(2)).map { _ in () })
+        case .hostReplace:
+            var index = 4
+            let extents = WorkerCoding.extents(callback, &index) ?? []
+            return status(host.replace(domain: domain, iova: arg(1), length: arg(2), with: extents))
+        case .hostNotifyUnmap:
+            host.notifyUnmap(domain: domain, iova: arg(1), length: arg(2))
+            return []
+        default:
+            return []
+        }
+    }
+
+    func invalidate(_ invalidation: Invalidation) {
+        let words: [UInt64] = switch invalidation {
+        case .pageSelective(let domain, let iova, let order): [0, UInt64(domain), iova, UInt64(order)]
+        case .domain(let domain): [1, UInt64(domain), 0, 0]
+        case .global: [2, 0, 0, 0]
+        case .context(let domain): [3, UInt64(domain), 0, 0]
+        }
+        _ = call(.shadowInvalidate, words, "invalidate \(invalidation)")
+    }
+}
+
+final class WorkerInterrupts: WorkerProxy, InterruptSystem {
+    let host: any InterruptHostInterface
+
+    init(pool: WorkerPool, configuration: InterruptConfiguration, host: any InterruptHostInterface, name: String) throws(ImplementationUnavailable) {
+        self.host = host
+        try super.init(pool: pool, create: .irqCreate, [UInt64(configuration.vectors), configuration.dynamicAllocation ? 1 : 0, UInt64(configuration.defaultPASID)],
+                       refused: "plug-in '\(name)' refused the interrupt configuration \(configuration)")
+    }
+
+    override func serve(_ callback: [UInt64]) -> [UInt64] {
+        guard let first = callback.first, let op = WorkerOp(rawValue: first) else { return [] }
+        func arg(_ i: Int) -> UInt64 { i + 1 < callback.count ? callback[i + 1] : 0 }
+        let vector = Int(min(arg(0), 1 << 20))
+        switch op {
+        case .irqEnable: if case .success = host.enable(count: vector) { return [0] } else { return [1] }
+        case .irqDisable: host.disable()
+        case .irqGrow: if case .success = host.grow(to: vector) { return [0] } else { return [1] }
+        case .irqAllocated: return [UInt64(host.allocated)]
+        case .irqSetTrigger: host.setTrigger(vector: vector)
+        case .irqHostSetPASID: host.setPASID(vector: vector, pasid: arg(1) == 0 ? nil : UInt32(truncatingIfNeeded: arg(2)))
+        case .irqLatchedBits: return [host.latchedBits]
+        case .irqTakeLatched: return [UInt64(host.takeLatched(vector: vector))]
+        case .irqDeliver: host.deliver(vector: vector, address: arg(1), data: UInt32(truncatingIfNeeded: arg(2)))
+        default: break
+        }
+        return []
+    }
+
+    func setEnabled(_ enabled: Bool) { _ = call(.irqSetEnabled, [enabled ? 1 : 0], "msix-enable(\(enabled))") }
+    func setFunctionMask(_ masked: Bool) { _ = call(.irqSetFunctionMask, [masked ? 1 : 0], "function-mask(\(masked))") }
+    func writeEntry(vector: Int, address: UInt64, data: UInt32) { _ = call(.irqWriteEntry, [UInt64(vector), address, UInt64(data)], "write-entry(v\(vector))") }
+    func setVectorMask(vector: Int, masked: Bool) { _ = call(.irqSetVectorMask, [UInt64(vector), masked ? 1 : 0], "\(masked ? "mask" : "unmask")(v\(vector))") }
+    func setPASID(vector: Int, pasid: UInt32?) { _ = call(.irqSetPASID, [UInt64(vector), pasid == nil ? 0 : 1, UInt64(pasid ?? 0)], "set-pasid(v\(vector))") }
+    func pendingBits() -> UInt64 { call(.irqPendingBits, [], "pending-bits", minimumResults: 1)?[0] ?? 0 }
+    func hostTriggered(vector: Int) { _ = call(.irqHostTriggered, [UInt64(vector)], "host-triggered(v\(vector))") }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import IOMMUConformance
+import IOMMUSpec
+import PropertyCheck
+
+struct Explain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the contract of a surface (and policy) as the reference model enforces it.",
+        discussion: """
+        Each rule is stated as the model checks it; docs/SEMANTICS.md gives every rule its source
+        (a spec section, a UAPI comment, a kernel or QEMU file, a seed).
+
+        Examples:
+          iommu-check explain                                  every surface and policy
+          iommu-check explain --surface address-space --policy iommufd
+          iommu-check explain --surface shadow --json
+        """
+    )
+
+    @Option(help: "The surface: \(Surface.allCases.map(\.rawValue).joined(separator: ", ")). Default: all.")
+    var surface: String?
+
+    @Option(help: "Only this policy (address-space: vfio-type1, virtio-iommu, iommufd, iova-tree, page-table; shadow: window-for-changed-pages, atomic-replace).")
+    var policy: String?
+
+    @Flag(help: "Print an array of objects: surface, policy, contract.")
+    var json = false
+
+    struct Output: Codable {
+        var surface: String
+        var policy: String?
+        var contract: String
+    }
+
+    func run() throws {
+        var surfaces = Surface.allCases
+        if let surface {
+            guard let parsed = Surface(rawValue: surface) else {
+                throw ValidationError("--surface must be one of \(Surface.allCases.map(\.rawValue).joined(separator: ", ")), got '\(surface)'")
+            }
+            surfaces = [parsed]
+        } else if policy != nil {
+            throw ValidationError("--policy needs --surface: policies belong to one surface")
+        }
+        var outputs: [Output] = []
+        for surface in surfaces {
+            do {
+                outputs.append(Output(surface: surface.rawValue, policy: policy, contract: try Contract.text(surface, policy: policy)))
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
+        if json {
+            printJSON(outputs)
+        } else {
+            print(outputs.map(\.contract).joined(separator: "\n\n"))
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import IOMMUConformance
+import IOMMUSpec
+import PropertyCheck
+
+struct Shrink: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Shrink a failing input (corpus file, libFuzzer crash file) and write the minimal one.",
+        discussion: """
+        Replays the input against the implementation; if it fails, shrinks it on its choice
+        sequence (deterministically, within the run and time budget) and writes the minimal
+        input, which replays to the same kind of failure. Prints the shrunk trace and the
+        command that replays it. The fuzz script turns every crash into a regression this way.
+
+        Exit status: 0 shrunk and written, 1 the input does not fail (nothing written), 64 bad input.
+
+        Examples:
+          iommu-check shrink crash-1f2e --surface address-space --implementation mutant:stale-iotlb
+          iommu-check shrink crash-1f2e --surface shadow --output Corpus/shadow/regressions/window-1
+        """
+    )
+
+    @Argument(help: "The failing input (bytes of a choice sequence).")
+    var file: String
+
+    @Option(help: "The surface the input belongs to. Default: taken from a Corpus/<surface>/ path.")
+    var surface: String?
+
+    @OptionGroup var target: ImplementationOptions
+
+    @Option(help: "Where to write the shrunk input. Default: FILE.shrunk.")
+    var output: String?
+
+    @Option(help: "Also write the shrunk case as a JSON Lines trace (address-space and isolation).")
+    var emitTrace: String?
+
+    @Option(help: "Shrinking budget: at most this many re-runs.")
+    var runs: Int = 20_000
+
+    @Option(help: "Shrinking budget: at most this many seconds.")
+    var seconds: Double = 60
+
+    @Flag(help: "Print the result as a JSON object (see docs/TRACES.md, 'JSON output').")
+    var json = false
+
+    func run() throws {
+        let bytes = try readInput(file)
+        let surface = try resolveSurface(self.surface, path: file)
+        let check = try target.makeCheck(surface)
+        var configuration = CheckConfiguration(name: surface.rawValue, cases: 0)
+        configuration.replay = bytes
+        configuration.shrinkBudget = Shrinker.Budget(runs: runs, seconds: seconds)
+        configuration.replayCommand = { [target] base64 in replayCommandLine(surface: surface, options: target, base64: base64) }
+        let report = check.run(configuration)
+        guard let failure = report.failure else {
+            if json { printJSON(CheckJSON(surface: surface.rawValue, implementation: "\(target.choice)", report: report)) }
+            else { print("\(file): does not fail against \(target.choice) (\(surface)): nothing to shrink") }
+            throw ExitCode(1)
+        }
+        let destination = output ?? file + ".shrunk"
+        try writeBytes(failure.bytes, to: destination)
+        let tracePath = try emitTrace.map { path in
+            try writeText(check.traceText(failure.bytes, surface: surface), to: path)
+            return path
+        }
+        if json {
+            var result = CheckJSON(surface: surface.rawValue, implementation: "\(target.choice)", report: report, traceWrittenTo: tracePath)
+            result.failure?.savedTo = destination
+            printJSON(result)
+        } else {
+            print(failure)
+            print("shrunk input written to \(destination) (\(bytes.count) -> \(failure.bytes.count) bytes)")
+            if let tracePath { print("trace written to \(tracePath)") }
+        }
+    }
+}
+
+/// Writes `bytes` to `path`, or explains why it could not.
+func writeBytes(_ bytes: [UInt8], to path: String) throws {
+    do {
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    } catch {
+        throw ValidationErrorText("cannot write '\(path)': \(error.localizedDescription)")
+    }
+}
+
+extension SurfaceCheck {
+    /// The JSON Lines trace of `bytes`, or an error naming the surfaces that can write one.
+    func traceText(_ bytes: [UInt8], surface: Surface) throws -> String {
+        guard let recordTrace else {
+            throw ValidationErrorText("--emit-trace: \(surface) cases cannot be written as traces yet (address-space and isolation can); docs/TRACES.md shows the \(surface) format for traces written by hand")
+        }
+        return recordTrace(bytes)
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import IOMMUConformance
+import IOMMUSpec
+import PropertyCheck
+import Testing
+
+/// The plug-in path end to end: the C examples loaded through the ABI, in process and in a
+/// worker; what a broken, crashing, hanging or mis-versioned plug-in looks like to a user.
+@Suite struct PluginTests {
+    private func run(_ surface: Surface, _ reference: PluginReference, cases: Int, policy: String? = nil,
+                     shrink: Shrinker.Budget = Shrinker.Budget()) throws -> CheckReport {
+        let check = try SurfaceCheck.make(surface, implementation: .plugin(reference), policy: policy)
+        var configuration = try testConfiguration("plugin-\(surface.rawValue)", cases: cases)
+        configuration.shrinkBudget = shrink
+        return check.run(configuration)
+    }
+
+    @Test(arguments: [false, true])
+    func correctAddressSpacePluginPasses(worker: Bool) throws {
+        let report = try run(.addressSpace, ExamplePlugins.reference(try ExamplePlugins.build("address_space.c"), worker: worker), cases: worker ? 40 : 400)
+        #expect(report.passed, "\(report)")
+        #expect(report.statistics.totalCommands > (worker ? 1_000 : 10_000))
+    }
+
+    @Test(arguments: [false, true])
+    func plantedBugInAddressSpacePluginIsCaughtAndShrunk(worker: Bool) throws {
+        let report = try run(.addressSpace, ExamplePlugins.reference(try ExamplePlugins.build("address_space.c", ["PLANT_BUG"]), worker: worker), cases: 200)
+        let failure = try #require(report.failure)
+        #expect(failure.message.contains("the model says error"), "\(failure)")
+        #expect(failure.trace.count <= 4, "\(failure)")
+    }
+
+    @Test func crashingPluginIsReportedWithItsTraceAndTheCampaignGoesOn() throws {
+        let report = try run(.addressSpace, ExamplePlugins.reference(try ExamplePlugins.build("address_space.c", ["CRASH_ON_LONG_UNMAP"]), worker: true),
+                             cases: 200, shrink: Shrinker.Budget(runs: 300, seconds: 20))
+        let failure = try #require(report.failure)
+        #expect(failure.message.contains("crashed with signal 11 (SIGSEGV)"), "\(failure)")
+        // Shrinking re-ran the crashing case many times, each in a fresh worker.
+        #expect(failure.shrink.runs > 10)
+        #expect(failure.trace.last?.contains("unmap") == true, "\(failure)")
+        #expect(failure.trace.count <= 3, "\(failure)")
+    }
+
+    @Test func hangingPluginHitsTheTimeout() throws {
+        let report = try run(.addressSpace, ExamplePlugins.reference(try ExamplePlugins.build("address_space.c", ["HANG_ON_LONG_UNMAP"]), worker: true, timeout: 0.3),
+                             cases: 200, shrink: Shrinker.Budget(runs: 20, seconds: 10))
+        let failure = try #require(report.failure)
+        #expect(failure.message.contains("hung: no answer within 0.3 s"), "\(failure)")
+    }
+
+    @Test(arguments: [false, true])
+    func unknownStatusCodeIsAConformanceFailureNotACrash(worker: Bool) throws {
+        let report = try run(.addressSpace, ExamplePlugins.reference(try ExamplePlugins.build("address_space.c", ["BAD_STATUS"]), worker: worker), cases: 200)
+        let failure = try #require(report.failure)
+        #expect(failure.message.contains("returned status 42, which is not an iommu_check_as_status"), "\(failure)")
+        #expect(failure.trace.count == 1, "\(failure)")
+    }
+
+    @Test func wrongABIVersionIsRefusedBeforeAnyCase() throws {
+        let path = try ExamplePlugins.build("address_space.c", ["ABI_VERSION=9"])
+        #expect {
+            try SurfaceCheck.make(.addressSpace, implementation: .plugin(ExamplePlugins.reference(path, worker: true)))
+        } throws: { error in
+            "\(error)".contains("built for ABI version 9; this checker speaks version 1")
+        }
+    }
+
+    @Test func missingLibraryAndMissingSurfaceAreRefusedClearly() throws {
+        #expect(throws: (any Error).self) { try PluginLibrary(path: "/nonexistent/libnothing.so") }
+        let shadowOnly = try ExamplePlugins.build("shadow.c")
+        #expect {
+            try SurfaceCheck.make(.addressSpace, implementation: .plugin(ExamplePlugins.reference(shadowOnly, worker: false)))
+        } throws: { error in
+            "\(error)".contains("does not provide the address-space surface (it provides: shadow)")
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func shadowPluginWorksThroughHostCallbacks(worker: Bool) throws {
+        let report = try run(.shadow, ExamplePlugins.reference(try ExamplePlugins.build("shadow.c"), worker: worker), cases: worker ? 15 : 100)
+        #expect(report.passed, "\(report)")
+    }
+
+    @Test(arguments: [false, true])
+    func shadowPluginWithADMAWindowIsCaught(worker: Bool) throws {
+        let report = try run(.shadow, ExamplePlugins.reference(try ExamplePlugins.build("shadow.c", ["PLANT_BUG"]), worker: worker), cases: 200)
+        let failure = try #require(report.failure)
+        #expect(failure.trace.count <= 4, "\(failure)")
+    }
+}
