@@ -74,6 +74,7 @@ public func check(_ configuration: CheckConfiguration, kindNames: [String] = [],
 
     let stream = ChoiceStream(.random(seed: 0), maxChoices: configuration.maxChoices)
     stream.statistics = statistics
+    stream.edgeBias = configuration.edgeBias
     for index in 0..<configuration.cases {
         stream.reset(.random(seed: caseSeed(runSeed: configuration.seed, caseIndex: index)))
         let verdict = testCase(stream)

@@ -22,6 +22,9 @@ public struct CheckConfiguration: Sendable {
     /// Called every `progressInterval` cases with (cases done, cases planned).
     public var progress: (@Sendable (Int, Int) -> Void)?
     public var progressInterval = 1_000
+    /// Edge and small-value bias of random generation (`ChoiceStream.edgeBias`); the detection
+    /// benchmark turns it off to measure it.
+    public var edgeBias = true
 
     public init(name: String, seed: UInt64? = nil, cases: Int = 100) {
         self.name = name

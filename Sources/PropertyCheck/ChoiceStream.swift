@@ -48,6 +48,9 @@ public final class ChoiceStream {
     public var trace: [String] = []
 
     private enum Mode { case random, replay, bytes }
+    /// Random generation favours edges and small values (`draw(upTo:)`); off, every draw is
+    /// uniform. Only the detection benchmark turns it off, to measure what the bias buys.
+    @exclusivity(unchecked) public var edgeBias = true
     @exclusivity(unchecked) private var mode = Mode.random
     @exclusivity(unchecked) private var rng = Xoshiro256StarStar(seed: 0)
     @exclusivity(unchecked) private var prefix: [UInt64] = []
@@ -123,7 +126,7 @@ public final class ChoiceStream {
         case .random:
             if probability >= 0 {
                 value = rng.next() < Self.threshold(probability) ? 1 : 0
-            } else if biased {
+            } else if biased && edgeBias {
                 value = biasedRandom(bound)
             } else {
                 value = rng.next(upTo: bound)

@@ -17,6 +17,11 @@ public protocol StateMachine {
     /// Draws the next command, knowing the current state, among `enabled` kinds.
     mutating func drawCommand(_ stream: ChoiceStream, enabled: KindSet) -> Command
 
+    /// The baseline generator of the detection benchmark: every kind equally likely, every
+    /// field uniform over a fixed range, blind to the state. Default: `drawCommand` with every
+    /// kind enabled (a machine without a baseline of its own).
+    mutating func drawUniformCommand(_ stream: ChoiceStream) -> Command
+
     func kind(of command: Command) -> Int
 
     /// Whether `command` may run in the current state. A command that fails it is skipped and counted.
@@ -37,6 +42,7 @@ public protocol StateMachine {
 
 extension StateMachine {
     public static var foundationalKinds: [Int] { [] }
+    public mutating func drawUniformCommand(_ stream: ChoiceStream) -> Command { drawCommand(stream, enabled: .all(Self.commandKinds.count)) }
     public func precondition(_ command: Command) -> Bool { true }
     public func checkInvariants() -> String? { nil }
     public mutating func finish() -> String? { nil }
@@ -57,11 +63,15 @@ public struct StatefulOptions: Sendable {
     public var averageSteps: Double = 40
     public var maxSteps: Int = 200
     public var swarm: Bool = true
+    /// The detection benchmark's baseline: commands from the machine's uniform generator (no
+    /// state awareness, no edge bias) and no swarm. Never used to check anything for real.
+    public var baseline: Bool = false
 
-    public init(averageSteps: Double = 40, maxSteps: Int = 200, swarm: Bool = true) {
+    public init(averageSteps: Double = 40, maxSteps: Int = 200, swarm: Bool = true, baseline: Bool = false) {
         self.averageSteps = averageSteps
         self.maxSteps = maxSteps
         self.swarm = swarm
+        self.baseline = baseline
     }
 }
 
@@ -82,7 +92,7 @@ public func statefulTestCase<M: StateMachine>(
 public func runCommands<M: StateMachine>(_ machine: inout M, _ stream: ChoiceStream, _ options: StatefulOptions) -> CaseVerdict {
     let kindCount = M.commandKinds.count
     let continueProbability = 1 - 1 / max(options.averageSteps, 1)
-    var enabled = options.swarm ? KindSet.drawSwarm(stream, kinds: kindCount) : .all(kindCount)
+    var enabled = options.swarm && !options.baseline ? KindSet.drawSwarm(stream, kinds: kindCount) : .all(kindCount)
     for kind in M.foundationalKinds { enabled.bits |= 1 << UInt64(kind) }
     var steps = 0
     while steps < options.maxSteps {
@@ -91,7 +101,7 @@ public func runCommands<M: StateMachine>(_ machine: inout M, _ stream: ChoiceStr
             stream.endSpan()
             break
         }
-        let command = machine.drawCommand(stream, enabled: enabled)
+        let command = options.baseline ? machine.drawUniformCommand(stream) : machine.drawCommand(stream, enabled: enabled)
         stream.endSpan()
         steps += 1
         if stream.isDiscarded { return .discard }

@@ -6,7 +6,7 @@ import PropertyCheck
 struct Explain: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the contract of a surface (and policy) as the reference model enforces it.",
-        discussion: """
+        discussion: helpText("""
         Each rule is stated as the model checks it; docs/SEMANTICS.md gives every rule its source
         (a spec section, a UAPI comment, a kernel or QEMU file, a seed).
 
@@ -14,7 +14,7 @@ struct Explain: ParsableCommand {
           iommu-check explain                                  every surface and policy
           iommu-check explain --surface address-space --policy iommufd
           iommu-check explain --surface shadow --json
-        """
+        """)
     )
 
     @Option(help: "The surface: \(Surface.allCases.map(\.rawValue).joined(separator: ", ")). Default: all.")

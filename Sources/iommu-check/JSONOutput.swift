@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import PropertyCheck
 
@@ -72,12 +73,16 @@ func writeText(_ text: String, to path: String) throws {
     do {
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
     } catch {
-        throw ValidationErrorText("cannot write '\(path)': \(error.localizedDescription)")
+        throw ValidationError("cannot write '\(path)': \(error.localizedDescription)")
     }
 }
 
-/// An error whose text is the whole message (ArgumentParser prints it after "Error: ").
-struct ValidationErrorText: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+/// Help text for `discussion:`: lines of one paragraph are joined so ArgumentParser can wrap
+/// them to the terminal; paragraphs with indented lines (examples) keep their lines.
+func helpText(_ text: String) -> String {
+    text.components(separatedBy: "\n\n").map { paragraph in
+        let lines = paragraph.components(separatedBy: "\n")
+        if lines.contains(where: { $0.hasPrefix("  ") }) { return paragraph }
+        return lines.joined(separator: " ")
+    }.joined(separator: "\n\n")
 }

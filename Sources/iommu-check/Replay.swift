@@ -7,7 +7,7 @@ import PropertyCheck
 struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Replay one input: a corpus file, a libFuzzer crash file, or a saved regression.",
-        discussion: """
+        discussion: helpText("""
         Decodes the file's bytes into a case, prints its readable trace, and judges it against the
         reference model. A failing input is shrunk first, and printed with its replay command
         (use 'shrink' to also write the shrunk input). The surface comes from --surface, or from
@@ -19,7 +19,7 @@ struct Replay: ParsableCommand {
           iommu-check replay Corpus/address-space/seed-004
           iommu-check replay crash-648926997fcf --surface address-space --implementation mutant:stale-iotlb
           iommu-check replay Corpus/isolation/seed-001 --emit-trace case.jsonl
-        """
+        """)
     )
 
     @Argument(help: "The input file (bytes of a choice sequence).")

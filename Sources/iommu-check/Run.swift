@@ -7,7 +7,7 @@ import PropertyCheck
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a differential campaign: an implementation against the reference model.",
-        discussion: """
+        discussion: helpText("""
         Generates operation sequences from the model's state, runs them on the implementation and
         the model, and compares every result. Prints statistics and throughput (checked
         operations per second), and a progress line on a terminal. Exits 1 on a disagreement,
@@ -18,7 +18,7 @@ struct Run: ParsableCommand {
           iommu-check run --surface address-space --policy iommufd --cases 100000
           iommu-check run --implementation mutant:stale-iotlb   watch a planted bug get caught
           iommu-check run --plugin ./libmyiommu.so --policy vfio-type1   check your own code (docs/PLUGINS.md)
-        """
+        """)
     )
 
     @Option(help: "The surface to check: \(SurfaceCheck.available.map(\.rawValue).joined(separator: ", ")). Default: all of them (with --plugin: those it provides).")

@@ -7,7 +7,7 @@ import PropertyCheck
 struct Shrink: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Shrink a failing input (corpus file, libFuzzer crash file) and write the minimal one.",
-        discussion: """
+        discussion: helpText("""
         Replays the input against the implementation; if it fails, shrinks it on its choice
         sequence (deterministically, within the run and time budget) and writes the minimal
         input, which replays to the same kind of failure. Prints the shrunk trace and the
@@ -18,7 +18,7 @@ struct Shrink: ParsableCommand {
         Examples:
           iommu-check shrink crash-1f2e --surface address-space --implementation mutant:stale-iotlb
           iommu-check shrink crash-1f2e --surface shadow --output Corpus/shadow/regressions/window-1
-        """
+        """)
     )
 
     @Argument(help: "The failing input (bytes of a choice sequence).")
@@ -81,7 +81,7 @@ func writeBytes(_ bytes: [UInt8], to path: String) throws {
     do {
         try Data(bytes).write(to: URL(fileURLWithPath: path))
     } catch {
-        throw ValidationErrorText("cannot write '\(path)': \(error.localizedDescription)")
+        throw ValidationError("cannot write '\(path)': \(error.localizedDescription)")
     }
 }
 
@@ -89,7 +89,7 @@ extension SurfaceCheck {
     /// The JSON Lines trace of `bytes`, or an error naming the surfaces that can write one.
     func traceText(_ bytes: [UInt8], surface: Surface) throws -> String {
         guard let recordTrace else {
-            throw ValidationErrorText("--emit-trace: \(surface) cases cannot be written as traces yet (address-space and isolation can); docs/TRACES.md shows the \(surface) format for traces written by hand")
+            throw ValidationError("--emit-trace: \(surface) cases cannot be written as traces yet (address-space and isolation can); docs/TRACES.md shows the \(surface) format for traces written by hand")
         }
         return recordTrace(bytes)
     }

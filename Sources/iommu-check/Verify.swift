@@ -7,7 +7,7 @@ import PropertyCheck
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Judge a recorded JSON Lines trace against the reference model, offline.",
-        discussion: """
+        discussion: helpText("""
         For systems that cannot be linked into the checker (a kernel module, a VMM inside a VM):
         record each operation and the outcome your system gave, one JSON object per line, in the
         format of docs/TRACES.md; the header line names the surface and configuration. verify
@@ -21,7 +21,7 @@ struct Verify: ParsableCommand {
           iommu-check verify my-vmm.jsonl
           iommu-check run --surface address-space --implementation mutant:stale-iotlb --emit-trace bad.jsonl
           iommu-check verify bad.jsonl --json
-        """
+        """)
     )
 
     @Argument(help: "The trace file (JSON Lines; '-' reads standard input).")

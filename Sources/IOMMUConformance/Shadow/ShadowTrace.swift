@@ -173,7 +173,7 @@ public struct ShadowTrace: Sendable {
         let host = ShadowHost(configuration: configuration) { AddressSpaceModel(configuration: $0) }
         let implementation: any ShadowSystem
         do { implementation = try make(guest, host) } catch { return ["the implementation could not be created: \(error)"] }
-        var machine = ShadowMachine(configuration: configuration, guest: guest, host: host, implementation: implementation)
+        let machine = ShadowMachine(configuration: configuration, guest: guest, host: host, implementation: implementation)
         var problems: [String] = []
         for step in steps {
             if case .disagreed(let message) = machine.step(step.operation) { problems.append("line \(step.line): \(message)") }

@@ -103,7 +103,13 @@ final class RadixPageTable {
                 var leaf = (phys &+ (slotFirst &- first)) | flags
                 let row = table * Self.fanout
                 for slot in row + index...row + lastWhole {
-                    if entries[slot] & Self.present == 0 { live[table] += 1 }
+                    let old = entries[slot]
+                    if old & Self.present == 0 {
+                        live[table] += 1
+                    } else if old & Self.leaf == 0 {
+                        // Only a planted bug maps over a mapped range; keep the tables sound anyway.
+                        freeSubtree(Int(old >> 12))
+                    }
                     entries[slot] = leaf
                     leaf &+= size
                 }
@@ -113,6 +119,11 @@ final class RadixPageTable {
             let slotLast = slotFirst &+ (size - 1)
             let segmentFirst = max(first, slotFirst), segmentLast = min(last, slotLast)
             let slot = table * Self.fanout + index
+            if entries[slot] & (Self.present | Self.leaf) == Self.present | Self.leaf {
+                // A superpage over part of the range (only after a planted bug let a map overlap):
+                // descend into its split copy, never into its physical address as a table index.
+                split(slot: slot, level: level)
+            }
             var child = Int(entries[slot] >> 12)
             if entries[slot] & Self.present == 0 {
                 child = allocateTable()

@@ -20,6 +20,9 @@ final class WorkerConnection {
         // than restarting the worker.
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no"
+        // Under `swift test --enable-code-coverage` a worker killed as hung or crashed would
+        // leave a truncated profile that makes the coverage merge fail; workers write none.
+        environment["LLVM_PROFILE_FILE"] = "/dev/null"
         process.environment = environment
         let toWorker = Pipe(), fromWorker = Pipe()
         process.standardInput = toWorker

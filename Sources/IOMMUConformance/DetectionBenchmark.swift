@@ -1,0 +1,134 @@
+import IOMMUMutants
+import IOMMUSpec
+import PropertyCheck
+
+/// The detection-power benchmark (`iommu-check mutants`, docs/DETECTION.md): for every planted
+/// bug, how many cases and seconds the generator needs to find it, over several seeds, against
+/// a uniform baseline generator; and how short the shrunk trace is against the shortest trace
+/// known to expose the bug.
+public enum DetectionBenchmark {
+    public struct Options: Sendable {
+        public var seeds: [UInt64] = [1, 2, 3, 4, 5]
+        /// Cases per seed before a bug counts as not found.
+        public var budget: Int = 10_000
+        /// Also run the baseline and the two ablations (no swarm, no edge bias).
+        public var baseline = true
+        public var names: [String]? = nil
+
+        public init() {}
+    }
+
+    /// One generator's attempts at one bug, one per seed.
+    public struct Attempts: Sendable, Codable {
+        /// Seeds that found it.
+        public var found: Int
+        public var seeds: Int
+        /// Medians over the seeds that found it (nil: none did).
+        public var cases: Int?
+        public var seconds: Double?
+        public var shrunkLength: Int?
+        /// Per seed: cases to find, nil where the budget ran out.
+        public var casesPerSeed: [Int?]
+    }
+
+    public struct Row: Sendable, Codable {
+        public var name: String
+        public var surface: String
+        public var summary: String
+        /// Found by the generator in every seed.
+        public var detected: Bool
+        public var cases: Int?
+        public var seconds: Double?
+        public var shrunkLength: Int?
+        public var shortestKnownLength: Int?
+        public var generator: Attempts
+        /// The generator with swarm testing off, and with edge bias off: what each buys.
+        public var noSwarm: Attempts?
+        public var noEdgeBias: Attempts?
+        /// Uniform random operations, blind to the state, no swarm, no edge bias.
+        public var baseline: Attempts?
+    }
+
+    public static func run(_ options: Options, progress: (String) -> Void = { _ in }) throws(ImplementationUnavailable) -> [Row] {
+        var rows: [Row] = []
+        for mutant in Mutants.all where options.names?.contains(mutant.name) ?? true {
+            progress(mutant.name)
+            let generator = try attempts(mutant, options, StatefulOptions())
+            let all = options.baseline
+            rows.append(Row(name: mutant.name, surface: mutant.surface.rawValue, summary: mutant.summary,
+                            detected: generator.found == generator.seeds, cases: generator.cases, seconds: generator.seconds,
+                            shrunkLength: generator.shrunkLength, shortestKnownLength: shortestKnownTrace[mutant.name],
+                            generator: generator,
+                            noSwarm: all ? try attempts(mutant, options, StatefulOptions(swarm: false)) : nil,
+                            noEdgeBias: all ? try attempts(mutant, options, StatefulOptions(), edgeBias: false) : nil,
+                            baseline: all ? try attempts(mutant, options, StatefulOptions(baseline: true)) : nil))
+        }
+        return rows
+    }
+
+    private static func attempts(_ mutant: Mutant, _ options: Options, _ stateful: StatefulOptions, edgeBias: Bool = true) throws(ImplementationUnavailable) -> Attempts {
+        let check = try SurfaceCheck.make(mutant.surface, implementation: .mutant(mutant.name), stateful: stateful)
+        var cases: [Int?] = [], seconds: [Double] = [], lengths: [Int] = []
+        for seed in options.seeds {
+            var configuration = CheckConfiguration(name: "\(mutant.surface)/\(mutant.name)", seed: seed, cases: options.budget)
+            configuration.health.enabled = false
+            configuration.edgeBias = edgeBias
+            let report = check.run(configuration)
+            guard let failure = report.failure, case .generated(let index) = failure.origin else {
+                cases.append(nil)
+                continue
+            }
+            cases.append(index + 1)
+            // Time to find: the run without its shrinking.
+            seconds.append(max(0, report.seconds - failure.shrink.seconds))
+            lengths.append(failure.trace.count)
+        }
+        let found = cases.compactMap { $0 }
+        return Attempts(found: found.count, seeds: options.seeds.count, cases: median(found), seconds: median(seconds),
+                        shrunkLength: median(lengths), casesPerSeed: cases)
+    }
+
+    private static func median<T: Comparable>(_ values: [T]) -> T? {
+        values.isEmpty ? nil : values.sorted()[values.count / 2]
+    }
+
+    /// The shortest trace known to expose each bug, in operations, worked out by hand from the
+    /// bug (the reasoning is in docs/DETECTION.md). A shrunk trace longer than this is a lead for
+    /// the shrinker.
+    public static let shortestKnownTrace: [String: Int] = [
+        // Address space (operations, the disagreeing one included).
+        "unmap-only-exact-start": 2,       // map at P+1 page; unmap from P covering it
+        "straddlers-kept": 2,              // map; unmap covering part of it (remove-overlapping or split)
+        "overlap-accepted": 2,             // map; map starting below it and covering its start
+        "off-by-one-last-page": 2,         // map; map starting at its last page
+        "wrap-around-accepted": 1,         // one map whose range wraps past 2^64
+        "stale-iotlb": 2,                  // map; unmap (the probe after it translates the stale entry)
+        "superpage-not-split": 2,          // map 2 MiB aligned; unmap 4 KiB of it (split policy)
+        "last-aperture-page-unmappable": 1, // map the aperture's last page
+        "empty-unmap-fails": 1,            // unmap on an empty space
+        "mapping-limit-ignored": 2,        // limit 1: map; map
+        "failed-map-not-rolled-back": 1,   // one map that fails half-way
+        // Isolation.
+        "claim-checks-first-device": 1,    // claim of a group whose second device has a kernel driver
+        "attach-moves-one-device": 2,      // claim a two-device group; attach
+        "release-leaves-domain-attached": 2, // claim; release (the probe reaches the domain)
+        "pasid-falls-through": 2,          // claim; attach-pasid (untagged DMA probe reaches it)
+        "handover-window": 1,              // claim (the checkpoint sees the window)
+        "kernel-bind-on-owned-group": 2,   // claim; bind a kernel driver
+        "non-owner-can-detach": 2,         // claim by c0; detach by c1
+        // Shadow.
+        "unmap-all-then-replay": 3,        // write leaf; invalidate; invalidate again with DMA between host calls
+        "psi-stops-at-page-directory": 1,  // one PSI crossing a 512-page boundary
+        "maps-only-new-pages": 4,          // write; invalidate; rewrite the leaf; invalidate
+        "sync-touches-outside-range": 2,   // write leaf; PSI elsewhere
+        "superpage-shadowed-as-4k": 2,     // write a 2 MiB leaf; invalidate
+        "dsi-no-unmap-notify": 1,          // one DSI (the UNMAP-only consumer hears nothing)
+        // Interrupts.
+        "no-latch-on-reallocation": 2,     // enable a vector; unmask one beyond the allocation, raise in the gap
+        "pending-not-delivered-on-unmask": 2, // raise while masked; unmask
+        "pending-delivered-twice": 2,      // raise while masked; unmask
+        "stale-message": 3,                // raise while masked; rewrite the entry; unmask
+        "ims-pasid-not-programmed": 1,     // set a PASID with a raise injected after it
+        "raise-during-function-mask-dropped": 2, // function-mask with a raise in it; unmask
+    ]
+}
