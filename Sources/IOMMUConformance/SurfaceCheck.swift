@@ -7,7 +7,7 @@ public struct SurfaceCheck: Sendable {
     public let surface: Surface
     public let kindNames: [String]
     public let makeTestCase: @Sendable () -> TestCase
-    /// The JSON Lines trace of a case (docs/TRACES.md); nil where the surface cannot write one yet.
+    /// The JSON Lines trace of a case (docs/TRACES.md), for `--emit-trace`.
     public var recordTrace: (@Sendable ([UInt8]) -> String)? = nil
 
     /// Runs the check: saved regressions first, then generated cases.
@@ -36,7 +36,7 @@ public struct SurfaceCheck: Sendable {
         case .interrupts:
             if let policy { throw ImplementationUnavailable("the interrupts surface has no policies (got '\(policy)')") }
             let check = try InterruptCheck(stateful: stateful, implementation: implementation)
-            return SurfaceCheck(surface: surface, kindNames: InterruptCheck.kindNames, makeTestCase: { check.testCase() })
+            return SurfaceCheck(surface: surface, kindNames: InterruptCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
         case .shadow:
             var fixed: ShadowPolicy?
             if let policy {
@@ -46,7 +46,7 @@ public struct SurfaceCheck: Sendable {
                 fixed = parsed
             }
             let check = try ShadowCheck(stateful: stateful, policy: fixed, implementation: implementation)
-            return SurfaceCheck(surface: surface, kindNames: ShadowCheck.kindNames, makeTestCase: { check.testCase() })
+            return SurfaceCheck(surface: surface, kindNames: ShadowCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
         }
     }
 

@@ -30,7 +30,7 @@ struct Replay: ParsableCommand {
 
     @OptionGroup var target: ImplementationOptions
 
-    @Option(help: "Write the case (shrunk, if it fails) as a JSON Lines trace (address-space and isolation).")
+    @Option(help: "Write the case (shrunk, if it fails) as a JSON Lines trace (docs/TRACES.md).")
     var emitTrace: String?
 
     @Flag(help: "Print the result as a JSON object (see docs/TRACES.md, 'JSON output').")

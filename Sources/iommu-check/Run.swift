@@ -41,7 +41,7 @@ struct Run: ParsableCommand {
     @Option(help: "Save a shrunk failure under this directory (Corpus/<surface>/regressions replays it in swift test).")
     var saveRegressions: String?
 
-    @Option(help: "Write the shrunk failure (or the --replay case) as a JSON Lines trace to this file (address-space and isolation); 'verify' judges it.")
+    @Option(help: "Write the shrunk failure (or the --replay case) as a JSON Lines trace to this file; 'verify' judges it.")
     var emitTrace: String?
 
     @Flag(help: "Print an array of JSON objects, one per surface (see docs/TRACES.md, 'JSON output'), instead of text.")

@@ -32,7 +32,7 @@ struct Shrink: ParsableCommand {
     @Option(help: "Where to write the shrunk input. Default: FILE.shrunk.")
     var output: String?
 
-    @Option(help: "Also write the shrunk case as a JSON Lines trace (address-space and isolation).")
+    @Option(help: "Also write the shrunk case as a JSON Lines trace (docs/TRACES.md).")
     var emitTrace: String?
 
     @Option(help: "Shrinking budget: at most this many re-runs.")
@@ -89,7 +89,7 @@ extension SurfaceCheck {
     /// The JSON Lines trace of `bytes`, or an error naming the surfaces that can write one.
     func traceText(_ bytes: [UInt8], surface: Surface) throws -> String {
         guard let recordTrace else {
-            throw ValidationError("--emit-trace: \(surface) cases cannot be written as traces yet (address-space and isolation can); docs/TRACES.md shows the \(surface) format for traces written by hand")
+            throw ValidationError("--emit-trace: \(surface) cases cannot be written as traces")
         }
         return recordTrace(bytes)
     }

@@ -42,7 +42,17 @@ public struct InterruptCheck: Sendable {
 
     public static let kindNames = InterruptOperation.kindNames
 
-    public func testCase() -> TestCase {
+    public func testCase() -> TestCase { testCase(recording: nil) }
+
+    /// The JSON Lines trace (docs/TRACES.md) of the case `bytes` decode to: each operation with
+    /// what the implementation delivered and left pending, up to the first disagreement.
+    public func recordTrace(_ bytes: [UInt8]) -> String {
+        let recorder = TraceRecorder<InterruptTrace>()
+        _ = testCase(recording: recorder)(ChoiceStream(.bytes(bytes)))
+        return recorder.trace?.encoded() ?? ""
+    }
+
+    func testCase(recording recorder: TraceRecorder<InterruptTrace>?) -> TestCase {
         let stateful = self.stateful, fixed = self.configuration, make = self.makeImplementation
         return { stream in
             let drawn = InterruptGenerator.drawConfiguration(stream)
@@ -56,6 +66,12 @@ public struct InterruptCheck: Sendable {
             }
             host.system = implementation
             var machine = InterruptMachine(configuration: configuration, host: host, implementation: implementation)
+            if let recorder {
+                recorder.trace = InterruptTrace(configuration: configuration)
+                machine.record = { operation, outcome in
+                    recorder.trace?.steps.append(.init(line: 0, operation: operation, outcome: outcome))
+                }
+            }
             let verdict = runCommands(&machine, stream, stateful)
             if case .fail(var failure) = verdict {
                 failure.message = "device: \(configuration)\n  \(failure.message)"

@@ -16,6 +16,9 @@ struct InterruptMachine: StateMachine {
     let host: InterruptHost
     let implementation: any InterruptSystem
     let generator: InterruptGenerator
+    /// Called with every operation and what the implementation delivered and left pending
+    /// (run --emit-trace).
+    var record: ((InterruptOperation, InterruptTrace.Outcome) -> Void)?
 
     init(configuration: InterruptConfiguration, host: InterruptHost, implementation: any InterruptSystem) {
         model = InterruptModel(configuration: configuration)
@@ -42,11 +45,12 @@ struct InterruptMachine: StateMachine {
         }
         let expected = Array(model.deliveries[modelBefore...]).sorted()
         let actual = Array(host.deliveries[implementationBefore...]).sorted()
+        let expectedPending = model.pending, actualPending = implementation.pendingBits()
+        if let failure = foreignFailure(implementation) { return .disagreed(message: "after \(operation): \(failure)") }
+        record?(operation, InterruptTrace.Outcome(delivered: actual, pending: actualPending))
         if expected != actual {
             return .disagreed(message: "\(operation): the model delivers \(expected), the implementation delivered \(actual)")
         }
-        let expectedPending = model.pending, actualPending = implementation.pendingBits()
-        if let failure = foreignFailure(implementation) { return .disagreed(message: "after \(operation): \(failure)") }
         if expectedPending != actualPending {
             return .disagreed(message: "after \(operation): pending bits: model \(hex(expectedPending)), implementation \(hex(actualPending))")
         }

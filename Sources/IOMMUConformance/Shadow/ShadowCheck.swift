@@ -38,7 +38,17 @@ public struct ShadowCheck: Sendable {
 
     public static let kindNames = ShadowOperation.kindNames
 
-    public func testCase() -> TestCase {
+    public func testCase() -> TestCase { testCase(recording: nil) }
+
+    /// The JSON Lines trace (docs/TRACES.md) of the case `bytes` decode to: guest writes, and
+    /// each invalidation with the host calls the implementation made, up to the first problem.
+    public func recordTrace(_ bytes: [UInt8]) -> String {
+        let recorder = TraceRecorder<ShadowTrace>()
+        _ = testCase(recording: recorder)(ChoiceStream(.bytes(bytes)))
+        return recorder.trace?.encoded() ?? ""
+    }
+
+    func testCase(recording recorder: TraceRecorder<ShadowTrace>?) -> TestCase {
         let stateful = self.stateful, policy = self.policy, make = self.makeImplementation
         return { stream in
             let configuration = ShadowGenerator.drawConfiguration(stream, policy: policy)
@@ -51,6 +61,12 @@ public struct ShadowCheck: Sendable {
                 return .fail(CaseFailure(message: "the implementation could not be created for \(configuration): \(error)"))
             }
             var machine = ShadowMachine(configuration: configuration, guest: guest, host: host, implementation: implementation)
+            if let recorder {
+                recorder.trace = ShadowTrace(configuration: configuration)
+                machine.record = { operation, calls in
+                    recorder.trace?.steps.append(.init(line: 0, operation: operation, calls: calls, host: nil))
+                }
+            }
             let verdict = runCommands(&machine, stream, stateful)
             if case .fail(var failure) = verdict {
                 failure.message = "configuration: \(configuration)\n  \(failure.message)"

@@ -19,6 +19,9 @@ struct ShadowMachine: StateMachine {
     let implementation: any ShadowSystem
     let monitor: ShadowMonitor
     let generator: ShadowGenerator
+    /// Called with every operation and, for an invalidation, the host calls the implementation
+    /// made (run --emit-trace).
+    var record: ((ShadowOperation, [ShadowHost.Call]?) -> Void)?
 
     init(configuration: ShadowConfiguration, guest: GuestIOMMU, host: ShadowHost, implementation: any ShadowSystem) {
         self.configuration = configuration
@@ -40,7 +43,11 @@ struct ShadowMachine: StateMachine {
     func step(_ operation: ShadowOperation) -> StepResult {
         switch operation {
         case .invalidate(let invalidation, let dma):
-            if let problem = Self.resync(invalidation, dma: dma, implementation: implementation, host: host, monitor: monitor, guest: guest) ?? foreignFailure(implementation) {
+            var calls: [ShadowHost.Call] = []
+            let problem = Self.resync(invalidation, dma: dma, implementation: implementation, host: host, monitor: monitor, guest: guest,
+                                      recordCall: record == nil ? nil : { calls.append($0) })
+            record?(operation, calls)
+            if let problem = problem ?? foreignFailure(implementation) {
                 return .disagreed(message: "\(operation): \(problem)")
             }
             reference.invalidate(invalidation)
@@ -52,6 +59,7 @@ struct ShadowMachine: StateMachine {
             }
             return .agreed(outcome: "ok", accepted: true)
         case .dma(let domain, let iova, let access):
+            record?(operation, nil)
             let expected = referenceHost.translate(domain: domain, iova: iova, access: access)
             let actual = host.translate(domain: domain, iova: iova, access: access)
             if !ShadowMonitor.same(expected, actual) {
@@ -61,6 +69,7 @@ struct ShadowMachine: StateMachine {
             if case .failure(let fault) = expected { return .agreed(outcome: fault.rawValue, accepted: false) }
             return .agreed(outcome: "ok", accepted: true)
         default:
+            record?(operation, nil)
             operation.applyToGuest(guest)
             return .agreed(outcome: "ok", accepted: true)
         }
@@ -68,9 +77,12 @@ struct ShadowMachine: StateMachine {
 
     /// Runs one invalidation on `implementation` under the monitor; returns the first problem.
     static func resync(_ invalidation: Invalidation, dma: [ShadowOperation.ScheduledDMA], implementation: any ShadowSystem,
-                       host: ShadowHost, monitor: ShadowMonitor, guest: GuestIOMMU) -> String? {
+                       host: ShadowHost, monitor: ShadowMonitor, guest: GuestIOMMU, recordCall: ((ShadowHost.Call) -> Void)? = nil) -> String? {
         monitor.begin(invalidation, guest: guest, dma: dma)
-        host.onCall = { [unowned monitor] call, done in monitor.observe(call, done: done) }
+        host.onCall = { [unowned monitor] call, done in
+            if done { recordCall?(call) }
+            monitor.observe(call, done: done)
+        }
         implementation.invalidate(invalidation)
         host.onCall = nil
         return monitor.finish()
