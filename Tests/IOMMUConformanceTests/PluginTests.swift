@@ -87,4 +87,32 @@ import Testing
         let failure = try #require(report.failure)
         #expect(failure.trace.count <= 4, "\(failure)")
     }
+
+    @Test(arguments: [false, true])
+    func isolationPluginWorksThroughCheckpoints(worker: Bool) throws {
+        let report = try run(.isolation, ExamplePlugins.reference(try ExamplePlugins.build("isolation.c"), worker: worker), cases: worker ? 15 : 200)
+        #expect(report.passed, "\(report)")
+    }
+
+    @Test(arguments: [false, true])
+    func isolationPluginWithAHandoverWindowIsCaughtAtItsCheckpoint(worker: Bool) throws {
+        let report = try run(.isolation, ExamplePlugins.reference(try ExamplePlugins.build("isolation.c", ["PLANT_BUG"]), worker: worker), cases: 200)
+        let failure = try #require(report.failure)
+        #expect(failure.message.contains("at checkpoint"), "\(failure)")
+        #expect(failure.trace.count == 1, "\(failure)")
+    }
+
+    @Test(arguments: [false, true])
+    func interruptsPluginWorksWithRaisesBetweenHostCalls(worker: Bool) throws {
+        let report = try run(.interrupts, ExamplePlugins.reference(try ExamplePlugins.build("interrupts.c"), worker: worker), cases: worker ? 60 : 500)
+        #expect(report.passed, "\(report)")
+    }
+
+    @Test(arguments: [false, true])
+    func interruptsPluginThatLosesGapRaisesIsCaught(worker: Bool) throws {
+        let report = try run(.interrupts, ExamplePlugins.reference(try ExamplePlugins.build("interrupts.c", ["PLANT_BUG"]), worker: worker), cases: 2_000)
+        let failure = try #require(report.failure)
+        #expect(failure.message.contains("the model delivers"), "\(failure)")
+        #expect(failure.trace.count <= 3, "\(failure)")
+    }
 }
