@@ -53,3 +53,12 @@ public struct SurfaceCheck: Sendable {
     /// The surfaces that exist.
     public static let available: [Surface] = Surface.allCases
 }
+
+/// Runs one case of `machine` and prefixes a failure with the case's configuration (`context`),
+/// which a reader needs before the trace makes sense.
+func runCase<M: StateMachine>(_ machine: inout M, _ stream: ChoiceStream, _ stateful: StatefulOptions, in context: @autoclosure () -> String) -> CaseVerdict {
+    let verdict = runCommands(&machine, stream, stateful)
+    guard case .fail(var failure) = verdict else { return verdict }
+    failure.message = "\(context())\n  \(failure.message)"
+    return .fail(failure)
+}

@@ -121,12 +121,7 @@ public struct AddressSpaceCheck: Sendable {
                     recorder.trace?.steps.append(.init(line: 0, operation: operation, outcome: outcome))
                 }
             }
-            let verdict = runCommands(&machine, stream, stateful)
-            if case .fail(var failure) = verdict {
-                failure.message = "configuration: \(configuration)\n  \(failure.message)"
-                return .fail(failure)
-            }
-            return verdict
+            return runCase(&machine, stream, stateful, in: "configuration: \(configuration)")
         }
     }
 

@@ -14,6 +14,8 @@ struct AddressSpaceMachine: StateMachine {
 
     let judge: AddressSpaceJudge
     let implementation: any AddressSpace
+    /// A plug-in's contract violations, asked after every step.
+    let foreign: ForeignFailures
     var generator: AddressSpaceGenerator
     private let page: UInt64
     /// Called with every operation and the outcome the implementation gave (run --emit-trace).
@@ -22,6 +24,7 @@ struct AddressSpaceMachine: StateMachine {
     init(configuration: AddressSpaceConfiguration, implementation: any AddressSpace) {
         judge = AddressSpaceJudge(configuration: configuration)
         self.implementation = implementation
+        foreign = ForeignFailures(implementation)
         generator = AddressSpaceGenerator(configuration: configuration)
         page = configuration.pageSize
     }
@@ -43,11 +46,11 @@ struct AddressSpaceMachine: StateMachine {
 
     mutating func step(_ operation: AddressSpaceOperation) -> StepResult {
         let actual = operation.apply(to: implementation)
-        if let failure = foreignFailure(implementation) { return .disagreed(message: "\(operation): \(failure)") }
+        if let failure = foreign.take() { return .disagreed(message: "\(operation): \(failure)") }
         record?(operation, actual)
         let (expected, problem) = judge.judge(operation, actual: actual)
         if let problem { return .disagreed(message: "\(operation): \(problem)") }
-        if operation.isMutating, let problem = compareState(around: operation) ?? foreignFailure(implementation) {
+        if operation.isMutating, let problem = compareState(around: operation) ?? foreign.take() {
             return .disagreed(message: "after \(operation) -> \(expected): \(problem)")
         }
         generator.note(operation)
@@ -105,7 +108,7 @@ struct AddressSpaceMachine: StateMachine {
 
     mutating func finish() -> String? {
         let expected = model.extents, actual = implementation.mappings(in: 0...UInt64.max)
-        if let failure = foreignFailure(implementation) { return failure }
+        if let failure = foreign.take() { return failure }
         guard expected != actual else { return nil }
         return "final extents differ: model \(expected), implementation \(actual)"
     }

@@ -72,12 +72,7 @@ public struct InterruptCheck: Sendable {
                     recorder.trace?.steps.append(.init(line: 0, operation: operation, outcome: outcome))
                 }
             }
-            let verdict = runCommands(&machine, stream, stateful)
-            if case .fail(var failure) = verdict {
-                failure.message = "device: \(configuration)\n  \(failure.message)"
-                return .fail(failure)
-            }
-            return verdict
+            return runCase(&machine, stream, stateful, in: "device: \(configuration)")
         }
     }
 

@@ -15,6 +15,8 @@ struct InterruptMachine: StateMachine {
     let model: InterruptModel
     let host: InterruptHost
     let implementation: any InterruptSystem
+    /// A plug-in's contract violations, asked after every step.
+    let foreign: ForeignFailures
     let generator: InterruptGenerator
     /// Called with every operation and what the implementation delivered and left pending
     /// (run --emit-trace).
@@ -24,6 +26,7 @@ struct InterruptMachine: StateMachine {
         model = InterruptModel(configuration: configuration)
         self.host = host
         self.implementation = implementation
+        foreign = ForeignFailures(implementation)
         generator = InterruptGenerator(configuration: configuration)
     }
 
@@ -36,7 +39,7 @@ struct InterruptMachine: StateMachine {
     func step(_ operation: InterruptOperation) -> StepResult {
         let implementationBefore = host.deliveries.count, modelBefore = model.deliveries.count
         Self.perform(operation, on: implementation, host: host)
-        if let failure = foreignFailure(implementation) { return .disagreed(message: "\(operation): \(failure)") }
+        if let failure = foreign.take() { return .disagreed(message: "\(operation): \(failure)") }
         var outcome = "ok"
         if case .raise(let vector, let pasid) = operation {
             outcome = model.raise(vector: vector, pasid: pasid).rawValue
@@ -46,7 +49,7 @@ struct InterruptMachine: StateMachine {
         let expected = Array(model.deliveries[modelBefore...]).sorted()
         let actual = Array(host.deliveries[implementationBefore...]).sorted()
         let expectedPending = model.pending, actualPending = implementation.pendingBits()
-        if let failure = foreignFailure(implementation) { return .disagreed(message: "after \(operation): \(failure)") }
+        if let failure = foreign.take() { return .disagreed(message: "after \(operation): \(failure)") }
         record?(operation, InterruptTrace.Outcome(delivered: actual, pending: actualPending))
         if expected != actual {
             return .disagreed(message: "\(operation): the model delivers \(expected), the implementation delivered \(actual)")

@@ -66,12 +66,7 @@ public struct IsolationCheck: Sendable {
                     recorder.trace?.steps.append(.init(line: 0, operation: operation, outcome: outcome))
                 }
             }
-            let verdict = runCommands(&machine, stream, stateful)
-            if case .fail(var failure) = verdict {
-                failure.message = "topology: \(topology)\n  \(failure.message)"
-                return .fail(failure)
-            }
-            return verdict
+            return runCase(&machine, stream, stateful, in: "topology: \(topology)")
         }
     }
 

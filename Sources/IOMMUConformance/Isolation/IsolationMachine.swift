@@ -63,6 +63,8 @@ struct IsolationMachine: StateMachine {
 
     let model: IsolationModel
     let implementation: any IsolationSystem
+    /// A plug-in's contract violations, asked after every step.
+    let foreign: ForeignFailures
     let monitor: IsolationMonitor
     let generator: IsolationGenerator
     /// Called with every operation and the outcome the implementation gave (run --emit-trace).
@@ -71,6 +73,7 @@ struct IsolationMachine: StateMachine {
     init(topology: Topology, monitor: IsolationMonitor, implementation: any IsolationSystem) {
         model = IsolationModel(topology: topology)
         self.implementation = implementation
+        foreign = ForeignFailures(implementation)
         self.monitor = monitor
         generator = IsolationGenerator(topology: topology)
     }
@@ -84,14 +87,14 @@ struct IsolationMachine: StateMachine {
     func step(_ operation: IsolationOperation) -> StepResult {
         monitor.reset()
         let actual = operation.apply(to: implementation)
-        if let failure = foreignFailure(implementation) { return .disagreed(message: "\(operation): \(failure)") }
+        if let failure = foreign.take() { return .disagreed(message: "\(operation): \(failure)") }
         record?(operation, actual)
         if let violation = monitor.violation {
             return .disagreed(message: "\(operation), at checkpoint \(monitor.checkpoints): \(violation)")
         }
         let (expected, problem) = IsolationJudge(model: model).judge(operation, actual: actual)
         if let problem { return .disagreed(message: "\(operation): \(problem)") }
-        if let problem = compareState() ?? foreignFailure(implementation) { return .disagreed(message: "after \(operation) -> \(expected): \(problem)") }
+        if let problem = compareState() ?? foreign.take() { return .disagreed(message: "after \(operation) -> \(expected): \(problem)") }
         return .agreed(outcome: expected.label, accepted: expected.isSuccess)
     }
 

@@ -67,12 +67,7 @@ public struct ShadowCheck: Sendable {
                     recorder.trace?.steps.append(.init(line: 0, operation: operation, calls: calls, host: nil))
                 }
             }
-            let verdict = runCommands(&machine, stream, stateful)
-            if case .fail(var failure) = verdict {
-                failure.message = "configuration: \(configuration)\n  \(failure.message)"
-                return .fail(failure)
-            }
-            return verdict
+            return runCase(&machine, stream, stateful, in: "configuration: \(configuration)")
         }
     }
 

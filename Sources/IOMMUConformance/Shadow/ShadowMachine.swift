@@ -17,6 +17,8 @@ struct ShadowMachine: StateMachine {
     let reference: ShadowModel
     let host: ShadowHost
     let implementation: any ShadowSystem
+    /// A plug-in's contract violations, asked after every step.
+    let foreign: ForeignFailures
     let monitor: ShadowMonitor
     let generator: ShadowGenerator
     /// Called with every operation and, for an invalidation, the host calls the implementation
@@ -30,6 +32,7 @@ struct ShadowMachine: StateMachine {
         reference = ShadowModel(guest: guest, host: referenceHost)
         self.host = host
         self.implementation = implementation
+        foreign = ForeignFailures(implementation)
         monitor = ShadowMonitor(configuration: configuration, host: host)
         generator = ShadowGenerator(configuration: configuration)
     }
@@ -47,7 +50,7 @@ struct ShadowMachine: StateMachine {
             let problem = Self.resync(invalidation, dma: dma, implementation: implementation, host: host, monitor: monitor, guest: guest,
                                       recordCall: record == nil ? nil : { calls.append($0) })
             record?(operation, calls)
-            if let problem = problem ?? foreignFailure(implementation) {
+            if let problem = problem ?? foreign.take() {
                 return .disagreed(message: "\(operation): \(problem)")
             }
             reference.invalidate(invalidation)
