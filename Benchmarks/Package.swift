@@ -43,5 +43,15 @@ let package = Package(
             path: "Benchmarks/SurfaceBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "PluginBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "IOMMUConformance", package: "iommu-conformance"),
+                .product(name: "PropertyCheck", package: "iommu-conformance"),
+            ],
+            path: "Benchmarks/PluginBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )
