@@ -107,6 +107,17 @@ final class WorkerServer {
             guard let topology = WorkerCoding.topology(args) else { return [1] }
             guard let system = try? PluginIsolation(library: library, topology: topology, checkpoint: { [unowned self] in _ = self.callback([WorkerOp.checkpoint.rawValue]) }) else { return [1] }
             return store(system)
+        case .isoDMAMany, .isoOwners:
+            guard let system = object as? PluginIsolation else { return [UInt64.max] }
+            let count = min(int(1), 1 << 16)
+            if op == .isoOwners { return (0..<count).map { system.owner(of: $0).map { UInt64($0) } ?? UInt64.max } }
+            var results: [UInt64] = []
+            for probe in 0..<count where args.count >= 6 + 4 * probe {
+                let at = 2 + 4 * probe
+                let pasid = arg(at + 1) == 0 ? nil : UInt32(truncatingIfNeeded: arg(at + 1))
+                results += WorkerCoding.words(system.dma(device: int(at), pasid: pasid, iova: arg(at + 2), access: arg(at + 3) == 2 ? .write : .read))
+            }
+            return results
         case .isoBind, .isoClaim, .isoRelease, .isoAttach, .isoDetach, .isoAttachPASID, .isoDetachPASID, .isoDMA, .isoOwner:
             guard let system = object as? PluginIsolation else { return [UInt64.max] }
             let result: Result<Void, IsolationError>
@@ -120,13 +131,7 @@ final class WorkerServer {
             case .isoDetachPASID: result = system.detachPASID(context: int(1), device: int(2), pasid: UInt32(truncatingIfNeeded: arg(3)))
             case .isoDMA:
                 let pasid = arg(2) == 0 ? nil : UInt32(truncatingIfNeeded: arg(2))
-                switch system.dma(device: int(1), pasid: pasid, iova: arg(3), access: arg(4) == 2 ? .write : .read) {
-                case .reached(let domain, let phys): return [0, UInt64(domain), phys]
-                case .kernelDomain: return [1, 0, 0]
-                case .blocked: return [2, 0, 0]
-                case .noDomain: return [3, 0, 0]
-                case .faulted(let fault): return [UInt64(4 + TranslationFault.allCases.firstIndex(of: fault)!), 0, 0]
-                }
+                return WorkerCoding.words(system.dma(device: int(1), pasid: pasid, iova: arg(3), access: arg(4) == 2 ? .write : .read))
             default:
                 return [system.owner(of: int(1)).map { UInt64($0) } ?? UInt64.max]
             }

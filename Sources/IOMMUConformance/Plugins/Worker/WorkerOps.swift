@@ -9,6 +9,8 @@ enum WorkerOp: UInt64 {
     case asCreate = 10, asMap, asUnmap, asUnmapAll, asTranslate, asMappings
     // Isolation.
     case isoCreate = 20, isoBind, isoClaim, isoRelease, isoAttach, isoDetach, isoAttachPASID, isoDetachPASID, isoDMA, isoOwner
+    /// Many DMA probes, or every group's owner, in one round trip (the monitor's checkpoints).
+    case isoDMAMany = 30, isoOwners
     // Shadow.
     case shadowCreate = 40, shadowInvalidate
     // Interrupts.
@@ -22,6 +24,30 @@ enum WorkerOp: UInt64 {
 
 /// Word encodings shared by both ends.
 enum WorkerCoding {
+    /// A DMA outcome as three words: kind, domain, phys.
+    static func words(_ outcome: DMAOutcome) -> [UInt64] {
+        switch outcome {
+        case .reached(let domain, let phys): [0, UInt64(domain), phys]
+        case .kernelDomain: [1, 0, 0]
+        case .blocked: [2, 0, 0]
+        case .noDomain: [3, 0, 0]
+        case .faulted(let fault): [UInt64(4 + TranslationFault.allCases.firstIndex(of: fault)!), 0, 0]
+        }
+    }
+
+    static func dmaOutcome(_ words: ArraySlice<UInt64>) -> DMAOutcome {
+        let base = words.startIndex
+        switch words[base] {
+        case 0: return .reached(domain: Int(min(words[base + 1], 1 << 20)), phys: words[base + 2])
+        case 1: return .kernelDomain
+        case 2: return .blocked
+        case 4: return .faulted(.notMapped)
+        case 5: return .faulted(.permissionDenied)
+        case 6: return .faulted(.outsideAperture)
+        default: return .noDomain
+        }
+    }
+
     static func status(_ error: AddressSpaceError?) -> UInt64 { error.map { UInt64(AddressSpaceError.allCases.firstIndex(of: $0)! + 1) } ?? 0 }
 
     static func addressSpaceError(_ word: UInt64) -> AddressSpaceError? {

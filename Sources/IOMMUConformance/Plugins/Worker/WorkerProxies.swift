@@ -117,20 +117,25 @@ final class WorkerIsolation: WorkerProxy, IsolationSystem {
 
     func dma(device: Int, pasid: UInt32?, iova: UInt64, access: Access) -> DMAOutcome {
         guard let words = call(.isoDMA, [UInt64(bitPattern: Int64(device)), UInt64(pasid ?? 0), iova, UInt64(access.rawValue)], "dma(d\(device))", minimumResults: 3) else { return .noDomain }
-        switch words[0] {
-        case 0: return .reached(domain: Int(min(words[1], 1 << 20)), phys: words[2])
-        case 1: return .kernelDomain
-        case 2: return .blocked
-        case 4: return .faulted(.notMapped)
-        case 5: return .faulted(.permissionDenied)
-        case 6: return .faulted(.outsideAperture)
-        default: return .noDomain
-        }
+        return WorkerCoding.dmaOutcome(words[...])
     }
 
     func owner(of group: Int) -> Int? {
         guard let words = call(.isoOwner, [UInt64(bitPattern: Int64(group))], "owner(g\(group))", minimumResults: 1), words[0] != UInt64.max else { return nil }
         return Int(min(words[0], 1 << 20))
+    }
+}
+
+extension WorkerIsolation: BatchedIsolationProbes {
+    func dma(_ probes: [IsolationProbe]) -> [DMAOutcome] {
+        let arguments = [UInt64(probes.count)] + probes.flatMap { [UInt64(bitPattern: Int64($0.device)), UInt64($0.pasid ?? 0), IsolationProbe.iova, UInt64($0.access.rawValue)] }
+        guard let words = call(.isoDMAMany, arguments, "dma probes", minimumResults: 3 * probes.count) else { return probes.map { _ in .noDomain } }
+        return probes.indices.map { WorkerCoding.dmaOutcome(words[(3 * $0)..<(3 * $0 + 3)]) }
+    }
+
+    func owners(groups: Int) -> [Int?] {
+        guard let words = call(.isoOwners, [UInt64(groups)], "owners", minimumResults: groups) else { return Array(repeating: nil, count: groups) }
+        return words.prefix(groups).map { $0 == UInt64.max ? nil : Int(min($0, 1 << 20)) }
     }
 }
 
