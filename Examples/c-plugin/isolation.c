@@ -9,6 +9,7 @@
  *
  *   -DPLANT_BUG   claim records the owner before blocking the group's devices: for a moment
  *                 the new owner's group still DMAs through the kernel's domain (seed 002)
+ *   -DBAD_DOMAIN  dma of an attached device claims to reach domain 1000, which does not exist
  */
 #include "iommu_check.h"
 
@@ -187,6 +188,9 @@ static int32_t dma(void *handle, uint32_t device, uint32_t pasid, uint64_t iova,
         target = s->entry[device];
     }
     *domain = (uint32_t)target;
+#ifdef BAD_DOMAIN
+    *domain = 1000;
+#endif
     return translate((uint32_t)target, iova, access, phys);
 }
 

@@ -115,4 +115,12 @@ import Testing
         #expect(failure.message.contains("the model delivers"), "\(failure)")
         #expect(failure.trace.count <= 3, "\(failure)")
     }
+
+    @Test(arguments: [false, true])
+    func anImpossibleDomainIsAConformanceFailureNotACrash(worker: Bool) throws {
+        let report = try run(.isolation, ExamplePlugins.reference(try ExamplePlugins.build("isolation.c", ["BAD_DOMAIN"]), worker: worker), cases: 200)
+        let failure = try #require(report.failure)
+        #expect(failure.message.contains("dma reached domain 1000, which does not exist"), "\(failure)")
+        #expect(failure.trace.count <= 2, "\(failure)")
+    }
 }

@@ -38,6 +38,9 @@ final class IsolationMonitor {
                     let tag = pasid.map { " with pasid \($0)" } ?? ""
                     switch view.dma(device: device, pasid: pasid, access: .read) {
                     case .reached(let domain, _):
+                        guard topology.domainOwners.indices.contains(domain) else {
+                            return "DMA from d\(device)\(tag) reaches D\(domain), which does not exist"
+                        }
                         guard let owner else {
                             return "g\(group) is not user-owned, yet DMA from d\(device)\(tag) reaches D\(domain) of context c\(topology.domainOwners[domain])"
                         }

@@ -9,6 +9,7 @@ final class PluginIsolation: IsolationSystem, ReportsForeignFailures {
     private let host: UnsafeMutablePointer<iommu_check_isolation_host>
     private let checkpoint: () -> Void
     private let failures = ForeignFailureBox()
+    private let domainCount: Int
 
     init(library: PluginLibrary, topology: Topology, checkpoint: @escaping () -> Void) throws(ImplementationUnavailable) {
         guard let ops = library.table.pointee.isolation?.pointee else {
@@ -17,6 +18,7 @@ final class PluginIsolation: IsolationSystem, ReportsForeignFailures {
         self.library = library
         self.ops = ops
         self.checkpoint = checkpoint
+        domainCount = topology.domainOwners.count
         host = .allocate(capacity: 1)
         host.initialize(to: iommu_check_isolation_host(context: nil, checkpoint: { context in
             Unmanaged<PluginIsolation>.fromOpaque(context!).takeUnretainedValue().checkpoint()
@@ -83,7 +85,12 @@ final class PluginIsolation: IsolationSystem, ReportsForeignFailures {
         var domain: UInt32 = .max, phys: UInt64 = 0
         let status = ops.dma!(handle, word(device), pasid ?? 0, iova, UInt32(access.rawValue), &domain, &phys)
         switch status {
-        case 0: return .reached(domain: Int(domain), phys: phys)
+        case 0:
+            guard Int(domain) < domainCount else {
+                failures.record("dma reached domain \(domain == .max ? "(not written)" : "\(domain)"), which does not exist (the topology has \(domainCount))")
+                return .noDomain
+            }
+            return .reached(domain: Int(domain), phys: phys)
         case 1: return .kernelDomain
         case 2: return .blocked
         case 3: return .noDomain
