@@ -125,9 +125,9 @@ public enum DetectionBenchmark {
         "dsi-no-unmap-notify": 1,          // one DSI (the UNMAP-only consumer hears nothing)
         // Interrupts.
         "no-latch-on-reallocation": 2,     // enable a vector; unmask one beyond the allocation, raise in the gap
-        "pending-not-delivered-on-unmask": 2, // raise while masked; unmask
-        "pending-delivered-twice": 2,      // raise while masked; unmask
-        "stale-message": 3,                // raise while masked; rewrite the entry; unmask
+        "pending-not-delivered-on-unmask": 2, // enable with a raise in it (pending); unmask
+        "pending-delivered-twice": 2,      // enable with a raise in it (pending); unmask
+        "stale-message": 3,                // enable with a raise in it (pending); rewrite the entry; unmask
         "ims-pasid-not-programmed": 1,     // set a PASID with a raise injected after it
         "raise-during-function-mask-dropped": 2, // function-mask with a raise in it; unmask
     ]
