@@ -8,6 +8,12 @@ import IOMMUSpec
 final class WorkerConnection {
     private let process: Process
     private let channel: FrameChannel
+    /// The write end of the worker's standard input. Closed through its FileHandle, never by
+    /// descriptor: the handle closes its descriptor again when it is freed, and by then another
+    /// thread may own that number (a second close broke a concurrent worker's pipe).
+    private let toWorkerHandle: FileHandle
+    /// Held so the read end stays open, by this object, for as long as the channel uses it.
+    private let fromWorkerHandle: FileHandle
     let timeout: Double
     /// Why the worker is gone, once it is.
     private(set) var death: String?
@@ -34,6 +40,8 @@ final class WorkerConnection {
         }
         self.process = process
         self.timeout = timeout
+        toWorkerHandle = toWorker.fileHandleForWriting
+        fromWorkerHandle = fromWorker.fileHandleForReading
         channel = FrameChannel(input: fromWorker.fileHandleForReading.fileDescriptor, output: toWorker.fileHandleForWriting.fileDescriptor)
         switch channel.receive(timeout: max(timeout, 10)) {
         case .success(let hello) where hello.first == FrameKind.hello.rawValue && hello.count >= 2:
@@ -50,7 +58,7 @@ final class WorkerConnection {
 
     deinit {
         if process.isRunning {
-            close(channel.output)
+            try? toWorkerHandle.close()
             kill()
             process.waitUntilExit()
         }
