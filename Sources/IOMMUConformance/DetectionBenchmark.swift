@@ -116,6 +116,7 @@ public enum DetectionBenchmark {
         "handover-window": 1,              // claim (the checkpoint sees the window)
         "kernel-bind-on-owned-group": 2,   // claim; bind a kernel driver
         "non-owner-can-detach": 2,         // claim by c0; detach by c1
+        "release-keeps-later-pasids": 3,   // claim; attach-pasid on the group's second device; release (a checkpoint inside it)
         // Shadow.
         "unmap-all-then-replay": 3,        // write leaf; invalidate; invalidate again with DMA between host calls
         "psi-stops-at-page-directory": 1,  // one PSI crossing a 512-page boundary

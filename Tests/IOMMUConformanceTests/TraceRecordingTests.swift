@@ -8,18 +8,23 @@ import Testing
 /// `run --emit-trace` and `verify` agree with the live check: the trace of a shrunk failure
 /// does not conform, at its last line; the trace of a conforming case conforms.
 @Suite struct TraceRecordingTests {
-    /// Every planted bug whose failure a trace can show. Isolation bugs seen only at a checkpoint
-    /// inside an operation (handover-window) cannot be: a trace records operations.
-    @Test(arguments: Mutants.all.filter { $0.name != "handover-window" })
+    /// Every planted bug. A failure seen only at a checkpoint inside an isolation operation
+    /// (handover-window, release-keeps-later-pasids) cannot be written as operations: its trace
+    /// conforms, and the test holds that it is such a failure and nothing else.
+    @Test(arguments: Mutants.all)
     func theTraceOfAFailureFailsVerification(mutant planted: Mutant) throws {
         let surface = planted.surface, mutant = planted.name
         let check = try SurfaceCheck.make(surface, implementation: .mutant(mutant))
-        let report = check.run(try testConfiguration("emit-\(mutant)", cases: 500))
+        let report = check.run(try testConfiguration("emit-\(mutant)", cases: 2_000))
         let failure = try #require(report.failure)
         let record = try #require(check.recordTrace)
         let text = record(failure.bytes)
         let (parsedSurface, verdict) = try RecordedTrace.verify(text)
         #expect(parsedSurface == surface)
+        if failure.message.contains(", at checkpoint ") {
+            #expect(verdict.conforms, "a checkpoint failure the trace shows after all: update this test\n\(text)")
+            return
+        }
         let problem = try #require(verdict.problem, "the trace of \(failure) conforms:\n\(text)")
         let lines = text.split(separator: "\n")
         #expect(problem.line == lines.count, "the disagreement is the last line recorded:\n\(text)")

@@ -32,6 +32,10 @@ public enum IsolationMutants {
             name: "non-owner-can-detach", surface: .isolation,
             summary: "detach does not check the caller owns the group, so another context can cut a user's device off",
             source: "ownership is all-or-nothing: a context that does not own a group can change nothing about it")),
+        (.releaseKeepsLaterPASIDs, Mutant(
+            name: "release-keeps-later-pasids", surface: .isolation,
+            summary: "release clears the PASID table of the group's first device only; when another context claims the group, a later device's PASID still reaches the old owner's domain",
+            source: "seed 002 (after release nothing of the old owner is reachable); iommu.c release must detach every device's PASIDs")),
     ]
 
     public static var all: [Mutant] { catalogue.map(\.mutant) }

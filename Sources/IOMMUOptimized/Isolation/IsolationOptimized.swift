@@ -94,7 +94,8 @@ public final class IsolationOptimized: IsolationSystem {
             return .success(())
         }
         program(group, .blocked)
-        for device in topology.groups[group] { pasidTables[device] = [:] }
+        // The planted bug clears the PASID table of the group's first device only.
+        for device in topology.groups[group].prefix(plantedBug == .releaseKeepsLaterPASIDs ? 1 : .max) { pasidTables[device] = [:] }
         checkpoint()
         owners[group] = -1
         attached[group] = -1
@@ -176,4 +177,5 @@ package enum IsolationBug: String, CaseIterable, Sendable {
     case handoverWindow
     case kernelBindOnOwnedGroup
     case nonOwnerCanDetach
+    case releaseKeepsLaterPASIDs
 }
