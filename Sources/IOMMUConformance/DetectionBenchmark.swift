@@ -124,6 +124,7 @@ public enum DetectionBenchmark {
         "sync-touches-outside-range": 2,   // write leaf; PSI elsewhere
         "superpage-shadowed-as-4k": 2,     // write a 2 MiB leaf; invalidate
         "dsi-no-unmap-notify": 1,          // one DSI (the UNMAP-only consumer hears nothing)
+        "tree-drops-range-tail": 5,        // write a 2 MiB leaf; PSI over it; PSI of its first page; clear it; PSI of its second page
         // Interrupts.
         "no-latch-on-reallocation": 2,     // enable a vector; unmask one beyond the allocation, raise in the gap
         "pending-not-delivered-on-unmask": 2, // enable with a raise in it (pending); unmask

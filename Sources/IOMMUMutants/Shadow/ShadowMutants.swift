@@ -28,6 +28,10 @@ public enum ShadowMutants {
             name: "dsi-no-unmap-notify", surface: .shadow,
             summary: "a domain-selective invalidation sends no UNMAP to UNMAP-only consumers such as vhost",
             source: "seed 004, issue 3 / intel-iommu DSI: UNMAP-only notifiers must still get the unmap")),
+        (.treeDropsRangeTail, Mutant(
+            name: "tree-drops-range-tail", surface: .shadow,
+            summary: "after syncing a range, the layer's IOVA tree forgets the part of a mapping that sticks out past it, so a later invalidation never unmaps that part",
+            source: "seed 004 (QEMU's per-domain IOVA tree must record exactly what the host holds; vtd_page_walk_one skips what the tree says is unchanged)")),
     ]
 
     public static var all: [Mutant] { catalogue.map(\.mutant) }
