@@ -12,46 +12,25 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
-        .executableTarget(
-            name: "EngineBenchmarks",
-            dependencies: [
-                .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "PropertyCheck", package: "iommu-conformance"),
-                .product(name: "PropertyCheckFixtures", package: "iommu-conformance"),
-                .product(name: "PropertyBased", package: "swift-property-based"),
-            ],
-            path: "Benchmarks/EngineBenchmarks",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
-        .executableTarget(
-            name: "AddressSpaceBenchmarks",
-            dependencies: [
-                .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "IOMMUConformance", package: "iommu-conformance"),
-                .product(name: "PropertyCheck", package: "iommu-conformance"),
-            ],
-            path: "Benchmarks/AddressSpaceBenchmarks",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
-        .executableTarget(
-            name: "SurfaceBenchmarks",
-            dependencies: [
-                .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "IOMMUConformance", package: "iommu-conformance"),
-                .product(name: "PropertyCheck", package: "iommu-conformance"),
-            ],
-            path: "Benchmarks/SurfaceBenchmarks",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
-        .executableTarget(
-            name: "PluginBenchmarks",
-            dependencies: [
-                .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "IOMMUConformance", package: "iommu-conformance"),
-                .product(name: "PropertyCheck", package: "iommu-conformance"),
-            ],
-            path: "Benchmarks/PluginBenchmarks",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
-    ]
+        benchmark("EngineBenchmarks", [
+            .product(name: "PropertyCheck", package: "iommu-conformance"),
+            .product(name: "PropertyCheckFixtures", package: "iommu-conformance"),
+            .product(name: "PropertyBased", package: "swift-property-based"),
+        ]),
+    ] + ["AddressSpaceBenchmarks", "SurfaceBenchmarks", "PluginBenchmarks"].map { name in
+        benchmark(name, [
+            .product(name: "IOMMUConformance", package: "iommu-conformance"),
+            .product(name: "PropertyCheck", package: "iommu-conformance"),
+        ])
+    }
 )
+
+/// One benchmark executable in Benchmarks/NAME, run by ordo-one's plugin.
+func benchmark(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
+    .executableTarget(
+        name: name,
+        dependencies: [.product(name: "Benchmark", package: "benchmark")] + dependencies,
+        path: "Benchmarks/\(name)",
+        plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    )
+}

@@ -12,7 +12,7 @@ public enum DetectionBenchmark {
         /// Cases per seed before a bug counts as not found.
         public var budget: Int = 10_000
         /// Also run the baseline and the two ablations (no swarm, no edge bias).
-        public var baseline = true
+        public var comparisons = true
         public var names: [String]? = nil
 
         public init() {}
@@ -54,7 +54,7 @@ public enum DetectionBenchmark {
         for mutant in Mutants.all where options.names?.contains(mutant.name) ?? true {
             progress(mutant.name)
             let generator = try attempts(mutant, options, StatefulOptions())
-            let all = options.baseline
+            let all = options.comparisons
             rows.append(Row(name: mutant.name, surface: mutant.surface.rawValue, summary: mutant.summary,
                             detected: generator.found == generator.seeds, cases: generator.cases, seconds: generator.seconds,
                             shrunkLength: generator.shrunkLength, shortestKnownLength: shortestKnownTrace[mutant.name],

@@ -8,7 +8,7 @@ public struct SurfaceCheck: Sendable {
     public let kindNames: [String]
     public let makeTestCase: @Sendable () -> TestCase
     /// The JSON Lines trace of a case (docs/TRACES.md), for `--emit-trace`.
-    public var recordTrace: (@Sendable ([UInt8]) -> String)? = nil
+    public let recordTrace: @Sendable ([UInt8]) -> String
 
     /// Runs the check: saved regressions first, then generated cases.
     public func run(_ configuration: CheckConfiguration) -> CheckReport {

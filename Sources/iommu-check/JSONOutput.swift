@@ -1,4 +1,3 @@
-import ArgumentParser
 import Foundation
 import PropertyCheck
 
@@ -66,23 +65,4 @@ func printJSON<T: Encodable>(_ value: T) {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
     print(String(decoding: data, as: UTF8.self))
-}
-
-/// Writes `text` to `path`, or explains why it could not.
-func writeText(_ text: String, to path: String) throws {
-    do {
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
-    } catch {
-        throw ValidationError("cannot write '\(path)': \(error.localizedDescription)")
-    }
-}
-
-/// Help text for `discussion:`: lines of one paragraph are joined so ArgumentParser can wrap
-/// them to the terminal; paragraphs with indented lines (examples) keep their lines.
-func helpText(_ text: String) -> String {
-    text.components(separatedBy: "\n\n").map { paragraph in
-        let lines = paragraph.components(separatedBy: "\n")
-        if lines.contains(where: { $0.hasPrefix("  ") }) { return paragraph }
-        return lines.joined(separator: " ")
-    }.joined(separator: "\n\n")
 }

@@ -51,7 +51,7 @@ struct MutantsCommand: ParsableCommand {
         var options = DetectionBenchmark.Options()
         options.seeds = (0..<UInt64(seeds)).map { seed &+ $0 }
         options.budget = budget
-        options.baseline = !noBaseline
+        options.comparisons = !noBaseline
         options.names = only.isEmpty ? nil : only
         let rows: [DetectionBenchmark.Row]
         do {

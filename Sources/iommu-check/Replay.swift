@@ -22,11 +22,7 @@ struct Replay: ParsableCommand {
         """)
     )
 
-    @Argument(help: "The input file (bytes of a choice sequence).")
-    var file: String
-
-    @Option(help: "The surface the input belongs to. Default: taken from a Corpus/<surface>/ path.")
-    var surface: String?
+    @OptionGroup var input: InputFile
 
     @OptionGroup var target: ImplementationOptions
 
@@ -37,15 +33,11 @@ struct Replay: ParsableCommand {
     var json = false
 
     func run() throws {
-        let bytes = try readInput(file)
-        let surface = try resolveSurface(surface, path: file)
+        let (bytes, surface) = try input.read()
         let check = try target.makeCheck(surface)
-        var configuration = CheckConfiguration(name: surface.rawValue, cases: 0)
-        configuration.replay = bytes
-        configuration.replayCommand = { [target] base64 in replayCommandLine(surface: surface, options: target, base64: base64) }
-        let report = check.run(configuration)
+        let report = check.run(input.configuration(bytes, surface, target: target))
         let tracePath = try emitTrace.map { path in
-            try writeText(check.traceText(report.failure?.bytes ?? bytes, surface: surface), to: path)
+            try writeText(check.recordTrace(report.failure?.bytes ?? bytes), to: path)
             return path
         }
         if json {
@@ -60,36 +52,8 @@ struct Replay: ParsableCommand {
         }
         let stream = ChoiceStream(.bytes(bytes), recordsTrace: true)
         _ = check.makeTestCase()(stream)
-        print("\(file): conforms (\(surface), \(target.choice)), \(stream.trace.count) steps:")
+        print("\(input.file): conforms (\(surface), \(target.choice)), \(stream.trace.count) steps:")
         for (index, line) in stream.trace.enumerated() { print("  \(index + 1). \(line)") }
         if let tracePath { print("trace written to \(tracePath)") }
     }
-}
-
-/// The bytes of an input file, or a clear error.
-func readInput(_ path: String) throws -> [UInt8] {
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw ValidationError("cannot read '\(path)': no such file, or not readable")
-    }
-    return [UInt8](data)
-}
-
-/// The surface named by `--surface`, or by a `Corpus/<surface>/` component of `path`.
-func resolveSurface(_ name: String?, path: String) throws -> Surface {
-    if let name {
-        guard let surface = Surface(rawValue: name) else {
-            throw ValidationError("--surface must be one of \(Surface.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
-        }
-        return surface
-    }
-    let components = URL(fileURLWithPath: path).standardizedFileURL.pathComponents
-    if let index = components.lastIndex(of: "Corpus"), index + 1 < components.count, let surface = Surface(rawValue: components[index + 1]) {
-        return surface
-    }
-    throw ValidationError("cannot tell the surface of '\(path)': pass --surface (\(Surface.allCases.map(\.rawValue).joined(separator: ", ")))")
-}
-
-/// The one command that replays a shrunk failure: same surface, implementation and policy.
-func replayCommandLine(surface: Surface, options: ImplementationOptions, base64: String) -> String {
-    "swift run -c release iommu-check run --surface \(surface.rawValue) \(options.commandLine) --replay '\(base64)'"
 }

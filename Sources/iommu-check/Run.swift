@@ -98,7 +98,7 @@ struct Run: ParsableCommand {
             if configuration.progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             var tracePath: String?
             if let emitTrace, let bytes = report.failure?.bytes ?? configuration.replay {
-                try writeText(check.traceText(bytes, surface: surface), to: emitTrace)
+                try writeText(check.recordTrace(bytes), to: emitTrace)
                 tracePath = emitTrace
             }
             if !report.passed { failed = true }

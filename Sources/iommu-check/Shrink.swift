@@ -21,11 +21,7 @@ struct Shrink: ParsableCommand {
         """)
     )
 
-    @Argument(help: "The failing input (bytes of a choice sequence).")
-    var file: String
-
-    @Option(help: "The surface the input belongs to. Default: taken from a Corpus/<surface>/ path.")
-    var surface: String?
+    @OptionGroup var input: InputFile
 
     @OptionGroup var target: ImplementationOptions
 
@@ -45,23 +41,20 @@ struct Shrink: ParsableCommand {
     var json = false
 
     func run() throws {
-        let bytes = try readInput(file)
-        let surface = try resolveSurface(self.surface, path: file)
+        let (bytes, surface) = try input.read()
         let check = try target.makeCheck(surface)
-        var configuration = CheckConfiguration(name: surface.rawValue, cases: 0)
-        configuration.replay = bytes
+        var configuration = input.configuration(bytes, surface, target: target)
         configuration.shrinkBudget = Shrinker.Budget(runs: runs, seconds: seconds)
-        configuration.replayCommand = { [target] base64 in replayCommandLine(surface: surface, options: target, base64: base64) }
         let report = check.run(configuration)
         guard let failure = report.failure else {
             if json { printJSON(CheckJSON(surface: surface.rawValue, implementation: "\(target.choice)", report: report)) }
-            else { print("\(file): does not fail against \(target.choice) (\(surface)): nothing to shrink") }
+            else { print("\(input.file): does not fail against \(target.choice) (\(surface)): nothing to shrink") }
             throw ExitCode(1)
         }
-        let destination = output ?? file + ".shrunk"
+        let destination = output ?? input.file + ".shrunk"
         try writeBytes(failure.bytes, to: destination)
         let tracePath = try emitTrace.map { path in
-            try writeText(check.traceText(failure.bytes, surface: surface), to: path)
+            try writeText(check.recordTrace(failure.bytes), to: path)
             return path
         }
         if json {
@@ -73,24 +66,5 @@ struct Shrink: ParsableCommand {
             print("shrunk input written to \(destination) (\(bytes.count) -> \(failure.bytes.count) bytes)")
             if let tracePath { print("trace written to \(tracePath)") }
         }
-    }
-}
-
-/// Writes `bytes` to `path`, or explains why it could not.
-func writeBytes(_ bytes: [UInt8], to path: String) throws {
-    do {
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
-    } catch {
-        throw ValidationError("cannot write '\(path)': \(error.localizedDescription)")
-    }
-}
-
-extension SurfaceCheck {
-    /// The JSON Lines trace of `bytes`, or an error naming the surfaces that can write one.
-    func traceText(_ bytes: [UInt8], surface: Surface) throws -> String {
-        guard let recordTrace else {
-            throw ValidationError("--emit-trace: \(surface) cases cannot be written as traces")
-        }
-        return recordTrace(bytes)
     }
 }

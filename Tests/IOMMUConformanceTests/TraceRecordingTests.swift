@@ -17,7 +17,7 @@ import Testing
         let check = try SurfaceCheck.make(surface, implementation: .mutant(mutant))
         let report = check.run(try testConfiguration("emit-\(mutant)", cases: 2_000))
         let failure = try #require(report.failure)
-        let record = try #require(check.recordTrace)
+        let record = check.recordTrace
         let text = record(failure.bytes)
         let (parsedSurface, verdict) = try RecordedTrace.verify(text)
         #expect(parsedSurface == surface)
@@ -33,7 +33,7 @@ import Testing
     @Test(arguments: Surface.allCases)
     func theTraceOfAConformingCaseConforms(surface: Surface) throws {
         let check = try SurfaceCheck.make(surface, implementation: .optimized)
-        let record = try #require(check.recordTrace)
+        let record = check.recordTrace
         for file in try corpusFiles(surface.rawValue).prefix(8) {
             let text = record(file.bytes)
             let (_, verdict) = try RecordedTrace.verify(text)

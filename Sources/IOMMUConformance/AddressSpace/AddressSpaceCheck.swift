@@ -96,12 +96,9 @@ public struct AddressSpaceCheck: Sendable {
     /// The test case: a drawn configuration, then a drawn operation sequence in lockstep.
     public func testCase() -> TestCase { testCase(recording: nil) }
 
-    /// The JSON Lines trace (docs/TRACES.md) of the case `bytes` decode to: each operation with
-    /// the outcome the implementation gave, up to and including the first disagreement.
+    /// The JSON Lines trace of the case `bytes` decode to (`TraceRecorder.record`).
     public func recordTrace(_ bytes: [UInt8]) -> String {
-        let recorder = TraceRecorder<AddressSpaceTrace>()
-        _ = testCase(recording: recorder)(ChoiceStream(.bytes(bytes)))
-        return recorder.trace?.encoded() ?? ""
+        TraceRecorder<AddressSpaceTrace>.record(bytes) { testCase(recording: $0) }
     }
 
     func testCase(recording recorder: TraceRecorder<AddressSpaceTrace>?) -> TestCase {

@@ -44,12 +44,9 @@ public struct InterruptCheck: Sendable {
 
     public func testCase() -> TestCase { testCase(recording: nil) }
 
-    /// The JSON Lines trace (docs/TRACES.md) of the case `bytes` decode to: each operation with
-    /// what the implementation delivered and left pending, up to the first disagreement.
+    /// The JSON Lines trace of the case `bytes` decode to (`TraceRecorder.record`).
     public func recordTrace(_ bytes: [UInt8]) -> String {
-        let recorder = TraceRecorder<InterruptTrace>()
-        _ = testCase(recording: recorder)(ChoiceStream(.bytes(bytes)))
-        return recorder.trace?.encoded() ?? ""
+        TraceRecorder<InterruptTrace>.record(bytes) { testCase(recording: $0) }
     }
 
     func testCase(recording recorder: TraceRecorder<InterruptTrace>?) -> TestCase {

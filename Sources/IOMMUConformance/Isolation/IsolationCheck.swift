@@ -39,12 +39,9 @@ public struct IsolationCheck: Sendable {
 
     public func testCase() -> TestCase { testCase(recording: nil) }
 
-    /// The JSON Lines trace (docs/TRACES.md) of the case `bytes` decode to: each operation with
-    /// the outcome the implementation gave, up to and including the first disagreement.
+    /// The JSON Lines trace of the case `bytes` decode to (`TraceRecorder.record`).
     public func recordTrace(_ bytes: [UInt8]) -> String {
-        let recorder = TraceRecorder<IsolationTrace>()
-        _ = testCase(recording: recorder)(ChoiceStream(.bytes(bytes)))
-        return recorder.trace?.encoded() ?? ""
+        TraceRecorder<IsolationTrace>.record(bytes) { testCase(recording: $0) }
     }
 
     func testCase(recording recorder: TraceRecorder<IsolationTrace>?) -> TestCase {

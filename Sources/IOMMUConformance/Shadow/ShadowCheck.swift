@@ -40,12 +40,9 @@ public struct ShadowCheck: Sendable {
 
     public func testCase() -> TestCase { testCase(recording: nil) }
 
-    /// The JSON Lines trace (docs/TRACES.md) of the case `bytes` decode to: guest writes, and
-    /// each invalidation with the host calls the implementation made, up to the first problem.
+    /// The JSON Lines trace of the case `bytes` decode to (`TraceRecorder.record`).
     public func recordTrace(_ bytes: [UInt8]) -> String {
-        let recorder = TraceRecorder<ShadowTrace>()
-        _ = testCase(recording: recorder)(ChoiceStream(.bytes(bytes)))
-        return recorder.trace?.encoded() ?? ""
+        TraceRecorder<ShadowTrace>.record(bytes) { testCase(recording: $0) }
     }
 
     func testCase(recording recorder: TraceRecorder<ShadowTrace>?) -> TestCase {

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import IOMMUConformance
+import IOMMUSpec
+import PropertyCheck
+
+/// The input of `replay` and `shrink`: a file of choice-sequence bytes and its surface.
+struct InputFile: ParsableArguments {
+    @Argument(help: "The input: a corpus file, a libFuzzer crash file or a saved failure (bytes of a choice sequence).")
+    var file: String
+
+    @Option(help: "The surface the input belongs to. Default: taken from a Corpus/<surface>/ path.")
+    var surface: String?
+
+    /// The file's bytes and surface, or a clear error.
+    func read() throws -> (bytes: [UInt8], surface: Surface) {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ValidationError("cannot read '\(file)': no such file, or not readable")
+        }
+        return ([UInt8](data), try resolveSurface())
+    }
+
+    /// The surface named by `--surface`, or by a `Corpus/<surface>/` component of the path.
+    private func resolveSurface() throws -> Surface {
+        if let surface {
+            guard let parsed = Surface(rawValue: surface) else {
+                throw ValidationError("--surface must be one of \(Surface.allCases.map(\.rawValue).joined(separator: ", ")), got '\(surface)'")
+            }
+            return parsed
+        }
+        let components = URL(fileURLWithPath: file).standardizedFileURL.pathComponents
+        if let index = components.lastIndex(of: "Corpus"), index + 1 < components.count, let parsed = Surface(rawValue: components[index + 1]) {
+            return parsed
+        }
+        throw ValidationError("cannot tell the surface of '\(file)': pass --surface (\(Surface.allCases.map(\.rawValue).joined(separator: ", ")))")
+    }
+
+    /// A check configuration that judges exactly these bytes (shrinking them if they fail).
+    func configuration(_ bytes: [UInt8], _ surface: Surface, target: ImplementationOptions) -> CheckConfiguration {
+        var configuration = CheckConfiguration(name: surface.rawValue, cases: 0)
+        configuration.replay = bytes
+        configuration.replayCommand = { base64 in replayCommandLine(surface: surface, options: target, base64: base64) }
+        return configuration
+    }
+}
+
+/// The one command that replays a shrunk failure: same surface, implementation and policy.
+func replayCommandLine(surface: Surface, options: ImplementationOptions, base64: String) -> String {
+    "swift run -c release iommu-check run --surface \(surface.rawValue) \(options.commandLine) --replay '\(base64)'"
+}
+
+/// Writes `bytes` to `path`, or explains why it could not.
+func writeBytes(_ bytes: [UInt8], to path: String) throws {
+    do {
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    } catch {
+        throw ValidationError("cannot write '\(path)': \(error.localizedDescription)")
+    }
+}
+
+func writeText(_ text: String, to path: String) throws { try writeBytes(Array(text.utf8), to: path) }
+
+/// Help text for `discussion:`: lines of one paragraph are joined so ArgumentParser can wrap
+/// them to the terminal; paragraphs with indented lines (examples) keep their lines.
+func helpText(_ text: String) -> String {
+    text.components(separatedBy: "\n\n").map { paragraph in
+        let lines = paragraph.components(separatedBy: "\n")
+        if lines.contains(where: { $0.hasPrefix("  ") }) { return paragraph }
+        return lines.joined(separator: " ")
+    }.joined(separator: "\n\n")
+}
