@@ -215,8 +215,9 @@ static const struct iommu_check_isolation_ops isolation_ops = {
 
 static const struct iommu_check_plugin plugin = {
     .abi_version = IOMMU_CHECK_ABI_VERSION,
+    .abi_revision = IOMMU_CHECK_ABI_REVISION,
     .name = "c-example-isolation",
     .isolation = &isolation_ops,
 };
 
-const struct iommu_check_plugin *iommu_check_plugin_v1(void) { return &plugin; }
+const struct iommu_check_plugin *iommu_check_plugin_v2(void) { return &plugin; }

@@ -98,8 +98,9 @@ static const struct iommu_check_shadow_ops shadow_ops = {
 
 static const struct iommu_check_plugin plugin = {
     .abi_version = IOMMU_CHECK_ABI_VERSION,
+    .abi_revision = IOMMU_CHECK_ABI_REVISION,
     .name = "c-example-shadow",
     .shadow = &shadow_ops,
 };
 
-const struct iommu_check_plugin *iommu_check_plugin_v1(void) { return &plugin; }
+const struct iommu_check_plugin *iommu_check_plugin_v2(void) { return &plugin; }

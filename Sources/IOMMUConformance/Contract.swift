@@ -1,4 +1,5 @@
 import IOMMUSpec
+import Foundation
 
 /// The contract of a surface as the model states it, for `iommu-check explain`: the rules the
 /// reference model enforces, each with the section of docs/SEMANTICS.md that gives its sources.
@@ -6,12 +7,13 @@ public enum Contract {
     public static func text(_ surface: Surface, policy: String? = nil) throws(ImplementationUnavailable) -> String {
         switch surface {
         case .addressSpace:
-            var policies = UnmapPolicy.presets
+            var policies = AddressSpacePolicy.presets
             if let policy {
-                guard let preset = UnmapPolicy(named: policy) else {
-                    throw ImplementationUnavailable("'\(policy)' is not an address-space policy; expected one of \(AddressSpaceTrace.policyNames)")
+                do {
+                    policies = [(policy, try AddressSpacePolicy(parsing: policy))]
+                } catch {
+                    throw ImplementationUnavailable(error.description)
                 }
-                policies = [(policy, preset)]
             }
             return addressSpace + "\n" + policies.map { describe($0.name, $0.policy) }.joined(separator: "\n")
         case .isolation:
@@ -32,15 +34,23 @@ public enum Contract {
         }
     }
 
-    private static func describe(_ name: String, _ policy: UnmapPolicy) -> String {
-        let partial = switch policy.partial {
-        case .rejectBisect: "an unmap whose first or last IOVA falls inside a mapping fails with bisects-mapping and removes nothing"
-        case .rejectPartial: "an unmap that covers any mapping only in part fails with partial-unmap and removes nothing"
-        case .removeOverlapping: "an unmap removes every mapping it overlaps, whole, and reports their bytes"
-        case .split: "an unmap removes the part it covers; what remains of a mapping stays mapped"
+    /// A policy's rules, one line each, from the same switches the model follows.
+    private static func describe(_ name: String, _ policy: AddressSpacePolicy) -> String {
+        "policy \(name):\n" + policy.rules.map { "  - \($0)" }.joined(separator: "\n")
+    }
+
+    /// The evidence table of docs/SEMANTICS.md: for every rule and every preset, its source.
+    public static func addressSpaceEvidence() -> String {
+        var lines = ["| rule | preset | value | source |", "|---|---|---|---|"]
+        let rules = AddressSpacePolicy.switches.map(\.name) + AddressSpacePolicy.commonRules
+        for rule in rules {
+            for (name, preset) in AddressSpacePolicy.presets {
+                let value = AddressSpacePolicy.switches.first { $0.name == rule }?.value(of: preset) ?? "yes"
+                let source = AddressSpacePolicy.evidence[name]?[rule] ?? "MISSING"
+                lines.append("| \(rule) | \(name) | \(value) | \(source.replacingOccurrences(of: "|", with: "\\|")) |")
+            }
         }
-        let empty = policy.empty == .succeed ? "an unmap that removes nothing succeeds with 0 bytes" : "an unmap that removes nothing fails with nothing-to-unmap"
-        return "policy \(name) (partial \(policy.partial.rawValue), empty \(policy.empty.rawValue)):\n  - \(partial)\n  - \(empty)"
+        return lines.joined(separator: "\n")
     }
 
     private static func describe(_ policy: ShadowPolicy) -> String {
@@ -53,19 +63,17 @@ public enum Contract {
     }
 
     private static let addressSpace = """
-    Address space (docs/SEMANTICS.md, "Address space"; virtio-iommu MAP/UNMAP, vfio.h, iommufd.h, QEMU iova-tree.h)
-    configuration: page size, address width (aperture), reserved regions, mapping-count limit, unmap policy
-    map(iova, length, phys, permissions) fails, changing nothing, on: no-permission (neither read
-      nor write), zero-length, misaligned (iova, length or phys off the page), overflow (the last
-      IOVA or physical address wraps past 2^64; ending exactly at 2^64 - 1 is allowed), overlap
-      (with an existing mapping), mapping-limit, outside-aperture, reserved-region (touches one);
-      a request that breaks several rules may report any of them (kernels differ in the order)
-    unmap(iova, length): zero-length, misaligned, overflow as for map; then the policy below;
-      it reports the bytes it removed. unmap-all removes everything and reports the bytes.
+    Address space (docs/SEMANTICS.md, "Address space"; virtio-iommu MAP/UNMAP, vfio_iommu_type1.c, iommufd io_pagetable.c, QEMU iova-tree.c)
+    configuration: page size (granule), aperture, reserved regions (reserved or MSI kind), a mapping
+      limit where the interface has one, and the policy: one real interface's contract (below)
+    every policy: map fails, changing nothing, with zero-length, overflow (the IOVA range wraps past
+      2^64; ending exactly at 2^64 - 1 is allowed) and overlap (with an existing mapping); unmap
+      fails with zero-length and overflow; a request that breaks several rules may report any of
+      them (kernels differ in the order)
     translate(iova, access): phys base + offset, or a fault: outside-aperture, not-mapped,
       permission-denied (the mapping lacks the access)
     the checker compares every outcome, the extents around each change, translations at its
-    edges, and the whole extent list at the end of a case
+      edges, and the whole extent list at the end of a case
     """
 
     private static let isolation = """

@@ -108,6 +108,15 @@ public enum DetectionBenchmark {
         "empty-unmap-fails": 1,            // unmap on an empty space
         "mapping-limit-ignored": 2,        // limit 1: map; map
         "failed-map-not-rolled-back": 1,   // one map that fails half-way
+        "iommufd-unmap-all-or-nothing": 3, // map A; map B above it; unmap covering A and part of B
+        "unaligned-unmap-refused": 1,      // an unaligned unmap where the interface has no alignment rule
+        "write-only-readable": 1,          // map write-only (the read probe after it reaches it)
+        "msi-doorbell-faults": 1,          // translate inside an MSI reserved region (virtio-iommu)
+        "unmap-all-arguments-ignored": 1,  // unmap-all with an iova (VFIO)
+        "unmap-all-sentinel-refused": 1,   // unmap(0, U64_MAX) on iommufd
+        "unmapped-bytes-saturate": 3,      // map both halves of the 64-bit space; unmap-all
+        "v1-offset-unmap-removes": 2,      // map; unmap starting inside it (type1 v1)
+        "compat-failure-bytes-lost": 3,    // map A; map B; unmap covering A and part of B (compat)
         // Isolation.
         "claim-checks-first-device": 1,    // claim of a group whose second device has a kernel driver
         "attach-moves-one-device": 2,      // claim a two-device group; attach

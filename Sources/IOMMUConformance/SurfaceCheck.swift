@@ -22,10 +22,11 @@ public struct SurfaceCheck: Sendable {
         case .addressSpace:
             var options = AddressSpaceOptions()
             if let policy {
-                guard let parsed = AddressSpaceTrace.parsePolicy(policy) else {
-                    throw ImplementationUnavailable("'\(policy)' is not an address-space policy; expected one of \(AddressSpaceTrace.policyNames)")
+                do {
+                    options.policy = try AddressSpacePolicy(parsing: policy)
+                } catch {
+                    throw ImplementationUnavailable(error.description)
                 }
-                options.policy = parsed
             }
             let check = try AddressSpaceCheck(options: options, stateful: stateful, implementation: implementation)
             return SurfaceCheck(surface: surface, kindNames: AddressSpaceCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })

@@ -14,17 +14,21 @@ struct Explain: ParsableCommand {
           iommu-check explain                                  every surface and policy
           iommu-check explain --surface address-space --policy iommufd
           iommu-check explain --surface shadow --json
+          iommu-check explain --surface address-space --evidence   every rule's source, per preset
         """)
     )
 
     @Option(help: "The surface: \(Surface.allCases.map(\.rawValue).joined(separator: ", ")). Default: all.")
     var surface: String?
 
-    @Option(help: "Only this policy (address-space: vfio-type1, virtio-iommu, iommufd, iova-tree, page-table; shadow: window-for-changed-pages, atomic-replace).")
+    @Option(help: "Only this policy (address-space: \(AddressSpacePolicy.presetNames.joined(separator: ", ")), optionally :SWITCH=VALUE,...; shadow: window-for-changed-pages, atomic-replace).")
     var policy: String?
 
     @Flag(help: "Print an array of objects: surface, policy, contract.")
     var json = false
+
+    @Flag(help: "Print the address-space evidence table (every rule of every preset with its source), as docs/SEMANTICS.md holds it.")
+    var evidence = false
 
     struct Output: Codable {
         var surface: String
@@ -33,6 +37,11 @@ struct Explain: ParsableCommand {
     }
 
     func run() throws {
+        if evidence {
+            guard surface == Surface.addressSpace.rawValue, policy == nil, !json else { throw ValidationError("--evidence goes with --surface address-space alone") }
+            print(Contract.addressSpaceEvidence())
+            return
+        }
         var surfaces = Surface.allCases
         if let surface {
             guard let parsed = Surface(rawValue: surface) else {

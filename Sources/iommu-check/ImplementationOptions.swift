@@ -17,7 +17,7 @@ struct ImplementationOptions: ParsableArguments {
     @Option(help: "Seconds a plug-in worker may take for one call before it is killed as hung.")
     var timeout: Double = 5
 
-    @Option(help: "The contract the implementation claims (address-space: vfio-type1, virtio-iommu, iommufd, iova-tree, page-table; shadow: window-for-changed-pages, atomic-replace). Default: drawn per case.")
+    @Option(help: "The contract the implementation claims (address-space: \(AddressSpacePolicy.presetNames.joined(separator: ", ")), optionally :SWITCH=VALUE,...; shadow: window-for-changed-pages, atomic-replace). Default: drawn per case.")
     var policy: String?
 
     func validate() throws {

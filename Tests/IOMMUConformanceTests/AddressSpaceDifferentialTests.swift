@@ -26,7 +26,7 @@ import Testing
         }
     }
 
-    @Test(arguments: UnmapPolicy.presets.map(\.name))
+    @Test(arguments: AddressSpacePolicy.presetNames)
     func eachPolicyIsCheckedOnItsOwn(policy: String) throws {
         let check = try SurfaceCheck.make(.addressSpace, implementation: .optimized, policy: policy)
         let report = check.run(try testConfiguration("address-space-\(policy)", cases: 500))

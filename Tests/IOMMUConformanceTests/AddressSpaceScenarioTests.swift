@@ -24,6 +24,34 @@ import Testing
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 
+    /// `iommu-check verify` judges a scenario file under every policy it names, and accepts it.
+    @Test(arguments: scenarios)
+    func verifyAcceptsTheScenario(name: String) throws {
+        let url = repositoryRoot.appendingPathComponent("Corpus/address-space/scenarios").appendingPathComponent(name)
+        let (surface, verdict) = try RecordedTrace.verify(String(contentsOf: url, encoding: .utf8))
+        #expect(surface == .addressSpace)
+        #expect(verdict.conforms, "\(verdict)")
+    }
+
+    /// Every scenario names the primary source it was written from on its second line.
+    @Test(arguments: scenarios)
+    func everyScenarioNamesItsSource(name: String) throws {
+        let url = repositoryRoot.appendingPathComponent("Corpus/address-space/scenarios").appendingPathComponent(name)
+        let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count > 1 && lines[1].hasPrefix("# Source: "), "\(name) does not name its source on line 2")
+    }
+
+    /// Verification fails where the trace breaks its policy, under each policy it names.
+    @Test func verifyNamesThePolicyAScenarioBreaks() throws {
+        let text = """
+        {"trace":"iommu-conformance","version":2,"surface":"address-space","configuration":{"pageSize":"0x1000","aperture":["0x0","0xffffffffffff"],"reserved":[]},"policies":["vfio-type1","iommufd"]}
+        {"op":"map","iova":"0x0","length":"0x1000","phys":"0x0","permissions":"rw","outcome":"ok"}
+        {"op":"unmap","iova":"0x800","length":"0x800","outcome":"bisects-mapping"}
+        """
+        let verdict = try AddressSpaceTrace.parse(text).verify()
+        #expect(verdict.problem?.message.hasPrefix("[vfio-type1]") == true, "\(verdict)")
+    }
+
     /// A scenario can fail: the VFIO examples catch the mutant that keeps straddlers.
     @Test func aScenarioCatchesABrokenImplementation() throws {
         let url = repositoryRoot.appendingPathComponent("Corpus/address-space/scenarios/vfio-type1-unmap-examples.jsonl")

@@ -61,7 +61,22 @@ import Testing
         #expect {
             try SurfaceCheck.make(.addressSpace, implementation: .plugin(ExamplePlugins.reference(path, worker: true)))
         } throws: { error in
-            "\(error)".contains("built for ABI version 9; this checker speaks version 1")
+            "\(error)".contains("its table says ABI version 9; set abi_version = IOMMU_CHECK_ABI_VERSION")
+        }
+    }
+
+    /// A plug-in built against ABI version 1 still loads, and is checked under the
+    /// configurations version 1 can state.
+    @Test(arguments: [false, true])
+    func aVersionOnePluginStillLoadsAndPasses(worker: Bool) throws {
+        let path = try ExamplePlugins.build("address_space.c", ["LEGACY_V1"])
+        #expect(try PluginLibrary(path: path).abiVersion == 1)
+        let report = try run(.addressSpace, ExamplePlugins.reference(path, worker: worker), cases: worker ? 40 : 400)
+        #expect(report.passed, "\(report)")
+        #expect {
+            try SurfaceCheck.make(.addressSpace, implementation: .plugin(ExamplePlugins.reference(path, worker: worker)), policy: "iommufd")
+        } throws: { error in
+            "\(error)".contains("cannot be stated in plug-in ABI version 1")
         }
     }
 

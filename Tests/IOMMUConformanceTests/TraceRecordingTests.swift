@@ -44,8 +44,8 @@ import Testing
 
     @Test func aTraceOfAnotherSurfaceOrAMalformedHeaderIsAClearError() {
         #expect(throws: TraceError(line: 1, "empty trace: expected a header line")) { try RecordedTrace.verify("# nothing\n") }
-        #expect { try RecordedTrace.verify(#"{"trace":"iommu-conformance","version":2,"surface":"shadow","configuration":{}}"#) } throws: { error in
-            "\(error)".contains("version 2 is not supported")
+        #expect { try RecordedTrace.verify(#"{"trace":"iommu-conformance","version":3,"surface":"shadow","configuration":{}}"#) } throws: { error in
+            "\(error)".contains("version 3 is not supported")
         }
     }
 }

@@ -1,9 +1,12 @@
 /*
- * iommu_check.h -- the plug-in ABI of iommu-conformance, version 1.
+ * iommu_check.h -- the plug-in ABI of iommu-conformance, version 2.
  *
  * A plug-in is a shared library that exports one function:
  *
- *     const struct iommu_check_plugin *iommu_check_plugin_v1(void);
+ *     const struct iommu_check_plugin *iommu_check_plugin_v2(void);
+ *
+ * (A version-1 plug-in exports iommu_check_plugin_v1 and still loads; see the end of this
+ * header for what changed and how to update.)
  *
  * It returns a table that lives as long as the library is loaded. The table names the plug-in,
  * states the ABI version it was built against, and points at one table of functions per
@@ -35,7 +38,10 @@
 extern "C" {
 #endif
 
-#define IOMMU_CHECK_ABI_VERSION 1u
+#define IOMMU_CHECK_ABI_VERSION 2u
+/* Additions within a version append fields and raise the revision; the checker reads a field
+ * only from plug-ins built at or after the revision that added it. */
+#define IOMMU_CHECK_ABI_REVISION 0u
 
 #define IOMMU_CHECK_READ 1u
 #define IOMMU_CHECK_WRITE 2u
@@ -59,20 +65,21 @@ struct iommu_check_extent {
  * AddressSpace: map / unmap / translate (docs/SEMANTICS.md, "Address space").
  * ------------------------------------------------------------------------------------------ */
 
-/* Status codes of map and unmap, one per error of the model, in the model's order. */
+/* Status codes of map and unmap, one per error of the model. */
 enum iommu_check_as_status {
     IOMMU_CHECK_AS_OK = 0,
     IOMMU_CHECK_AS_NO_PERMISSION = 1,    /* neither read nor write */
     IOMMU_CHECK_AS_ZERO_LENGTH = 2,
-    IOMMU_CHECK_AS_MISALIGNED = 3,       /* iova, length or phys not page-aligned */
-    IOMMU_CHECK_AS_OVERFLOW = 4,         /* iova + length - 1 or phys + length - 1 wraps */
+    IOMMU_CHECK_AS_MISALIGNED = 3,       /* iova, length or phys not aligned to the page size */
+    IOMMU_CHECK_AS_OVERFLOW = 4,         /* a range wraps past 2^64 (iommufd: or an argument is U64_MAX) */
     IOMMU_CHECK_AS_OUTSIDE_APERTURE = 5,
     IOMMU_CHECK_AS_RESERVED_REGION = 6,
     IOMMU_CHECK_AS_OVERLAP = 7,
     IOMMU_CHECK_AS_MAPPING_LIMIT = 8,
     IOMMU_CHECK_AS_BISECTS_MAPPING = 9,  /* partial_unmap == REJECT_BISECT */
-    IOMMU_CHECK_AS_PARTIAL_UNMAP = 10,   /* partial_unmap == REJECT_PARTIAL */
-    IOMMU_CHECK_AS_NOTHING_TO_UNMAP = 11 /* empty_unmap == FAIL */
+    IOMMU_CHECK_AS_PARTIAL_UNMAP = 10,   /* a mapping the range covers only in part */
+    IOMMU_CHECK_AS_NOTHING_TO_UNMAP = 11,/* empty_unmap == FAIL */
+    IOMMU_CHECK_AS_UNMAP_ALL_ARGUMENTS = 12 /* unmap_all == FLAG with a non-zero iova or length */
 };
 
 /* Translation results: 0 is success, with the physical address written to *phys. */
@@ -83,12 +90,18 @@ enum iommu_check_fault {
     IOMMU_CHECK_FAULT_OUTSIDE_APERTURE = 3
 };
 
-/* What an unmap does to a mapping it covers only in part (the model's named policies). */
+/* The policy: one switch per rule on which the real interfaces differ (docs/SEMANTICS.md,
+ * "Policies"; `iommu-check explain --surface address-space --policy P` prints a preset's). */
+
+/* What an unmap does to a mapping it covers only in part. */
 enum iommu_check_partial_unmap {
-    IOMMU_CHECK_REJECT_BISECT = 0,      /* VFIO type1 v2 */
-    IOMMU_CHECK_REJECT_PARTIAL = 1,     /* virtio-iommu, iommufd */
-    IOMMU_CHECK_REMOVE_OVERLAPPING = 2, /* QEMU iova_tree_remove */
-    IOMMU_CHECK_SPLIT = 3               /* a raw page table */
+    IOMMU_CHECK_REJECT_BISECT = 0,          /* VFIO type1 v2: fail, remove nothing */
+    IOMMU_CHECK_REJECT_PARTIAL = 1,         /* virtio-iommu: fail, remove nothing */
+    IOMMU_CHECK_REMOVE_OVERLAPPING = 2,     /* QEMU iova_tree_remove: remove it whole */
+    IOMMU_CHECK_SPLIT = 3,                  /* a raw page table: remove the covered part */
+    IOMMU_CHECK_REMOVE_UNTIL_PARTIAL = 4,   /* iommufd: remove covered ones lowest first, fail at it */
+    IOMMU_CHECK_REMOVE_STARTING_INSIDE = 5, /* VFIO type1 v1 */
+    IOMMU_CHECK_CUT_AT_EDGES = 6            /* iommufd VFIO compat, type1 v1 */
 };
 
 /* What an unmap that removes nothing returns. */
@@ -97,35 +110,96 @@ enum iommu_check_empty_unmap {
     IOMMU_CHECK_EMPTY_FAILS = 1     /* IOMMU_CHECK_AS_NOTHING_TO_UNMAP (iommufd) */
 };
 
+enum iommu_check_rule_status {
+    IOMMU_CHECK_RULE_ENFORCED = 0,
+    IOMMU_CHECK_RULE_ABSENT = 1,
+    IOMMU_CHECK_RULE_UNSPECIFIED = 2 /* the sources leave it open: either answer conforms */
+};
+
+enum iommu_check_phys_wrap {
+    IOMMU_CHECK_PHYS_INCLUSIVE_END = 0, /* phys + length - 1 must not wrap (VFIO) */
+    IOMMU_CHECK_PHYS_EXCLUSIVE_END = 1, /* phys + length must not wrap (iommufd) */
+    IOMMU_CHECK_PHYS_UNSPECIFIED = 2,
+    IOMMU_CHECK_PHYS_ABSENT = 3         /* not tested (QEMU iova-tree) */
+};
+
+enum iommu_check_write_only_reads {
+    IOMMU_CHECK_WRITE_ONLY_DENIED = 0,  /* a read of a write-only mapping faults */
+    IOMMU_CHECK_WRITE_ONLY_ALLOWED = 1, /* write implies read */
+    IOMMU_CHECK_WRITE_ONLY_EITHER = 2   /* virtio-iommu: the device MAY allow reads */
+};
+
+enum iommu_check_unmap_all {
+    IOMMU_CHECK_UNMAP_ALL_FLAG = 0,     /* VFIO_DMA_UNMAP_FLAG_ALL: iova and length must be 0 */
+    IOMMU_CHECK_UNMAP_ALL_SENTINEL = 1, /* iommufd: unmap(0, U64_MAX) is unmap-all */
+    IOMMU_CHECK_UNMAP_ALL_RESET = 2     /* no such request: remove everything */
+};
+
+enum iommu_check_byte_report {
+    IOMMU_CHECK_BYTES_NOT_REPORTED = 0, /* virtio-iommu, QEMU iova-tree: not compared */
+    IOMMU_CHECK_BYTES_ON_SUCCESS = 1,
+    IOMMU_CHECK_BYTES_EVEN_ON_FAILURE = 2 /* iommufd VFIO compat */
+};
+
+enum iommu_check_reserved_kind {
+    IOMMU_CHECK_RESERVED = 0, /* VIRTIO_IOMMU_RESV_MEM_T_RESERVED: a DMA faults */
+    IOMMU_CHECK_RESERVED_MSI = 1 /* VIRTIO_IOMMU_RESV_MEM_T_MSI: an MSI doorbell */
+};
+
+struct iommu_check_reserved_region {
+    uint64_t first;
+    uint64_t last;
+    uint32_t kind;     /* enum iommu_check_reserved_kind */
+    uint32_t reserved; /* zero */
+};
+
 struct iommu_check_as_config {
-    uint64_t page_size;      /* a power of two, 4 KiB ... 1 GiB */
-    uint32_t address_width;  /* IOVAs 0 ... 2^address_width - 1 are mappable (<= 64) */
-    uint32_t partial_unmap;  /* enum iommu_check_partial_unmap */
-    uint32_t empty_unmap;    /* enum iommu_check_empty_unmap */
-    uint32_t reserved_count; /* number of entries in reserved */
-    const struct iommu_check_range *reserved; /* never mappable */
-    uint64_t mapping_limit;  /* most mappings at once */
+    uint64_t page_size;       /* the granule: a power of two, 1 ... 1 GiB */
+    uint64_t aperture_first;  /* IOVAs aperture_first ... aperture_last are addressable */
+    uint64_t aperture_last;
+    uint64_t mapping_limit;   /* most mappings at once; UINT64_MAX: no limit */
+    uint32_t reserved_count;  /* number of entries in reserved */
+    uint32_t padding;         /* zero */
+    const struct iommu_check_reserved_region *reserved; /* never mappable */
+    const char *policy;       /* the policy as iommu-check spells it: "iommufd", "virtio-iommu:bytes=on-success" */
+    /* The policy's switches, each as its enum (or 0/1): */
+    uint32_t partial_unmap;   /* enum iommu_check_partial_unmap */
+    uint32_t empty_unmap;     /* enum iommu_check_empty_unmap */
+    uint32_t permission_required; /* enum iommu_check_rule_status: a map with no access */
+    uint32_t phys_wrap;       /* enum iommu_check_phys_wrap */
+    uint32_t write_only_reads;/* enum iommu_check_write_only_reads */
+    uint32_t unmap_all;       /* enum iommu_check_unmap_all */
+    uint32_t bytes;           /* enum iommu_check_byte_report */
+    uint32_t unmap_alignment; /* 1: an unmap's iova and length must be page-aligned */
+    uint32_t ulong_max_overflow; /* 1: an iova or length of U64_MAX is OVERFLOW (iommufd) */
+    uint32_t has_aperture;    /* 0: no aperture, no reserved regions (QEMU iova-tree) */
+    uint32_t aperture_is_reserved; /* 1: OUTSIDE_APERTURE and RESERVED_REGION are one test */
+    uint32_t msi_doorbell;    /* 1: a DMA into an MSI region reaches it untranslated (phys = iova) */
+    uint32_t driver_requirements; /* 1: virtio-iommu driver MUSTs leave the answer open */
+    uint32_t padding2;        /* zero */
 };
 
 struct iommu_check_address_space_ops {
     /* A new, empty address space for config, or NULL if the plug-in cannot support config
-     * (the run reports which configuration was refused; fix a supported one with --policy). */
+     * (the run reports which configuration was refused). */
     void *(*create)(const struct iommu_check_as_config *config);
     void (*destroy)(void *space);
     /* Maps [iova, iova + length) to [phys, phys + length). Returns an iommu_check_as_status.
      * A failed map changes nothing. */
     int32_t (*map)(void *space, uint64_t iova, uint64_t length, uint64_t phys, uint32_t permissions);
-    /* Unmaps [iova, iova + length) under the configured policy; on success writes the bytes
-     * removed to *bytes. Returns an iommu_check_as_status. A failed unmap changes nothing. */
+    /* Unmaps [iova, iova + length) under the configured policy. *bytes is 0 on entry: write the
+     * bytes removed on success, and on failure the bytes removed before the failure (where the
+     * policy removes some first). Returns an iommu_check_as_status. */
     int32_t (*unmap)(void *space, uint64_t iova, uint64_t length, uint64_t *bytes);
-    /* Removes every mapping; returns the bytes removed (saturated at 2^64 - 1). */
-    uint64_t (*unmap_all)(void *space);
+    /* Unmap-all with the request's iova and length fields (0, 0 normally); *bytes as for unmap. */
+    int32_t (*unmap_all)(void *space, uint64_t iova, uint64_t length, uint64_t *bytes);
     /* Where an access (IOMMU_CHECK_READ or IOMMU_CHECK_WRITE) at iova goes: returns an
      * iommu_check_fault; on IOMMU_CHECK_FAULT_NONE writes the physical address to *phys. */
     int32_t (*translate)(void *space, uint64_t iova, uint32_t access, uint64_t *phys);
     /* Writes the mappings overlapping [first, last], whole and in IOVA order, to out (at most
      * capacity of them) and returns how many there are; the checker calls again with a larger
-     * buffer if the count exceeds capacity. */
+     * buffer if the count exceeds capacity. Permissions may be 0 where the policy lets a map
+     * request no access. */
     size_t (*mappings)(void *space, uint64_t first, uint64_t last, struct iommu_check_extent *out, size_t capacity);
 };
 
@@ -298,9 +372,9 @@ struct iommu_check_interrupt_ops {
  * ------------------------------------------------------------------------------------------ */
 
 struct iommu_check_plugin {
-    uint32_t abi_version; /* IOMMU_CHECK_ABI_VERSION */
-    uint32_t reserved;
-    const char *name;     /* shown in reports */
+    uint32_t abi_version;  /* IOMMU_CHECK_ABI_VERSION */
+    uint32_t abi_revision; /* IOMMU_CHECK_ABI_REVISION */
+    const char *name;      /* shown in reports */
     const struct iommu_check_address_space_ops *address_space; /* NULL: not provided */
     const struct iommu_check_isolation_ops *isolation;
     const struct iommu_check_shadow_ops *shadow;
@@ -310,7 +384,51 @@ struct iommu_check_plugin {
 typedef const struct iommu_check_plugin *(*iommu_check_plugin_entry)(void);
 
 /* The one symbol a plug-in exports. */
-const struct iommu_check_plugin *iommu_check_plugin_v1(void);
+const struct iommu_check_plugin *iommu_check_plugin_v2(void);
+
+/* ------------------------------------------------------------------------------------------
+ * ABI version 1, still loaded: a library exporting iommu_check_plugin_v1 whose table says
+ * abi_version 1. Only its address-space table differs from version 2 (the isolation, shadow
+ * and interrupt tables are the same). It is checked only under configurations version 1 can
+ * state: page sizes of 4 KiB and more, an aperture 0 ... 2^width - 1, reserved regions without
+ * kinds, unmap-all without arguments, and the policies vfio-type1, virtio-iommu
+ * and page-table (as partial_unmap/empty_unmap).
+ * To update: include this header, export iommu_check_plugin_v2 with abi_version 2, take
+ * struct iommu_check_as_config in create, give unmap_all the iova, length and bytes arguments,
+ * and report bytes removed by a failing unmap.
+ * ------------------------------------------------------------------------------------------ */
+
+struct iommu_check_as_config_v1 {
+    uint64_t page_size;      /* a power of two, 4 KiB ... 1 GiB */
+    uint32_t address_width;  /* IOVAs 0 ... 2^address_width - 1 are mappable (<= 64) */
+    uint32_t partial_unmap;  /* IOMMU_CHECK_REJECT_BISECT ... IOMMU_CHECK_SPLIT */
+    uint32_t empty_unmap;    /* enum iommu_check_empty_unmap */
+    uint32_t reserved_count; /* number of entries in reserved */
+    const struct iommu_check_range *reserved; /* never mappable */
+    uint64_t mapping_limit;  /* most mappings at once */
+};
+
+struct iommu_check_address_space_ops_v1 {
+    void *(*create)(const struct iommu_check_as_config_v1 *config);
+    void (*destroy)(void *space);
+    int32_t (*map)(void *space, uint64_t iova, uint64_t length, uint64_t phys, uint32_t permissions);
+    int32_t (*unmap)(void *space, uint64_t iova, uint64_t length, uint64_t *bytes);
+    uint64_t (*unmap_all)(void *space);
+    int32_t (*translate)(void *space, uint64_t iova, uint32_t access, uint64_t *phys);
+    size_t (*mappings)(void *space, uint64_t first, uint64_t last, struct iommu_check_extent *out, size_t capacity);
+};
+
+struct iommu_check_plugin_v1 {
+    uint32_t abi_version; /* 1 */
+    uint32_t reserved;
+    const char *name;
+    const struct iommu_check_address_space_ops_v1 *address_space;
+    const struct iommu_check_isolation_ops *isolation;
+    const struct iommu_check_shadow_ops *shadow;
+    const struct iommu_check_interrupt_ops *interrupts;
+};
+
+typedef const struct iommu_check_plugin_v1 *(*iommu_check_plugin_entry_v1)(void);
 
 #ifdef __cplusplus
 }

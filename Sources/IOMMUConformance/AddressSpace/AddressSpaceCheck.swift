@@ -4,48 +4,86 @@ import IOMMUReference
 import IOMMUSpec
 import PropertyCheck
 
-/// Which parts of the AddressSpace configuration a run fixes; the rest is drawn per case.
-/// A fixed value is still recorded in the case's choices (a forced draw), so a saved case
-/// replays under the same configuration wherever it is replayed.
+/// Which parts of the AddressSpace configuration a run fixes; the rest is drawn per case from
+/// what the case's policy allows. A fixed value is still recorded in the case's choices (a
+/// forced draw), so a saved case replays under the same configuration wherever it is replayed.
 public struct AddressSpaceOptions: Sendable, Hashable {
-    public var policy: UnmapPolicy?
-    public var addressWidth: Int?
+    public var policy: AddressSpacePolicy?
+    public var aperture: ClosedRange<UInt64>?
     public var pageSize: UInt64?
-    public var mappingLimit: Int?
-    public var reservedRegions: [ClosedRange<UInt64>]?
+    /// `.some(nil)` fixes "no limit".
+    public var mappingLimit: Int??
+    public var reservedRegions: [ReservedRegion]?
+    /// Draw only what plug-in ABI version 1 can state (`PluginAddressSpace.versionOne`).
+    public var abiVersion1 = false
 
-    public init(policy: UnmapPolicy? = nil, addressWidth: Int? = nil, pageSize: UInt64? = nil, mappingLimit: Int? = nil, reservedRegions: [ClosedRange<UInt64>]? = nil) {
+    public init(policy: AddressSpacePolicy? = nil, aperture: ClosedRange<UInt64>? = nil, pageSize: UInt64? = nil, mappingLimit: Int?? = nil, reservedRegions: [ReservedRegion]? = nil) {
         self.policy = policy
-        self.addressWidth = addressWidth
+        self.aperture = aperture
         self.pageSize = pageSize
         self.mappingLimit = mappingLimit
         self.reservedRegions = reservedRegions
     }
 
-    static let widths = [48, 39, 64, 32], widthWeights = [60, 15, 15, 10]
-    static let pageSizes: [UInt64] = [4096, 16384, 65536], pageWeights = [85, 5, 10]
-    static let reservedSets: [[ClosedRange<UInt64>]] = [
-        [AddressSpaceConfiguration.x86MSIWindow], [],
-        [AddressSpaceConfiguration.x86MSIWindow, 0x8000_0000...0x800F_FFFF],
+    /// Granules from one byte (virtio-iommu page_size_mask bit 0) through PAGE_SIZE / 2 (the
+    /// iommufd selftest mock domain) to superpage-only configurations.
+    static let pageSizes: [UInt64] = [4096, 1, 2048, 16384, 65536, 1 << 21, 1 << 30]
+    static let pageWeights = [70, 8, 4, 4, 8, 4, 2]
+    /// Apertures of 48, 39, 64 and 32 bits, one that starts at 1 GiB and ends below 2^39, and
+    /// one that ends at 12 GiB: VFIO's IOVA ranges and virtio-iommu's input_range need not
+    /// start at 0 or end at 2^n - 1. Every edge is a multiple of 1 GiB, so every page size fits.
+    static let apertures: [ClosedRange<UInt64>] = [
+        AddressSpaceConfiguration.aperture(width: 48), AddressSpaceConfiguration.aperture(width: 39),
+        AddressSpaceConfiguration.aperture(width: 64), AddressSpaceConfiguration.aperture(width: 32),
+        (1 << 30)...((1 << 39) - (1 << 30) - 1), 0...((12 << 30) - 1),
     ]
+    static let apertureWeights = [50, 12, 14, 8, 8, 8]
+    static let msiWindow = ReservedRegion(AddressSpaceConfiguration.x86MSIWindow, kind: .msi)
+    /// One and many regions of each kind.
+    static let reservedSets: [[ReservedRegion]] = [
+        [msiWindow], [],
+        [msiWindow, ReservedRegion(0x8000_0000...0x800F_FFFF, kind: .reserved)],
+        [ReservedRegion(AddressSpaceConfiguration.x86MSIWindow, kind: .reserved)],
+        [ReservedRegion(0x0...0xFFF, kind: .reserved), ReservedRegion(0x4000_0000...0x4000_FFFF, kind: .msi), msiWindow],
+    ]
+    static let reservedWeights = [70, 10, 8, 6, 6]
+    static let reservedWeightsFullSpace = [40, 40, 8, 6, 6]
 
-    /// Draws a configuration: policy, aperture, page size, mapping limit, reserved regions.
+    /// Draws a configuration: policy, page size, aperture, reserved regions, mapping limit.
+    /// Options the policy cannot have get weight 0 (their draw is still made, so the layout of
+    /// the choices never depends on the policy).
     public func drawConfiguration(_ stream: ChoiceStream) -> AddressSpaceConfiguration {
-        let presets = UnmapPolicy.presets.map(\.policy)
-        let policy = pick(presets, weights: [1, 1, 1, 1, 1], fixed: self.policy, stream)
-        let width = pick(Self.widths, weights: Self.widthWeights, fixed: addressWidth, stream)
-        let page = pick(Self.pageSizes, weights: Self.pageWeights, fixed: pageSize, stream)
+        let presets = AddressSpacePolicy.presets.map(\.policy)
+        let policy = pick(presets, weights: presets.map { !abiVersion1 || Self.abiVersion1Presets.contains($0) ? 1 : 0 }, fixed: self.policy, stream)
+        let pageWeights = zip(Self.pageSizes, Self.pageWeights).map { policy.granules.contains($0) && (!abiVersion1 || $0 >= 4096) ? $1 : 0 }
+        let page = pick(Self.pageSizes, weights: pageWeights.contains { $0 > 0 } ? pageWeights : Self.pageWeights, fixed: pageSize, stream)
+        let aperture = pick(Self.apertures, weights: zip(Self.apertures, Self.apertureWeights).map { !abiVersion1 || $0.lowerBound == 0 && ($0.upperBound &+ 1) & $0.upperBound == 0 ? $1 : 0 },
+                            fixed: self.aperture, stream)
+        let kindsStated = !abiVersion1 || !policy.msiDoorbell
+        // A 64-bit aperture often comes without reserved regions: only then can mappings cover
+        // all 2^64 bytes, and a byte count wrap.
+        let setWeights = aperture == 0...UInt64.max ? Self.reservedWeightsFullSpace : Self.reservedWeights
+        let reserved = pick(Self.reservedSets, weights: zip(Self.reservedSets, setWeights).map { kindsStated || !$0.contains { $0.kind == .msi } ? $1 : 0 },
+                            fixed: reservedRegions, stream)
         let small = 1 + Int(stream.draw(upTo: 7))
-        let limit = pick([65535, small], weights: [80, 20], fixed: mappingLimit, stream)
-        let reserved = pick(Self.reservedSets, weights: [80, 10, 10], fixed: reservedRegions, stream)
-        return AddressSpaceConfiguration(pageSize: page, addressWidth: width, reservedRegions: reserved, mappingLimit: limit, unmapPolicy: policy)
+        let limit = pick([AddressSpaceConfiguration.vfioMappingLimit, small], weights: [80, 20], fixed: mappingLimit ?? nil, stream)
+        guard policy.hasAperture else {
+            // QEMU's IOVA tree tests no range at all.
+            return AddressSpaceConfiguration(pageSize: page, aperture: 0...UInt64.max, reservedRegions: [], mappingLimit: nil, policy: policy)
+        }
+        // A fixed limit (or a fixed "none") wins; a drawn one applies where the policy has a limit.
+        let chosenLimit = mappingLimit ?? (policy.hasMappingLimit ? limit : nil)
+        return AddressSpaceConfiguration(pageSize: page, aperture: aperture, reservedRegions: reserved, mappingLimit: chosenLimit, policy: policy)
     }
+
+    /// The presets plug-in ABI version 1 can state, by the two halves of the policy it had.
+    static let abiVersion1Presets: [AddressSpacePolicy] = [.vfioType1, .virtioIOMMU, .pageTable]
 
     /// A weighted pick among `options`, forced to `fixed` when given (a value outside `options`
     /// is used as is; the draw is still made, so the choice layout never shifts).
     private func pick<T: Equatable>(_ options: [T], weights: [Int], fixed: T?, _ stream: ChoiceStream) -> T {
         guard let fixed else { return options[stream.drawWeightedIndex(weights)] }
-        guard let index = options.firstIndex(of: fixed) else {
+        guard let index = options.firstIndex(of: fixed), weights[index] > 0 else {
             _ = stream.drawWeightedIndex(weights)
             return fixed
         }
@@ -77,6 +115,9 @@ public struct AddressSpaceCheck: Sendable {
             throw ImplementationUnavailable("no address-space mutant named '\(name)'; known: \(known)")
         }
         let plugin: PluginHarness? = if case .plugin(let reference) = implementation { try PluginHarness(reference, surface: .addressSpace) } else { nil }
+        var options = options
+        if plugin?.abiVersion == 1 { options.abiVersion1 = true }
+        try Self.validate(options)
         self.init(options: options, stateful: stateful) { configuration in
             switch implementation {
             case .plugin: return try plugin!.addressSpace(configuration)
@@ -93,6 +134,26 @@ public struct AddressSpaceCheck: Sendable {
 
     public static let kindNames = AddressSpaceGenerator.kinds
 
+    /// Refuses fixed options no case could have, with a sentence, before any case runs.
+    static func validate(_ options: AddressSpaceOptions) throws(ImplementationUnavailable) {
+        guard let policy = options.policy else { return }
+        var probe = AddressSpaceConfiguration(policy: policy)
+        if !policy.hasMappingLimit { probe.mappingLimit = nil }
+        if !policy.hasAperture { (probe.aperture, probe.reservedRegions) = (0...UInt64.max, []) }
+        if let page = options.pageSize { probe.pageSize = page } else if !policy.granules.contains(probe.pageSize) { probe.pageSize = policy.granules.upperBound }
+        if let aperture = options.aperture { probe.aperture = aperture }
+        if let regions = options.reservedRegions { probe.reservedRegions = regions }
+        if let limit = options.mappingLimit { probe.mappingLimit = limit }
+        do {
+            try probe.validate()
+        } catch {
+            throw ImplementationUnavailable("impossible configuration: \(error.description)")
+        }
+        if options.abiVersion1 && !AddressSpaceOptions.abiVersion1Presets.contains(policy) {
+            throw ImplementationUnavailable("policy \(policy) cannot be stated in plug-in ABI version 1 (which knows \(AddressSpaceOptions.abiVersion1Presets.map(\.description).joined(separator: ", "))): rebuild the plug-in against ABI version 2")
+        }
+    }
+
     /// The test case: a drawn configuration, then a drawn operation sequence in lockstep.
     public func testCase() -> TestCase { testCase(recording: nil) }
 
@@ -105,13 +166,18 @@ public struct AddressSpaceCheck: Sendable {
         let options = self.options, stateful = self.stateful, make = self.makeImplementation
         return { stream in
             let configuration = options.drawConfiguration(stream)
+            do {
+                try configuration.validate()
+            } catch {
+                return .fail(CaseFailure(message: "the drawn configuration \(configuration) is impossible: \(error)"))
+            }
             let implementation: any AddressSpace
             do {
                 implementation = try make(configuration)
             } catch {
                 return .fail(CaseFailure(message: "the implementation could not be created for \(configuration): \(error)"))
             }
-            var machine = AddressSpaceMachine(configuration: configuration, implementation: implementation)
+            var machine = AddressSpaceMachine(configuration: configuration, implementation: implementation, unmapAllArguments: !options.abiVersion1)
             if let recorder {
                 recorder.trace = AddressSpaceTrace(configuration: configuration)
                 machine.record = { operation, outcome in

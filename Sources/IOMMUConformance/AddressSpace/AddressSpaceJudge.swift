@@ -2,9 +2,13 @@ import IOMMUReference
 import IOMMUSpec
 
 /// Judges an implementation's outcome for one operation against the reference model, then
-/// applies the operation to the model. A success must equal the model's exactly; a failure
-/// must name an error the model says applies (real interfaces test their rules in different
-/// orders, so any applicable error conforms).
+/// applies the operation to the model the way the implementation took it:
+/// - the documented outcome (or an alternative the policy allows) conforms, and its change is made;
+/// - a failure conforms if its error is one the model says applies (real interfaces test their
+///   rules in different orders), and the failure's change (if any) is made;
+/// - where the sources leave the answer open (`Decision.unspecified`), any error conforms, and
+///   nothing changes.
+/// Byte counts are compared only where the interface reports them (`ByteReport`).
 public struct AddressSpaceJudge {
     public let model: AddressSpaceModel
 
@@ -12,28 +16,64 @@ public struct AddressSpaceJudge {
         model = AddressSpaceModel(configuration: configuration)
     }
 
-    /// The model's outcome, and what is wrong with `actual`, if anything.
-    public func judge(_ operation: AddressSpaceOperation, actual: AddressSpaceOutcome) -> (expected: AddressSpaceOutcome, problem: String?) {
-        let expected = operation.apply(to: model)
-        if expected == actual { return (expected, nil) }
-        if case .failed = expected, case .failed(let error) = actual {
-            // A failed operation left the model unchanged, so its rules can be re-asked now.
-            let applicable = violations(of: operation)
-            if applicable.contains(error) { return (expected, nil) }
-            let listed = applicable.map(\.rawValue).joined(separator: ", ")
-            return (expected, "the model says \(expected) (applicable: \(listed)), the implementation says \(actual)")
+    public struct Verdict {
+        /// The model's documented outcome.
+        public var expected: AddressSpaceOutcome
+        /// What is wrong with the implementation's outcome, if anything.
+        public var problem: String?
+        /// Why the answer was open, if it was (statistics count these).
+        public var unspecified: String?
+
+        init(expected: AddressSpaceOutcome, problem: String? = nil, unspecified: String? = nil) {
+            self.expected = expected
+            self.problem = problem
+            self.unspecified = unspecified
         }
-        return (expected, "the model says \(expected), the implementation says \(actual)")
     }
 
-    private func violations(of operation: AddressSpaceOperation) -> [AddressSpaceError] {
-        switch operation {
-        case .map(let iova, let length, let phys, let permissions):
-            model.mapViolations(iova: iova, length: length, phys: phys, permissions: permissions)
-        case .unmap(let iova, let length):
-            model.unmapViolations(iova: iova, length: length)
-        case .unmapAll, .translate:
-            []
+    public func judge(_ operation: AddressSpaceOperation, actual: AddressSpaceOutcome) -> Verdict {
+        if case .translate(let iova, let access) = operation {
+            // The hot path: a translation changes nothing and has at most one alternative.
+            let (expected, alternative) = model.translation(iova, access)
+            if actual == expected || actual == alternative { return Verdict(expected: expected) }
+            let also = alternative.map { " (or \($0))" } ?? ""
+            return Verdict(expected: expected, problem: "the model says \(expected)\(also), the implementation says \(actual)")
         }
+        let decision = model.decide(operation)
+        var verdict = Verdict(expected: decision.outcome, unspecified: decision.unspecified)
+        let observed = reported(actual)
+        if reported(decision.outcome) == observed || decision.alternative.map(reported) == observed {
+            model.commit(decision)
+            return verdict
+        }
+        if let error = actual.error, decision.errors.contains(error), sameBytes(decision.outcome, actual) {
+            model.commit(decision)
+            return verdict
+        }
+        if actual.error != nil, decision.unspecified != nil { return verdict }
+        let applicable = decision.errors.isEmpty ? "" : " (applicable: \(decision.errors.map(\.rawValue).joined(separator: ", ")))"
+        let also = decision.alternative.map { " (or \($0))" } ?? ""
+        verdict.problem = "the model says \(decision.outcome)\(applicable)\(also), the implementation says \(actual)"
+        return verdict
+    }
+
+    /// The outcome as the interface reports it: bytes the policy never reports are dropped.
+    private func reported(_ outcome: AddressSpaceOutcome) -> AddressSpaceOutcome {
+        switch (outcome, model.configuration.policy.bytes) {
+        case (.unmapped, .notReported): .unmapped(bytes: 0)
+        case (.partlyUnmapped(let error, _), .notReported), (.partlyUnmapped(let error, _), .onSuccess): .failed(error)
+        default: outcome
+        }
+    }
+
+    /// Whether two failures report the same bytes, where failures report them at all.
+    private func sameBytes(_ expected: AddressSpaceOutcome, _ actual: AddressSpaceOutcome) -> Bool {
+        guard model.configuration.policy.bytes == .evenOnFailure else { return true }
+        return Self.failureBytes(expected) == Self.failureBytes(actual)
+    }
+
+    private static func failureBytes(_ outcome: AddressSpaceOutcome) -> UInt64 {
+        if case .partlyUnmapped(_, let bytes) = outcome { return bytes }
+        return 0
     }
 }

@@ -9,17 +9,20 @@ public struct AddressSpaceTrace: Sendable {
         public var line: Int
         public var operation: AddressSpaceOperation
         public var outcome: AddressSpaceOutcome?
+        /// Whether an unmap's line states its bytes (a virtio-iommu log has none to state).
+        public var statesBytes: Bool
 
-        public init(line: Int, operation: AddressSpaceOperation, outcome: AddressSpaceOutcome?) {
+        public init(line: Int, operation: AddressSpaceOperation, outcome: AddressSpaceOutcome?, statesBytes: Bool = true) {
             self.line = line
             self.operation = operation
             self.outcome = outcome
+            self.statesBytes = statesBytes
         }
     }
 
     public var configuration: AddressSpaceConfiguration
-    /// Scenario files list the policies they hold under; empty for a recorded trace.
-    public var policies: [UnmapPolicy]
+    /// Scenario files list the policies they hold under; empty when the configuration names one.
+    public var policies: [AddressSpacePolicy]
     public var description: String?
     public var steps: [Step]
 
@@ -28,6 +31,22 @@ public struct AddressSpaceTrace: Sendable {
         self.policies = []
         self.description = description
         self.steps = steps
+    }
+
+    /// The configurations the trace is judged under: one per policy it names, each with the
+    /// mapping limit only where that policy has one.
+    public var judgedConfigurations: [AddressSpaceConfiguration] {
+        (policies.isEmpty ? [configuration.policy] : policies).map { policy in
+            var configuration = self.configuration
+            configuration.policy = policy
+            // A scenario states a limit for the policies that have one.
+            if !policies.isEmpty && !policy.hasMappingLimit { configuration.mappingLimit = nil }
+            if !policy.hasAperture {
+                configuration.aperture = 0...UInt64.max
+                configuration.reservedRegions = []
+            }
+            return configuration
+        }
     }
 
     // MARK: Reading
@@ -40,60 +59,103 @@ public struct AddressSpaceTrace: Sendable {
         guard header.surface == .addressSpace else {
             throw TraceError(line: first.number, field: "surface", "this is a \(header.surface) trace, not an address-space trace")
         }
-        var trace = AddressSpaceTrace(configuration: try configuration(header.configuration), description: header.description)
+        var policies: [AddressSpacePolicy] = []
         for (index, name) in header.policies.enumerated() {
-            guard let policy = parsePolicy(name) else {
-                throw TraceError(line: first.number, field: "policies[\(index)]", "'\(name)' is not a policy; expected one of \(policyNames)")
+            do {
+                policies.append(try AddressSpacePolicy(parsing: name))
+            } catch {
+                throw TraceError(line: first.number, field: "policies[\(index)]", error.description)
             }
-            trace.policies.append(policy)
         }
+        let configuration = try Self.configuration(header.configuration, version: header.version, namedPolicies: policies)
+        var trace = AddressSpaceTrace(configuration: configuration, description: header.description)
+        trace.policies = policies
         for (number, text) in lines.dropFirst() {
             let line = try JSONLine(number: number, text: text)
             let operation = try Self.operation(line)
-            trace.steps.append(Step(line: number, operation: operation, outcome: try line.has("outcome") ? Self.outcome(line, for: operation) : nil))
+            let outcome = try line.has("outcome") ? Self.outcome(line, for: operation) : nil
+            trace.steps.append(Step(line: number, operation: operation, outcome: outcome, statesBytes: line.has("bytes")))
+        }
+        for configuration in trace.judgedConfigurations {
+            do {
+                try configuration.validate()
+            } catch {
+                throw TraceError(line: first.number, field: "configuration", "under \(configuration.policy): \(error.description)")
+            }
+            // A policy that reports bytes needs every successful unmap line to state them.
+            guard configuration.policy.bytes != .notReported else { continue }
+            if let step = trace.steps.first(where: { !$0.statesBytes && $0.outcome.map(Self.isUnmapSuccess) == true }) {
+                throw TraceError(line: step.line, field: "bytes", "missing; \(configuration.policy) reports the bytes an unmap removed")
+            }
         }
         return trace
     }
 
-    static var policyNames: String { UnmapPolicy.presets.map(\.name).joined(separator: ", ") + ", or PARTIAL/EMPTY" }
-
-    /// A preset name, or "partial/empty" with the two halves' names (reject-bisect/fail).
-    static func parsePolicy(_ text: String) -> UnmapPolicy? {
-        if let preset = UnmapPolicy(named: text) { return preset }
-        let parts = text.split(separator: "/").map(String.init)
-        guard parts.count == 2, let partial = PartialUnmap(rawValue: parts[0]), let empty = EmptyUnmap(rawValue: parts[1]) else { return nil }
-        return UnmapPolicy(partial: partial, empty: empty)
+    private static func isUnmapSuccess(_ outcome: AddressSpaceOutcome) -> Bool {
+        if case .unmapped = outcome { return true }
+        return false
     }
 
-    private static func configuration(_ line: JSONLine) throws(TraceError) -> AddressSpaceConfiguration {
-        var configuration = AddressSpaceConfiguration()
-        if line.has("pageSize") { configuration.pageSize = try line.address("pageSize") }
-        if line.has("addressWidth") { configuration.addressWidth = try line.integer("addressWidth") }
-        if line.has("mappingLimit") { configuration.mappingLimit = try line.integer("mappingLimit") }
+    static var policyNames: String { AddressSpacePolicy.presetNames.joined(separator: ", ") + " (optionally :SWITCH=VALUE,...)" }
+
+    /// Version 2: every field stated, `aperture` as [first, last], reserved regions with their
+    /// kind, `mappingLimit` only where there is one. Version 1: the defaults of that version
+    /// (4 KiB pages, a 48-bit aperture, the MSI window reserved, a limit of 65535), reserved
+    /// regions of the reserved kind, `addressWidth` for the aperture.
+    private static func configuration(_ line: JSONLine, version: Int, namedPolicies: [AddressSpacePolicy]) throws(TraceError) -> AddressSpaceConfiguration {
+        let v1 = version == 1
+        func field(_ name: String) -> String { "configuration.\(name)" }
+        var configuration = AddressSpaceConfiguration(reservedRegions: [ReservedRegion(AddressSpaceConfiguration.x86MSIWindow, kind: .reserved)])
         if line.has("policy") {
             let name = try line.string("policy")
-            guard let policy = parsePolicy(name) else { throw TraceError(line: line.number, field: "configuration.policy", "'\(name)' is not a policy; expected one of \(policyNames)") }
-            configuration.unmapPolicy = policy
+            do {
+                configuration.policy = try AddressSpacePolicy(parsing: name)
+            } catch {
+                throw TraceError(line: line.number, field: field("policy"), error.description)
+            }
+        } else if namedPolicies.isEmpty {
+            throw TraceError(line: line.number, field: field("policy"), "missing: a trace names the policy it was recorded under (\(policyNames)), or a scenario lists its policies")
         }
-        if line.has("reserved") {
-            var regions: [ClosedRange<UInt64>] = []
-            for (index, value) in try line.array("reserved").enumerated() {
-                guard let pair = value as? [Any], pair.count == 2 else {
-                    throw TraceError(line: line.number, field: "configuration.reserved[\(index)]", "expected [first, last], two addresses")
-                }
-                let bounds = JSONLine(number: line.number, object: ["first": pair[0], "last": pair[1]])
-                let low = try bounds.address("first"), high = try bounds.address("last")
-                guard low <= high else { throw TraceError(line: line.number, field: "configuration.reserved[\(index)]", "first \(hex(low)) is above last \(hex(high))") }
-                regions.append(low...high)
+        if line.has("pageSize") || !v1 { configuration.pageSize = try line.address("pageSize", field: field("pageSize")) }
+        if line.has("aperture") {
+            configuration.aperture = try range(line, "aperture", field("aperture"))
+        } else if line.has("addressWidth") || !v1 {
+            let width = try line.integer("addressWidth", field: field("addressWidth"))
+            guard (1...64).contains(width) else { throw TraceError(line: line.number, field: field("addressWidth"), "\(width) is not a width of 1 to 64 bits") }
+            configuration.aperture = AddressSpaceConfiguration.aperture(width: width)
+        }
+        if line.has("reserved") || !v1 {
+            var regions: [ReservedRegion] = []
+            for (index, value) in try line.array("reserved", field: field("reserved")).enumerated() {
+                regions.append(try reservedRegion(value, line, field("reserved[\(index)]")))
             }
             configuration.reservedRegions = regions
         }
-        do {
-            try configuration.validate()
-        } catch {
-            throw TraceError(line: line.number, field: "configuration", error.description)
+        if line.has("mappingLimit") {
+            configuration.mappingLimit = try line.integer("mappingLimit", field: field("mappingLimit"))
+        } else if !v1 {
+            configuration.mappingLimit = nil
         }
         return configuration
+    }
+
+    private static func range(_ line: JSONLine, _ name: String, _ field: String) throws(TraceError) -> ClosedRange<UInt64> {
+        let pair = try line.array(name, field: field)
+        guard pair.count == 2 else { throw TraceError(line: line.number, field: field, "expected [first, last], two addresses") }
+        let bounds = JSONLine(number: line.number, object: ["first": pair[0], "last": pair[1]])
+        let low = try bounds.address("first", field: field), high = try bounds.address("last", field: field)
+        guard low <= high else { throw TraceError(line: line.number, field: field, "first \(hex(low)) is above last \(hex(high))") }
+        return low...high
+    }
+
+    /// `[first, last]` (the reserved kind) or `[first, last, "reserved" | "msi"]`.
+    private static func reservedRegion(_ value: Any, _ line: JSONLine, _ field: String) throws(TraceError) -> ReservedRegion {
+        guard let items = value as? [Any], items.count == 2 || items.count == 3 else {
+            throw TraceError(line: line.number, field: field, "expected [first, last] or [first, last, kind]")
+        }
+        let entry = JSONLine(number: line.number, object: ["range": Array(items.prefix(2)), "kind": items.count == 3 ? items[2] : "reserved"])
+        let kinds = ReservedKind.allCases.map { ($0.rawValue, $0) }
+        return ReservedRegion(try range(entry, "range", field), kind: try entry.choice("kind", kinds, field: field))
     }
 
     private static let operations: [(String, Int)] = [("map", 0), ("unmap", 1), ("unmap-all", 2), ("translate", 3)]
@@ -105,12 +167,13 @@ public struct AddressSpaceTrace: Sendable {
             guard let permissions = Permissions(text) else { throw TraceError(line: line.number, field: "permissions", "'\(text)' is not one of: r, w, rw, -") }
             return .map(iova: try line.address("iova"), length: try line.address("length"), phys: try line.address("phys"), permissions: permissions)
         case 1: return .unmap(iova: try line.address("iova"), length: try line.address("length"))
-        case 2: return .unmapAll
+        case 2: return .unmapAll(iova: try line.optionalAddress("iova") ?? 0, length: try line.optionalAddress("length") ?? 0)
         default: return .translate(iova: try line.address("iova"), access: try line.choice("access", Access.allCases.map { ($0.description, $0) }))
         }
     }
 
-    /// `"outcome": "ok"` (with `"bytes"` after an unmap, `"phys"` after a translate) or an error name.
+    /// `"outcome": "ok"` (with `"bytes"` after an unmap, `"phys"` after a translate) or an error
+    /// name (with `"bytes"` after an unmap that failed having removed some).
     private static func outcome(_ line: JSONLine, for operation: AddressSpaceOperation) throws(TraceError) -> AddressSpaceOutcome {
         let text = try line.string("outcome")
         switch operation {
@@ -119,9 +182,10 @@ public struct AddressSpaceTrace: Sendable {
             guard let error = AddressSpaceError(rawValue: text) else { throw unknownOutcome(line, text, AddressSpaceError.allCases.map(\.rawValue)) }
             return .failed(error)
         case .unmap, .unmapAll:
-            if text == "ok" { return .unmapped(bytes: try line.address("bytes")) }
+            if text == "ok" { return .unmapped(bytes: try line.optionalAddress("bytes") ?? 0) }
             guard let error = AddressSpaceError(rawValue: text) else { throw unknownOutcome(line, text, AddressSpaceError.allCases.map(\.rawValue)) }
-            return .failed(error)
+            let bytes = try line.optionalAddress("bytes") ?? 0
+            return bytes == 0 ? .failed(error) : .partlyUnmapped(error, bytes: bytes)
         case .translate:
             if text == "ok" { return .translated(phys: try line.address("phys")) }
             guard let fault = TranslationFault(rawValue: text) else { throw unknownOutcome(line, text, TranslationFault.allCases.map(\.rawValue)) }
@@ -135,14 +199,17 @@ public struct AddressSpaceTrace: Sendable {
 
     // MARK: Writing
 
-    /// The trace as JSON Lines text.
+    /// The trace as JSON Lines text (format version 2).
     public func encoded() -> String {
         let c = configuration
-        let header = TraceHeader.encode(surface: .addressSpace, configuration: [
-            ("pageSize", .string(hex(c.pageSize))), ("addressWidth", .integer(c.addressWidth)),
-            ("reserved", .array(c.reservedRegions.map { .array([.string(hex($0.lowerBound)), .string(hex($0.upperBound))]) })),
-            ("mappingLimit", .integer(c.mappingLimit)), ("policy", .string(c.unmapPolicy.description)),
-        ], description: description)
+        var fields: [(String, JSONValue)] = [
+            ("pageSize", .string(hex(c.pageSize))),
+            ("aperture", .array([.string(hex(c.aperture.lowerBound)), .string(hex(c.aperture.upperBound))])),
+            ("reserved", .array(c.reservedRegions.map { .array([.string(hex($0.range.lowerBound)), .string(hex($0.range.upperBound)), .string($0.kind.rawValue)]) })),
+        ]
+        if let limit = c.mappingLimit { fields.append(("mappingLimit", .integer(limit))) }
+        fields.append(("policy", .string(c.policy.spelled)))
+        let header = TraceHeader.encode(surface: .addressSpace, configuration: fields, description: description)
         return ([header] + steps.map { Self.encode($0.operation, $0.outcome) }).joined(separator: "\n") + "\n"
     }
 
@@ -153,8 +220,10 @@ public struct AddressSpaceTrace: Sendable {
             fields = [("op", .string("map")), ("iova", .string(hex(iova))), ("length", .string(hex(length))), ("phys", .string(hex(phys))), ("permissions", .string(permissions.description))]
         case .unmap(let iova, let length):
             fields = [("op", .string("unmap")), ("iova", .string(hex(iova))), ("length", .string(hex(length)))]
-        case .unmapAll:
+        case .unmapAll(0, 0):
             fields = [("op", .string("unmap-all"))]
+        case .unmapAll(let iova, let length):
+            fields = [("op", .string("unmap-all")), ("iova", .string(hex(iova))), ("length", .string(hex(length)))]
         case .translate(let iova, let access):
             fields = [("op", .string("translate")), ("iova", .string(hex(iova))), ("access", .string(access.description))]
         }
@@ -164,6 +233,7 @@ public struct AddressSpaceTrace: Sendable {
         case .unmapped(let bytes): fields += [("outcome", .string("ok")), ("bytes", .string(hex(bytes)))]
         case .translated(let phys): fields += [("outcome", .string("ok")), ("phys", .string(hex(phys)))]
         case .failed(let error): fields.append(("outcome", .string(error.rawValue)))
+        case .partlyUnmapped(let error, let bytes): fields += [("outcome", .string(error.rawValue)), ("bytes", .string(hex(bytes)))]
         case .faulted(let fault): fields.append(("outcome", .string(fault.rawValue)))
         }
         return jsonLine(fields)

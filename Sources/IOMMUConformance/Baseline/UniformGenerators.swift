@@ -22,7 +22,7 @@ extension AddressSpaceMachine {
             return .map(iova: uniform(stream, window) * page, length: (1 + uniform(stream, 256)) * page,
                         phys: uniform(stream, window) * page, permissions: Permissions(rawValue: UInt8(uniform(stream, 4))))
         case 1: return .unmap(iova: uniform(stream, window) * page, length: (1 + uniform(stream, 256)) * page)
-        case 2: return .unmapAll
+        case 2: return .unmapAll()
         default: return .translate(iova: uniform(stream, window * page), access: uniform(stream, 2) == 0 ? .read : .write)
         }
     }

@@ -26,6 +26,8 @@ final class PluginHarness: @unchecked Sendable {
     private let library: PluginLibrary?
     private let pool: WorkerPool?
     let name: String
+    /// The plug-in ABI version the library speaks.
+    let abiVersion: UInt32
 
     init(_ reference: PluginReference, surface: Surface) throws(ImplementationUnavailable) {
         do throws(PluginError) {
@@ -35,6 +37,7 @@ final class PluginHarness: @unchecked Sendable {
                 throw PluginError("plug-in '\(library.name)' does not provide the \(surface) surface (it provides: \(library.surfaces.map(\.rawValue).joined(separator: ", ")))")
             }
             name = library.name
+            abiVersion = library.abiVersion
             if let executable = reference.workerExecutable {
                 let pool = WorkerPool(executable: executable, pluginPath: reference.path, timeout: reference.timeout)
                 _ = try pool.connection()

@@ -12,7 +12,7 @@ final class PluginInterrupts: InterruptSystem, ReportsForeignFailures {
     private let failures = ForeignFailureBox()
 
     init(library: PluginLibrary, configuration: InterruptConfiguration, host: any InterruptHostInterface) throws(ImplementationUnavailable) {
-        guard let ops = library.table.pointee.interrupts?.pointee else {
+        guard let ops = library.interrupts else {
             throw ImplementationUnavailable("plug-in '\(library.name)' does not provide the interrupts surface")
         }
         self.library = library

@@ -12,7 +12,7 @@ final class PluginIsolation: IsolationSystem, ReportsForeignFailures {
     private let domainCount: Int
 
     init(library: PluginLibrary, topology: Topology, checkpoint: @escaping () -> Void) throws(ImplementationUnavailable) {
-        guard let ops = library.table.pointee.isolation?.pointee else {
+        guard let ops = library.isolation else {
             throw ImplementationUnavailable("plug-in '\(library.name)' does not provide the isolation surface")
         }
         self.library = library

@@ -2,21 +2,34 @@ import CIOMMUCheck
 import Foundation
 import IOMMUSpec
 
-/// A loaded plug-in library: its table, checked once at load time (the ABI version, a name,
-/// and every function pointer of every surface it claims).
+/// A loaded plug-in library: its tables, checked once at load time (the ABI version, a name,
+/// and every function pointer of every surface it claims). A version-2 library exports
+/// `iommu_check_plugin_v2`; a version-1 library (`iommu_check_plugin_v1`) still loads, and its
+/// tables are kept as they are, to be called the version-1 way.
 public final class PluginLibrary: @unchecked Sendable {
     public let path: String
     public let name: String
-    let table: UnsafePointer<iommu_check_plugin>
+    /// The ABI version the library was built for (1 or 2).
+    public let abiVersion: UInt32
+    let addressSpace: AddressSpaceTable?
+    let isolation: iommu_check_isolation_ops?
+    let shadow: iommu_check_shadow_ops?
+    let interrupts: iommu_check_interrupt_ops?
     private let handle: UnsafeMutableRawPointer
+
+    /// The address-space table in the version the plug-in speaks.
+    enum AddressSpaceTable {
+        case v1(iommu_check_address_space_ops_v1)
+        case v2(iommu_check_address_space_ops)
+    }
 
     /// The surfaces the plug-in provides.
     public var surfaces: [Surface] {
         var result: [Surface] = []
-        if table.pointee.address_space != nil { result.append(.addressSpace) }
-        if table.pointee.isolation != nil { result.append(.isolation) }
-        if table.pointee.shadow != nil { result.append(.shadow) }
-        if table.pointee.interrupts != nil { result.append(.interrupts) }
+        if addressSpace != nil { result.append(.addressSpace) }
+        if isolation != nil { result.append(.isolation) }
+        if shadow != nil { result.append(.shadow) }
+        if interrupts != nil { result.append(.interrupts) }
         return result
     }
 
@@ -25,67 +38,88 @@ public final class PluginLibrary: @unchecked Sendable {
         guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
             throw PluginError("cannot load '\(path)': \(String(cString: dlerror()))")
         }
-        guard let symbol = dlsym(handle, "iommu_check_plugin_v1") else {
+        do throws(PluginError) {
+            let loaded = try Self.load(handle, path)
+            guard loaded.addressSpace != nil || loaded.isolation != nil || loaded.shadow != nil || loaded.interrupts != nil else {
+                throw PluginError("'\(path)' (\(loaded.name)) provides no surface: every table pointer is NULL")
+            }
+            if let problem = Self.missingFunction(loaded) {
+                throw PluginError("'\(path)' (\(loaded.name)): \(problem) is NULL; every function of a provided surface is required")
+            }
+            (abiVersion, name, addressSpace, isolation, shadow, interrupts) = (loaded.version, loaded.name, loaded.addressSpace, loaded.isolation, loaded.shadow, loaded.interrupts)
+        } catch {
             dlclose(handle)
-            throw PluginError("'\(path)' does not export iommu_check_plugin_v1 (see Sources/CIOMMUCheck/include/iommu_check.h)")
-        }
-        let entry = unsafeBitCast(symbol, to: iommu_check_plugin_entry.self)
-        guard let table = entry() else {
-            dlclose(handle)
-            throw PluginError("iommu_check_plugin_v1 in '\(path)' returned NULL")
-        }
-        // Read everything needed for a message before dlclose unmaps the table.
-        let version = table.pointee.abi_version
-        guard version == IOMMU_CHECK_ABI_VERSION else {
-            dlclose(handle)
-            throw PluginError("'\(path)' was built for ABI version \(version); this checker speaks version \(IOMMU_CHECK_ABI_VERSION): rebuild it against this iommu_check.h")
-        }
-        let name = table.pointee.name.map { String(cString: $0) } ?? ""
-        guard !name.isEmpty else {
-            dlclose(handle)
-            throw PluginError("'\(path)' has no name in its plug-in table")
-        }
-        if let problem = Self.missingFunction(table.pointee) {
-            // `problem` and `name` are Swift strings already; the table is not read again.
-            dlclose(handle)
-            throw PluginError("'\(path)' (\(name)): \(problem) is NULL; every function of a provided surface is required")
-        }
-        guard table.pointee.address_space != nil || table.pointee.isolation != nil || table.pointee.shadow != nil || table.pointee.interrupts != nil else {
-            dlclose(handle)
-            throw PluginError("'\(path)' (\(name)) provides no surface: every table pointer is NULL")
+            throw error
         }
         self.path = path
-        self.name = name
-        self.table = table
         self.handle = handle
+    }
+
+    private typealias Loaded = (version: UInt32, name: String, addressSpace: AddressSpaceTable?, isolation: iommu_check_isolation_ops?,
+                                shadow: iommu_check_shadow_ops?, interrupts: iommu_check_interrupt_ops?)
+
+    /// Reads the table through whichever entry point the library exports, copying it (its
+    /// functions stay valid while the library is loaded).
+    private static func load(_ handle: UnsafeMutableRawPointer, _ path: String) throws(PluginError) -> Loaded {
+        if let symbol = dlsym(handle, "iommu_check_plugin_v2") {
+            guard let table = unsafeBitCast(symbol, to: iommu_check_plugin_entry.self)() else {
+                throw PluginError("iommu_check_plugin_v2 in '\(path)' returned NULL")
+            }
+            let plugin = table.pointee
+            guard plugin.abi_version == 2 else {
+                throw PluginError("'\(path)' exports iommu_check_plugin_v2 but its table says ABI version \(plugin.abi_version); set abi_version = IOMMU_CHECK_ABI_VERSION")
+            }
+            guard plugin.abi_revision <= IOMMU_CHECK_ABI_REVISION else {
+                throw PluginError("'\(path)' was built against a newer iommu_check.h (revision \(plugin.abi_revision)); this checker reads revisions up to \(IOMMU_CHECK_ABI_REVISION): update iommu-check")
+            }
+            return (2, try name(plugin.name, path), plugin.address_space.map { .v2($0.pointee) }, plugin.isolation?.pointee, plugin.shadow?.pointee, plugin.interrupts?.pointee)
+        }
+        if let symbol = dlsym(handle, "iommu_check_plugin_v1") {
+            guard let table = unsafeBitCast(symbol, to: iommu_check_plugin_entry_v1.self)() else {
+                throw PluginError("iommu_check_plugin_v1 in '\(path)' returned NULL")
+            }
+            let plugin = table.pointee
+            guard plugin.abi_version == 1 else {
+                throw PluginError("'\(path)' was built for ABI version \(plugin.abi_version); this checker speaks versions 1 and 2: rebuild it against this iommu_check.h and export iommu_check_plugin_v2")
+            }
+            return (1, try name(plugin.name, path), plugin.address_space.map { .v1($0.pointee) }, plugin.isolation?.pointee, plugin.shadow?.pointee, plugin.interrupts?.pointee)
+        }
+        throw PluginError("'\(path)' does not export iommu_check_plugin_v2 (see Sources/CIOMMUCheck/include/iommu_check.h)")
     }
 
     deinit { dlclose(handle) }
 
+    private static func name(_ pointer: UnsafePointer<CChar>?, _ path: String) throws(PluginError) -> String {
+        let name = pointer.map { String(cString: $0) } ?? ""
+        guard !name.isEmpty else { throw PluginError("'\(path)' has no name in its plug-in table") }
+        return name
+    }
+
     /// The first NULL function pointer of a provided surface, named as in the header.
-    private static func missingFunction(_ plugin: iommu_check_plugin) -> String? {
-        if let ops = plugin.address_space?.pointee {
-            let named: [(String, Bool)] = [("create", ops.create != nil), ("destroy", ops.destroy != nil), ("map", ops.map != nil), ("unmap", ops.unmap != nil),
-                                           ("unmap_all", ops.unmap_all != nil), ("translate", ops.translate != nil), ("mappings", ops.mappings != nil)]
-            if let missing = named.first(where: { !$0.1 }) { return "address_space->\(missing.0)" }
+    private static func missingFunction(_ loaded: Loaded) -> String? {
+        let (addressSpace, isolation, shadow, interrupts) = (loaded.addressSpace, loaded.isolation, loaded.shadow, loaded.interrupts)
+        func first(_ surface: String, _ named: [(String, Bool)]) -> String? { named.first { !$0.1 }.map { "\(surface)->\($0.0)" } }
+        switch addressSpace {
+        case .v1(let ops):
+            if let missing = first("address_space", [("create", ops.create != nil), ("destroy", ops.destroy != nil), ("map", ops.map != nil), ("unmap", ops.unmap != nil),
+                                                     ("unmap_all", ops.unmap_all != nil), ("translate", ops.translate != nil), ("mappings", ops.mappings != nil)]) { return missing }
+        case .v2(let ops):
+            if let missing = first("address_space", [("create", ops.create != nil), ("destroy", ops.destroy != nil), ("map", ops.map != nil), ("unmap", ops.unmap != nil),
+                                                     ("unmap_all", ops.unmap_all != nil), ("translate", ops.translate != nil), ("mappings", ops.mappings != nil)]) { return missing }
+        case nil: break
         }
-        if let ops = plugin.isolation?.pointee {
-            let named: [(String, Bool)] = [("create", ops.create != nil), ("destroy", ops.destroy != nil), ("bind", ops.bind != nil), ("claim", ops.claim != nil),
-                                           ("release", ops.release != nil), ("attach", ops.attach != nil), ("detach", ops.detach != nil),
-                                           ("attach_pasid", ops.attach_pasid != nil), ("detach_pasid", ops.detach_pasid != nil), ("dma", ops.dma != nil), ("owner", ops.owner != nil)]
-            if let missing = named.first(where: { !$0.1 }) { return "isolation->\(missing.0)" }
-        }
-        if let ops = plugin.shadow?.pointee {
-            let named: [(String, Bool)] = [("create", ops.create != nil), ("destroy", ops.destroy != nil), ("invalidate", ops.invalidate != nil)]
-            if let missing = named.first(where: { !$0.1 }) { return "shadow->\(missing.0)" }
-        }
-        if let ops = plugin.interrupts?.pointee {
-            let named: [(String, Bool)] = [("create", ops.create != nil), ("destroy", ops.destroy != nil), ("set_enabled", ops.set_enabled != nil),
-                                           ("set_function_mask", ops.set_function_mask != nil), ("write_entry", ops.write_entry != nil),
-                                           ("set_vector_mask", ops.set_vector_mask != nil), ("set_pasid", ops.set_pasid != nil),
-                                           ("pending_bits", ops.pending_bits != nil), ("host_triggered", ops.host_triggered != nil)]
-            if let missing = named.first(where: { !$0.1 }) { return "interrupts->\(missing.0)" }
-        }
+        if let ops = isolation, let missing = first("isolation", [
+            ("create", ops.create != nil), ("destroy", ops.destroy != nil), ("bind", ops.bind != nil), ("claim", ops.claim != nil),
+            ("release", ops.release != nil), ("attach", ops.attach != nil), ("detach", ops.detach != nil),
+            ("attach_pasid", ops.attach_pasid != nil), ("detach_pasid", ops.detach_pasid != nil), ("dma", ops.dma != nil), ("owner", ops.owner != nil),
+        ]) { return missing }
+        if let ops = shadow, let missing = first("shadow", [("create", ops.create != nil), ("destroy", ops.destroy != nil), ("invalidate", ops.invalidate != nil)]) { return missing }
+        if let ops = interrupts, let missing = first("interrupts", [
+            ("create", ops.create != nil), ("destroy", ops.destroy != nil), ("set_enabled", ops.set_enabled != nil),
+            ("set_function_mask", ops.set_function_mask != nil), ("write_entry", ops.write_entry != nil),
+            ("set_vector_mask", ops.set_vector_mask != nil), ("set_pasid", ops.set_pasid != nil),
+            ("pending_bits", ops.pending_bits != nil), ("host_triggered", ops.host_triggered != nil),
+        ]) { return missing }
         return nil
     }
 }

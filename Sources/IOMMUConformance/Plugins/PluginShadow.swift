@@ -12,7 +12,7 @@ final class PluginShadow: ShadowSystem, ReportsForeignFailures {
     private let failures = ForeignFailureBox()
 
     init(library: PluginLibrary, configuration: ShadowConfiguration, guest: any ShadowGuestInterface, host: any ShadowHostInterface) throws(ImplementationUnavailable) {
-        guard let ops = library.table.pointee.shadow?.pointee else {
+        guard let ops = library.shadow else {
             throw ImplementationUnavailable("plug-in '\(library.name)' does not provide the shadow surface")
         }
         self.library = library

@@ -26,8 +26,9 @@ struct JSONLine {
 
     func has(_ field: String) -> Bool { object[field] != nil }
 
-    func string(_ field: String) throws(TraceError) -> String {
-        guard let value = object[field] else { throw TraceError(line: number, field: field, "missing; expected a string") }
+    func string(_ key: String, field: String? = nil) throws(TraceError) -> String {
+        let field = field ?? key
+        guard let value = object[key] else { throw TraceError(line: number, field: field, "missing; expected a string") }
         guard let text = value as? String else { throw TraceError(line: number, field: field, "expected a string, found \(Self.kind(value))") }
         return text
     }
@@ -39,8 +40,9 @@ struct JSONLine {
 
     /// An unsigned 64-bit value: a "0x..." or decimal string, or a non-negative JSON integer
     /// (strings are the norm: JSON numbers above 2^53 lose precision in many other parsers).
-    func address(_ field: String) throws(TraceError) -> UInt64 {
-        guard let value = object[field] else { throw TraceError(line: number, field: field, "missing; expected an address such as \"0x1000\"") }
+    func address(_ key: String, field: String? = nil) throws(TraceError) -> UInt64 {
+        let field = field ?? key
+        guard let value = object[key] else { throw TraceError(line: number, field: field, "missing; expected an address such as \"0x1000\"") }
         if let text = value as? String {
             guard let parsed = parseAddress(text) else { throw TraceError(line: number, field: field, "'\(text)' is not a 0x-hex or decimal unsigned 64-bit value") }
             return parsed
@@ -55,8 +57,9 @@ struct JSONLine {
         throw TraceError(line: number, field: field, "expected an address string such as \"0x1000\", found \(Self.kind(value))")
     }
 
-    func integer(_ field: String) throws(TraceError) -> Int {
-        let value = try address(field)
+    func integer(_ key: String, field: String? = nil) throws(TraceError) -> Int {
+        let field = field ?? key
+        let value = try address(key, field: field)
         guard value <= UInt64(Int.max) else { throw TraceError(line: number, field: field, "\(value) is too large") }
         return Int(value)
     }
@@ -72,8 +75,9 @@ struct JSONLine {
         return flag
     }
 
-    func array(_ field: String) throws(TraceError) -> [Any] {
-        guard let value = object[field] else { throw TraceError(line: number, field: field, "missing; expected an array") }
+    func array(_ key: String, field: String? = nil) throws(TraceError) -> [Any] {
+        let field = field ?? key
+        guard let value = object[key] else { throw TraceError(line: number, field: field, "missing; expected an array") }
         guard let array = value as? [Any] else { throw TraceError(line: number, field: field, "expected an array, found \(Self.kind(value))") }
         return array
     }
@@ -85,8 +89,9 @@ struct JSONLine {
     }
 
     /// A string that must be one of `choices`.
-    func choice<T>(_ field: String, _ choices: [(String, T)]) throws(TraceError) -> T {
-        let text = try string(field)
+    func choice<T>(_ key: String, _ choices: [(String, T)], field: String? = nil) throws(TraceError) -> T {
+        let field = field ?? key
+        let text = try string(key, field: field)
         guard let match = choices.first(where: { $0.0 == text }) else {
             throw TraceError(line: number, field: field, "'\(text)' is not one of: \(choices.map(\.0).joined(separator: ", "))")
         }

@@ -1,12 +1,15 @@
 import IOMMUSpec
 
 /// The first line of every trace: what it is, which surface, under which configuration.
-/// `{"trace":"iommu-conformance","version":1,"surface":"address-space","configuration":{...}}`
+/// `{"trace":"iommu-conformance","version":2,"surface":"address-space","configuration":{...}}`
 /// Scenario files may add `"policies": [...]` (run once per policy) and `"description"`.
+/// Version 2 changed the address-space configuration (docs/TRACES.md); version 1 still reads.
 struct TraceHeader {
     static let format = "iommu-conformance"
-    static let version = 1
+    static let version = 2
+    static let readable = 1...2
 
+    let version: Int
     let surface: Surface
     let configuration: JSONLine
     let policies: [String]
@@ -15,8 +18,8 @@ struct TraceHeader {
     init(_ line: JSONLine) throws(TraceError) {
         let format = try line.string("trace")
         guard format == Self.format else { throw TraceError(line: line.number, field: "trace", "expected \"\(Self.format)\" (is this the first line of a trace?)") }
-        let version = try line.integer("version")
-        guard version == Self.version else { throw TraceError(line: line.number, field: "version", "version \(version) is not supported; this checker reads version \(Self.version)") }
+        version = try line.integer("version")
+        guard Self.readable.contains(version) else { throw TraceError(line: line.number, field: "version", "version \(version) is not supported; this checker reads versions \(Self.readable.lowerBound) to \(Self.readable.upperBound)") }
         surface = try line.choice("surface", Surface.allCases.map { ($0.rawValue, $0) })
         configuration = try line.nested("configuration")
         if line.has("policies") {

@@ -31,7 +31,7 @@ public enum AddressSpaceMutants {
         (.superpageNotSplit, Mutant(
             name: "superpage-not-split", surface: .addressSpace,
             summary: "an unmap that covers part of a superpage clears the whole superpage instead of splitting it",
-            source: "VFIO type1 comment on v1 unmaps of hugepages; io-pgtable split_blk_unmap")),
+            source: "linux drivers/iommu/intel/iommu.c intel_iommu_unmap: \"Cope with horrid API which requires us to unmap more than the size argument if it happens to be a large-page mapping\"")),
         (.lastApertureUnmappable, Mutant(
             name: "last-aperture-page-unmappable", surface: .addressSpace,
             summary: "the aperture test uses >= at the aperture's last IOVA, so the last page cannot be mapped",
@@ -48,6 +48,42 @@ public enum AddressSpaceMutants {
             name: "failed-map-not-rolled-back", surface: .addressSpace,
             summary: "a map rejected for touching a reserved region has already written its pages, and leaves them",
             source: "cloud-hypervisor virtio-iommu: partial MAP not rolled back")),
+        (.iommufdUnmapAllOrNothing, Mutant(
+            name: "iommufd-unmap-all-or-nothing", surface: .addressSpace,
+            summary: "an iommufd unmap that reaches an area it covers only in part removes nothing, where iopt_unmap_iova_range has already freed the covered areas below it",
+            source: "linux drivers/iommu/iommufd/io_pagetable.c iopt_unmap_iova_range (the all-or-nothing reading this checker's model once had)")),
+        (.unalignedUnmapRefused, Mutant(
+            name: "unaligned-unmap-refused", surface: .addressSpace,
+            summary: "an unmap with an unaligned iova or length is refused where the interface has no such rule (iommufd, virtio-iommu, QEMU's IOVA tree)",
+            source: "linux iopt_unmap_iova checks only !length and check_add_overflow; virtio-iommu UNMAP has no alignment requirement")),
+        (.writeOnlyReadable, Mutant(
+            name: "write-only-readable", surface: .addressSpace,
+            summary: "a write-only mapping is installed read-write, so reads reach it where the IOMMU keeps separate read and write bits",
+            source: "linux io-pgtable-arm arm_lpae_prot_to_pte (write implies read) used where write-only is enforced")),
+        (.msiDoorbellFaults, Mutant(
+            name: "msi-doorbell-faults", surface: .addressSpace,
+            summary: "a DMA into an MSI reserved region faults instead of reaching the doorbell untranslated",
+            source: "QEMU hw/virtio/virtio-iommu.c virtio_iommu_translate: VIRTIO_IOMMU_RESV_MEM_T_MSI passes the access through")),
+        (.unmapAllArgumentsIgnored, Mutant(
+            name: "unmap-all-arguments-ignored", surface: .addressSpace,
+            summary: "VFIO_DMA_UNMAP_FLAG_ALL with a non-zero iova or size removes everything instead of failing with EINVAL",
+            source: "linux vfio_dma_do_unmap: if (iova || size) goto unlock")),
+        (.unmapAllSentinelRefused, Mutant(
+            name: "unmap-all-sentinel-refused", surface: .addressSpace,
+            summary: "an iommufd unmap of (0, U64_MAX) is refused with EOVERFLOW instead of unmapping everything",
+            source: "linux iommufd_ioas_unmap: cmd->iova == 0 && cmd->length == U64_MAX is iopt_unmap_all")),
+        (.unmappedBytesSaturate, Mutant(
+            name: "unmapped-bytes-saturate", surface: .addressSpace,
+            summary: "unmapped byte counts saturate at 2^64 - 1 where the kernels' size_t wraps to 0",
+            source: "linux vfio_dma_do_unmap size_t unmapped += dma->size; iopt_unmap_iova_range unsigned long unmapped_bytes")),
+        (.v1OffsetUnmapRemoves, Mutant(
+            name: "v1-offset-unmap-removes", surface: .addressSpace,
+            summary: "a type1 v1 unmap whose first IOVA falls inside a mapping removes it, where v1 succeeds with zero bytes",
+            source: "linux vfio_dma_do_unmap: if (!iommu->v2 && iova > dma->iova) break")),
+        (.compatFailureBytesLost, Mutant(
+            name: "compat-failure-bytes-lost", surface: .addressSpace,
+            summary: "iommufd's VFIO compat reports 0 bytes for an unmap that fails after freeing areas, where it writes back what it removed",
+            source: "linux drivers/iommu/iommufd/vfio_compat.c iommufd_vfio_unmap_dma: unmap.size = unmapped before returning rc")),
     ]
 
     public static var all: [Mutant] { catalogue.map(\.mutant) }

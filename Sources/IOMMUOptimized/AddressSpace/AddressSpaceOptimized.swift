@@ -2,66 +2,83 @@ import IOMMUSpec
 
 /// The optimized address space: an ordered extent index answers the policy questions
 /// (overlap, bisect, bytes removed), a radix page table with superpages answers translations,
-/// and an IOTLB caches them. It must agree with `AddressSpaceModel` on every operation.
+/// and an IOTLB caches them. With a page size below 4 KiB (virtio-iommu, iommufd without a
+/// domain, QEMU's IOVA tree) translations come from the index instead, as QEMU's virtio-iommu
+/// looks them up in its interval tree. It must agree with `AddressSpaceModel` on every operation.
 ///
 /// Costs: map and unmap O(log n + pages touched at the edges), translate O(1) on an IOTLB hit
-/// and O(levels) on a miss; bookkeeping about 30 bytes per mapping beyond page-table entries.
+/// and O(levels) on a miss (O(log n) without a page table); bookkeeping about 30 bytes per
+/// mapping beyond page-table entries.
 public final class AddressSpaceOptimized: AddressSpace {
     public let configuration: AddressSpaceConfiguration
     // One address space is used from one thread at a time; dynamic exclusivity checks on these
     // hot fields cost more than the work (see docs/ARCHITECTURE.md).
     @exclusivity(unchecked) var index = ExtentIndex()
-    @exclusivity(unchecked) var table: RadixPageTable
+    /// nil below 4 KiB pages: a radix table of 4 KiB leaves cannot hold a 1-byte mapping.
+    @exclusivity(unchecked) var table: RadixPageTable?
     @exclusivity(unchecked) var iotlb = IOTLB()
+    private let policy: AddressSpacePolicy
     private let pageMask: UInt64
-    private let apertureLast: UInt64
+    private let aperture: ClosedRange<UInt64>
 
     /// A planted bug (`IOMMUMutants`); nil in the real implementation.
     package var plantedBug: AddressSpaceBug? {
-        didSet { table.clearsSuperpagesWhole = plantedBug == .superpageNotSplit }
+        didSet { table?.clearsSuperpagesWhole = plantedBug == .superpageNotSplit }
     }
 
     public init(configuration: AddressSpaceConfiguration) {
         self.configuration = configuration
-        self.table = RadixPageTable(addressWidth: configuration.addressWidth)
+        self.policy = configuration.policy
+        self.table = configuration.pageSize >= 4096 ? RadixPageTable(addressWidth: configuration.addressWidth) : nil
         self.pageMask = configuration.pageSize - 1
-        self.apertureLast = configuration.apertureLast
+        self.aperture = configuration.aperture
     }
 
     // MARK: map
 
     public func map(iova: UInt64, length: UInt64, phys: UInt64, permissions: Permissions) -> Result<Void, AddressSpaceError> {
         let permissions = permissions.intersection(.readWrite)
-        if permissions.isEmpty { return .failure(.noPermission) }
+        // The order of vfio_dma_do_map before 6.18; iommufd tests ULONG_MAX first.
+        if policy.ulongMaxIsOverflow && (iova == .max || length == .max) { return .failure(.overflow) }
+        if permissions.isEmpty && policy.permissionRequired == .enforced { return .failure(.noPermission) }
         if length == 0 { return .failure(.zeroLength) }
         if (iova | length | phys) & pageMask != 0 { return .failure(.misaligned) }
         let (last, iovaWraps) = iova.addingReportingOverflow(length - 1)
-        let physWraps = phys.addingReportingOverflow(length - 1).overflow
+        let physWraps = switch policy.physWrap {
+        case .inclusiveEnd: phys.addingReportingOverflow(length - 1).overflow
+        case .exclusiveEnd: phys.addingReportingOverflow(length).overflow || length > UInt64.max - 4096
+        case .unspecified, .absent: false
+        }
         if (iovaWraps || physWraps) && plantedBug != .wrapAroundAccepted { return .failure(.overflow) }
         if overlapsExisting(iova, last) { return .failure(.overlap) }
-        if index.count >= configuration.mappingLimit && plantedBug != .mappingLimitIgnored { return .failure(.mappingLimit) }
-        if plantedBug == .lastApertureUnmappable ? last >= apertureLast : last > apertureLast { return .failure(.outsideAperture) }
-        if iovaWraps && iova > apertureLast { return .failure(.outsideAperture) }
-        let touchesReserved = configuration.reservedRegions.contains { $0.lowerBound <= last && iova <= $0.upperBound }
-        if touchesReserved && plantedBug == .failedMapNotRolledBack {
-            // The bug: the page table is written before the last check, and not rolled back.
-            table.map(iova: iova, length: length, phys: phys, permissions: permissions)
-            return .failure(.reservedRegion)
+        if let limit = configuration.mappingLimit, index.count >= limit, plantedBug != .mappingLimitIgnored { return .failure(.mappingLimit) }
+        if policy.hasAperture {
+            let lastAllowed = plantedBug == .lastApertureUnmappable ? last >= aperture.upperBound : last > aperture.upperBound
+            if iova < aperture.lowerBound || lastAllowed || (iovaWraps && !aperture.contains(iova)) { return .failure(.outsideAperture) }
+            if configuration.reservedRegions.contains(where: { $0.range.lowerBound <= last && iova <= $0.range.upperBound }) {
+                // The bug: the page table is written before the last check, and not rolled back.
+                if plantedBug == .failedMapNotRolledBack { table?.map(iova: iova, length: length, phys: phys, permissions: effective(permissions)) }
+                return .failure(.reservedRegion)
+            }
         }
-        if touchesReserved { return .failure(.reservedRegion) }
-        if iovaWraps || physWraps {
+        if iovaWraps {
             // Only the planted wrap-around bug gets here. It records the part below 2^64 and
             // maps what the page table can hold, so the bug shows without crashing the checker.
-            let kept = iovaWraps ? 0 &- iova : length
+            let kept = 0 &- iova
             index.insert(Extent(iova: iova, length: kept, phys: phys, permissions: permissions))
-            if iova <= apertureLast {
-                table.map(iova: iova, length: min(kept, apertureLast - iova + 1), phys: phys, permissions: permissions)
-            }
+            if aperture.contains(iova) { table?.map(iova: iova, length: min(kept, aperture.upperBound - iova + 1), phys: phys, permissions: effective(permissions)) }
             return .success(())
         }
         index.insert(Extent(iova: iova, length: length, phys: phys, permissions: permissions))
-        table.map(iova: iova, length: length, phys: phys, permissions: permissions)
+        table?.map(iova: iova, length: length, phys: phys, permissions: effective(permissions))
         return .success(())
+    }
+
+    /// The permissions the page table holds: write implies read where reads of write-only
+    /// mappings reach them (ARM LPAE stage 1 makes a write-only request read-write).
+    private func effective(_ permissions: Permissions) -> Permissions {
+        let readsAllowed = policy.writeOnlyReads != .denied || plantedBug == .writeOnlyReadable
+        return permissions == .write && readsAllowed ? .readWrite : permissions
     }
 
     /// Whether `[first, last]` overlaps a mapping: only the mapping with the greatest start
@@ -84,54 +101,87 @@ public final class AddressSpaceOptimized: AddressSpace {
 
     // MARK: unmap
 
-    public func unmap(iova: UInt64, length: UInt64) -> Result<UInt64, AddressSpaceError> {
-        if length == 0 { return .failure(.zeroLength) }
-        if (iova | length) & pageMask != 0 { return .failure(.misaligned) }
+    public func unmap(iova: UInt64, length: UInt64) -> Result<UInt64, UnmapFailure> {
+        if policy.unmapAll == .sentinel && iova == 0 && length == .max && plantedBug != .unmapAllSentinelRefused { return .success(removeEverything()) }
+        if policy.ulongMaxIsOverflow && (iova == .max || length == .max) { return .failure(UnmapFailure(.overflow)) }
+        if policy.partial == .cutAtEdges && plantedBug != .straddlersKept, let failure = cut(at: iova &+ length &- 1, iova == 0 ? nil : iova &- 1) {
+            return .failure(failure)
+        }
+        if length == 0 { return .failure(UnmapFailure(.zeroLength)) }
+        if (policy.unmapAlignment || plantedBug == .unalignedUnmapRefused) && (iova | length) & pageMask != 0 { return .failure(UnmapFailure(.misaligned)) }
         let (last, wraps) = iova.addingReportingOverflow(length - 1)
-        if wraps { return .failure(.overflow) }
+        if wraps { return .failure(UnmapFailure(.overflow)) }
 
         var touched = index.overlapping(iova, last)
         // Only the first and the last touched mapping can stick out of the range.
-        let straddles = !touched.isEmpty && (index.iova(at: touched.lowerBound) < iova || index.last(at: index.previous(touched.upperBound)!) > last)
-        if straddles && plantedBug != .straddlersKept {
-            switch configuration.unmapPolicy.partial {
-            case .rejectBisect: return .failure(.bisectsMapping)
-            case .rejectPartial: return .failure(.partialUnmap)
+        let startStraddles = !touched.isEmpty && index.iova(at: touched.lowerBound) < iova
+        let endStraddles = !touched.isEmpty && index.last(at: index.previous(touched.upperBound)!) > last
+        var failure: AddressSpaceError?
+        if (startStraddles || endStraddles) && plantedBug != .straddlersKept {
+            switch policy.partial {
+            case .rejectBisect: return .failure(UnmapFailure(.bisectsMapping))
+            case .rejectPartial: return .failure(UnmapFailure(.partialUnmap))
+            case .removeUntilPartial, .cutAtEdges:
+                // The areas below the first partly covered one are freed before it is found.
+                if startStraddles || plantedBug == .iommufdUnmapAllOrNothing { return .failure(UnmapFailure(.partialUnmap)) }
+                touched = touched.lowerBound..<index.previous(touched.upperBound)!
+                failure = .partialUnmap
+            case .removeStartingInside:
+                if startStraddles && plantedBug != .v1OffsetUnmapRemoves { return .success(0) }
             case .removeOverlapping, .split: break
             }
         }
-        if touched.isEmpty {
-            let failsWhenEmpty = configuration.unmapPolicy.empty == .fail || plantedBug == .emptyUnmapFails
-            return failsWhenEmpty ? .failure(.nothingToUnmap) : .success(0)
+        if touched.isEmpty && failure == nil {
+            let failsWhenEmpty = policy.empty == .fail || plantedBug == .emptyUnmapFails
+            return failsWhenEmpty ? .failure(UnmapFailure(.nothingToUnmap)) : .success(0)
         }
         if plantedBug == .straddlersKept { touched = coveredOnly(touched, iova, last) }
         if plantedBug == .unmapOnlyExactStart {
             // The bug: looks up the one mapping that starts at iova and removes only it.
-            guard index.iova(at: touched.lowerBound) == iova else { return .success(0) }
+            guard !touched.isEmpty, index.iova(at: touched.lowerBound) == iova else { return .success(0) }
             touched = touched.lowerBound..<index.next(touched.lowerBound)
         }
 
         let extents = index.extents(in: touched)
         index.remove(touched)
         var removed: UInt64 = 0
-        if configuration.unmapPolicy.partial == .split && plantedBug != .straddlersKept {
+        if policy.partial == .split && plantedBug != .straddlersKept {
             for extent in extents {
-                removed += min(extent.last, last) - max(extent.iova, iova) + 1
+                removed &+= min(extent.last, last) - max(extent.iova, iova) + 1
                 if extent.iova < iova {
                     index.insert(Extent(iova: extent.iova, length: iova - extent.iova, phys: extent.phys, permissions: extent.permissions))
                 }
                 if extent.last > last {
-                    index.insert(Extent(iova: last + 1, length: extent.last - last, phys: extent.phys + (last + 1 - extent.iova), permissions: extent.permissions))
+                    index.insert(Extent(iova: last + 1, length: extent.last - last, phys: extent.phys(of: last + 1), permissions: extent.permissions))
                 }
             }
             clearPages(iova, last)
         } else {
             for extent in extents {
-                removed = removed.addingReportingOverflow(extent.length).overflow ? .max : removed + extent.length
+                removed = add(removed, extent.length)
                 clearPages(extent.iova, extent.last)
             }
         }
+        if let failure {
+            let reported = policy.bytes == .evenOnFailure && plantedBug != .compatFailureBytesLost ? removed : 0
+            return .failure(UnmapFailure(failure, bytes: reported))
+        }
         return .success(removed)
+    }
+
+    /// iopt_cut_iova: splits the mapping holding each address so that the address ends it,
+    /// unless it already starts or ends there; a cut off the page grid is EINVAL.
+    private func cut(at addresses: UInt64?...) -> UnmapFailure? {
+        for case let address? in addresses {
+            guard let position = index.position(containing: address) else { continue }
+            let extent = index[position]
+            if address == extent.iova || address == extent.last { continue }
+            if (address &+ 1) & pageMask != 0 { return UnmapFailure(.misaligned) }
+            index.remove(position..<index.next(position))
+            index.insert(Extent(iova: extent.iova, length: address - extent.iova + 1, phys: extent.phys, permissions: extent.permissions))
+            index.insert(Extent(iova: address + 1, length: extent.last - address, phys: extent.phys(of: address + 1), permissions: extent.permissions))
+        }
+        return nil
     }
 
     /// Narrows `range` to the mappings inside `[first, last]`.
@@ -143,20 +193,32 @@ public final class AddressSpaceOptimized: AddressSpace {
     }
 
     private func clearPages(_ first: UInt64, _ last: UInt64) {
+        guard let table else { return }
         table.unmap(first: first, last: last)
         if plantedBug != .staleIOTLB { iotlb.invalidate(firstPage: first >> 12, lastPage: last >> 12) }
     }
 
-    public func unmapAll() -> UInt64 {
+    /// Byte counts wrap modulo 2^64, as the kernels' size_t does.
+    private func add(_ total: UInt64, _ bytes: UInt64) -> UInt64 {
+        guard plantedBug == .unmappedBytesSaturate else { return total &+ bytes }
+        let (sum, overflow) = total.addingReportingOverflow(bytes)
+        return overflow ? .max : sum
+    }
+
+    public func unmapAll(iova: UInt64, length: UInt64) -> Result<UInt64, UnmapFailure> {
+        if policy.unmapAll == .flag && (iova != 0 || length != 0) && plantedBug != .unmapAllArgumentsIgnored { return .failure(UnmapFailure(.unmapAllArguments)) }
+        return .success(removeEverything())
+    }
+
+    private func removeEverything() -> UInt64 {
         var removed: UInt64 = 0
         var p = ExtentIndex.Position(chunk: 0, slot: 0)
         while p < index.end {
-            let length = index[p].length
-            removed = removed.addingReportingOverflow(length).overflow ? .max : removed + length
+            removed = add(removed, index[p].length)
             p = index.next(p)
         }
         index.removeAll()
-        table.removeAll()
+        table?.removeAll()
         iotlb.invalidateAll()
         return removed
     }
@@ -164,7 +226,12 @@ public final class AddressSpaceOptimized: AddressSpace {
     // MARK: translate
 
     public func translate(iova: UInt64, access: Access) -> Result<UInt64, TranslationFault> {
-        if iova > apertureLast { return .failure(.outsideAperture) }
+        if policy.hasAperture && !aperture.contains(iova) { return .failure(.outsideAperture) }
+        if !configuration.reservedRegions.isEmpty, let region = configuration.reservedRegions.first(where: { $0.range.contains(iova) }) {
+            let doorbell = region.kind == .msi && policy.msiDoorbell && plantedBug != .msiDoorbellFaults
+            return doorbell ? .success(iova) : .failure(.notMapped)
+        }
+        guard let table else { return translateFromIndex(iova, access) }
         let page = iova >> 12
         let cached: UInt64
         if let hit = iotlb.lookup(page: page) {
@@ -176,6 +243,13 @@ public final class AddressSpaceOptimized: AddressSpace {
         }
         guard cached & UInt64(access.rawValue) != 0 else { return .failure(.permissionDenied) }
         return .success((cached & ~0xFFF) | (iova & 0xFFF))
+    }
+
+    private func translateFromIndex(_ iova: UInt64, _ access: Access) -> Result<UInt64, TranslationFault> {
+        guard let position = index.position(containing: iova) else { return .failure(.notMapped) }
+        let extent = index[position]
+        guard effective(extent.permissions).allows(access) else { return .failure(.permissionDenied) }
+        return .success(extent.phys(of: iova))
     }
 
     public func mappings(in range: ClosedRange<UInt64>) -> [Extent] {
@@ -191,7 +265,7 @@ public final class AddressSpaceOptimized: AddressSpace {
     public var bookkeepingBytes: Int { index.memoryFootprint + 2 * IOTLB.slots * 8 + 64 }
 
     /// Page tables allocated (4 KiB each).
-    public var pageTableCount: Int { table.tableCount }
+    public var pageTableCount: Int { table?.tableCount ?? 0 }
 
     /// Debug-build invariants of the index (ordering, counts).
     public func checkInvariants() { index.checkInvariants() }
@@ -211,4 +285,13 @@ package enum AddressSpaceBug: String, CaseIterable, Sendable {
     case emptyUnmapFails
     case mappingLimitIgnored
     case failedMapNotRolledBack
+    case iommufdUnmapAllOrNothing
+    case unalignedUnmapRefused
+    case writeOnlyReadable
+    case msiDoorbellFaults
+    case unmapAllArgumentsIgnored
+    case unmapAllSentinelRefused
+    case unmappedBytesSaturate
+    case v1OffsetUnmapRemoves
+    case compatFailureBytesLost
 }

@@ -31,6 +31,7 @@ final class RadixPageTable {
 
     init(addressWidth: Int) {
         levels = max(1, (addressWidth - 12 + 8) / 9)
+        maxLeafLevel = addressWidth > 57 ? levels - 1 : max(0, levels - 2)
         capacity = Self.initialCapacity
         entries = .allocate(capacity: capacity * Self.fanout)
         live = .allocate(capacity: capacity)
@@ -72,8 +73,9 @@ final class RadixPageTable {
     // MARK: Map
 
     /// The highest level that may hold a leaf: below the root, as in VT-d and ARM LPAE
-    /// (1 GiB with a 48-bit aperture).
-    var maxLeafLevel: Int { max(0, levels - 2) }
+    /// (1 GiB with a 48-bit aperture). Past 57 bits no hardware table exists to imitate, and
+    /// the root holds leaves too, so half of the 64-bit space costs 64 entries, not 32768.
+    let maxLeafLevel: Int
 
     /// Maps `[iova, iova + length)` to `phys` with the largest leaves alignment allows, writing
     /// each entry once (O(entries + levels)). The range must be empty: the extent index

@@ -45,7 +45,7 @@ public final class ShadowHost {
     /// model, so the host it judges against is the specification itself.
     public init(configuration: ShadowConfiguration, makeSpace: (AddressSpaceConfiguration) -> any AddressSpace) {
         self.configuration = configuration
-        let space = AddressSpaceConfiguration(addressWidth: configuration.addressWidth, reservedRegions: [], mappingLimit: Int.max, unmapPolicy: .pageTable)
+        let space = AddressSpaceConfiguration(aperture: AddressSpaceConfiguration.aperture(width: configuration.addressWidth), reservedRegions: [], mappingLimit: nil, policy: .pageTable)
         domains = (0..<configuration.domains).map { _ in makeSpace(space) }
     }
 
@@ -59,7 +59,7 @@ public final class ShadowHost {
     @discardableResult
     public func unmap(domain: Int, iova: UInt64, length: UInt64) -> Result<UInt64, AddressSpaceError> {
         perform(.unmap(domain: domain, iova: iova, length: length)) {
-            domains[domain].unmap(iova: iova, length: length)
+            domains[domain].unmap(iova: iova, length: length).mapError(\.error)
         } ?? .failure(.outsideAperture)
     }
 
@@ -69,7 +69,7 @@ public final class ShadowHost {
     public func replace(domain: Int, iova: UInt64, length: UInt64, with extents: [Extent]) -> Result<Void, AddressSpaceError> {
         perform(.replace(domain: domain, iova: iova, length: length, with: extents)) {
             let space = domains[domain]
-            if case .failure(let error) = space.unmap(iova: iova, length: length) { return Result<Void, AddressSpaceError>.failure(error) }
+            if case .failure(let failure) = space.unmap(iova: iova, length: length) { return Result<Void, AddressSpaceError>.failure(failure.error) }
             for extent in extents {
                 if case .failure(let error) = space.map(iova: extent.iova, length: extent.length, phys: extent.phys, permissions: extent.permissions) {
                     return .failure(error)

@@ -90,12 +90,8 @@ final class WorkerServer {
             switch op {
             case .asMap:
                 return [WorkerCoding.status(space.map(iova: arg(1), length: arg(2), phys: arg(3), permissions: Permissions(rawValue: UInt8(truncatingIfNeeded: arg(4)))).failureOrNil)]
-            case .asUnmap:
-                switch space.unmap(iova: arg(1), length: arg(2)) {
-                case .success(let bytes): return [0, bytes]
-                case .failure(let error): return [WorkerCoding.status(error), 0]
-                }
-            case .asUnmapAll: return [space.unmapAll()]
+            case .asUnmap: return WorkerCoding.words(space.unmap(iova: arg(1), length: arg(2)))
+            case .asUnmapAll: return WorkerCoding.words(space.unmapAll(iova: arg(1), length: arg(2)))
             case .asTranslate:
                 switch space.translate(iova: arg(1), access: arg(2) == 2 ? .write : .read) {
                 case .success(let phys): return [0, phys]

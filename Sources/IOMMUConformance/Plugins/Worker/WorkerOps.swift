@@ -50,6 +50,20 @@ enum WorkerCoding {
 
     static func status(_ error: AddressSpaceError?) -> UInt64 { error.map { UInt64(AddressSpaceError.allCases.firstIndex(of: $0)! + 1) } ?? 0 }
 
+    /// An unmap's result as two words: status, bytes (removed before a failure, too).
+    static func words(_ result: Result<UInt64, UnmapFailure>) -> [UInt64] {
+        switch result {
+        case .success(let bytes): [0, bytes]
+        case .failure(let failure): [status(failure.error), failure.bytes]
+        }
+    }
+
+    static func unmapResult(_ words: [UInt64]) -> Result<UInt64, UnmapFailure>? {
+        guard words.count >= 2 else { return nil }
+        if words[0] == 0 { return .success(words[1]) }
+        return addressSpaceError(words[0]).map { .failure(UnmapFailure($0, bytes: words[1])) }
+    }
+
     static func addressSpaceError(_ word: UInt64) -> AddressSpaceError? {
         let all = AddressSpaceError.allCases
         return word >= 1 && word <= UInt64(all.count) ? all[Int(word) - 1] : nil
@@ -74,22 +88,27 @@ enum WorkerCoding {
         return result
     }
 
+    /// Page size, aperture, limit (max: none), the reserved regions as (first, last, kind),
+    /// then the policy spelled as iommu-check names it.
     static func configurationWords(_ c: AddressSpaceConfiguration) -> [UInt64] {
-        [c.pageSize, UInt64(c.addressWidth), UInt64(PartialUnmap.allCases.firstIndex(of: c.unmapPolicy.partial)!),
-         c.unmapPolicy.empty == .succeed ? 0 : 1, UInt64(c.mappingLimit), UInt64(c.reservedRegions.count)]
-            + c.reservedRegions.flatMap { [$0.lowerBound, $0.upperBound] }
+        [c.pageSize, c.aperture.lowerBound, c.aperture.upperBound, c.mappingLimit.map { UInt64($0) } ?? .max, UInt64(c.reservedRegions.count)]
+            + c.reservedRegions.flatMap { [$0.range.lowerBound, $0.range.upperBound, $0.kind == .msi ? 1 : 0] }
+            + Words.pack(c.policy.spelled)
     }
 
     static func configuration(_ w: [UInt64]) -> AddressSpaceConfiguration? {
-        guard w.count >= 6, w[2] < 4, w[3] < 2, w[1] <= 64, w[4] <= UInt64(Int.max) else { return nil }
-        let count = Int(min(w[5], 64))
-        guard w.count >= 6 + 2 * count else { return nil }
-        let regions = (0..<count).compactMap { i -> ClosedRange<UInt64>? in
-            let low = w[6 + 2 * i], high = w[7 + 2 * i]
-            return low <= high ? low...high : nil
+        guard w.count >= 5, w[1] <= w[2] else { return nil }
+        let count = Int(min(w[4], 64))
+        guard w.count >= 5 + 3 * count else { return nil }
+        let regions = (0..<count).compactMap { i -> ReservedRegion? in
+            let low = w[5 + 3 * i], high = w[6 + 3 * i]
+            return low <= high ? ReservedRegion(low...high, kind: w[7 + 3 * i] == 1 ? .msi : .reserved) : nil
         }
-        return AddressSpaceConfiguration(pageSize: w[0], addressWidth: Int(w[1]), reservedRegions: regions, mappingLimit: Int(w[4]),
-                                         unmapPolicy: UnmapPolicy(partial: PartialUnmap.allCases[Int(w[2])], empty: w[3] == 0 ? .succeed : .fail))
+        var index = 5 + 3 * count
+        guard let spelled = Words.unpack(w, &index), let policy = try? AddressSpacePolicy(parsing: spelled) else { return nil }
+        let limit: Int? = w[3] == .max ? nil : Int(min(w[3], UInt64(Int.max)))
+        let configuration = AddressSpaceConfiguration(pageSize: w[0], aperture: w[1]...w[2], reservedRegions: regions, mappingLimit: limit, policy: policy)
+        return (try? configuration.validate()) == nil ? nil : configuration
     }
 
     static func topologyWords(_ t: Topology) -> [UInt64] {

@@ -63,13 +63,15 @@ final class WorkerAddressSpace: WorkerProxy, AddressSpace {
         return .failure(WorkerCoding.addressSpaceError(words[0]) ?? .overlap)
     }
 
-    func unmap(iova: UInt64, length: UInt64) -> Result<UInt64, AddressSpaceError> {
-        guard let words = call(.asUnmap, [iova, length], "unmap(\(hex(iova)), \(hex(length)))", minimumResults: 2) else { return .failure(.overlap) }
-        if words[0] == 0 { return .success(words[1]) }
-        return .failure(WorkerCoding.addressSpaceError(words[0]) ?? .overlap)
+    func unmap(iova: UInt64, length: UInt64) -> Result<UInt64, UnmapFailure> {
+        guard let words = call(.asUnmap, [iova, length], "unmap(\(hex(iova)), \(hex(length)))", minimumResults: 2) else { return .failure(UnmapFailure(.overlap)) }
+        return WorkerCoding.unmapResult(words) ?? .failure(UnmapFailure(.overlap))
     }
 
-    func unmapAll() -> UInt64 { call(.asUnmapAll, [], "unmap-all", minimumResults: 1)?[0] ?? 0 }
+    func unmapAll(iova: UInt64, length: UInt64) -> Result<UInt64, UnmapFailure> {
+        guard let words = call(.asUnmapAll, [iova, length], "unmap-all", minimumResults: 2) else { return .failure(UnmapFailure(.overlap)) }
+        return WorkerCoding.unmapResult(words) ?? .failure(UnmapFailure(.overlap))
+    }
 
     func translate(iova: UInt64, access: Access) -> Result<UInt64, TranslationFault> {
         guard let words = call(.asTranslate, [iova, UInt64(access.rawValue)], "translate(\(hex(iova)))", minimumResults: 2) else { return .failure(.notMapped) }
