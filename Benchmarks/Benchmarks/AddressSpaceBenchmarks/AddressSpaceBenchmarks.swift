@@ -13,7 +13,7 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark(
         "differential: optimized vs model, checked operations per second",
-        configuration: .init(metrics: [.wallClock, .custom("operations per second", polarity: .prefersLarger, useScalingFactor: false)], maxIterations: 5)
+        configuration: .init(metrics: [.wallClock, .custom("operations per second", polarity: .prefersLarger, useScalingFactor: false)], maxDuration: .seconds(12), maxIterations: 8)
     ) { benchmark in
         let check = try! AddressSpaceCheck(implementation: .optimized)
         var configuration = CheckConfiguration(name: "throughput", seed: 1, cases: 20_000)

@@ -20,6 +20,8 @@ public final class AddressSpaceOptimized: AddressSpace {
     private let policy: AddressSpacePolicy
     private let pageMask: UInt64
     private let aperture: ClosedRange<UInt64>
+    /// The lowest and highest reserved IOVA: a translation outside skips the region scan.
+    private let reservedSpan: ClosedRange<UInt64>?
 
     /// A planted bug (`IOMMUMutants`); nil in the real implementation.
     package var plantedBug: AddressSpaceBug? {
@@ -32,6 +34,8 @@ public final class AddressSpaceOptimized: AddressSpace {
         self.table = configuration.pageSize >= 4096 ? RadixPageTable(addressWidth: configuration.addressWidth) : nil
         self.pageMask = configuration.pageSize - 1
         self.aperture = configuration.aperture
+        let regions = configuration.reservedRegions.map(\.range)
+        if let low = regions.map(\.lowerBound).min(), let high = regions.map(\.upperBound).max() { reservedSpan = low...high } else { reservedSpan = nil }
     }
 
     // MARK: map
@@ -57,7 +61,7 @@ public final class AddressSpaceOptimized: AddressSpace {
             if iova < aperture.lowerBound || lastAllowed || (iovaWraps && !aperture.contains(iova)) { return .failure(.outsideAperture) }
             if configuration.reservedRegions.contains(where: { $0.range.lowerBound <= last && iova <= $0.range.upperBound }) {
                 // The bug: the page table is written before the last check, and not rolled back.
-                if plantedBug == .failedMapNotRolledBack { table?.map(iova: iova, length: length, phys: phys, permissions: effective(permissions)) }
+                if plantedBug == .failedMapNotRolledBack { writeTable(iova, length, phys, permissions) }
                 return .failure(.reservedRegion)
             }
         }
@@ -66,11 +70,11 @@ public final class AddressSpaceOptimized: AddressSpace {
             // maps what the page table can hold, so the bug shows without crashing the checker.
             let kept = 0 &- iova
             index.insert(Extent(iova: iova, length: kept, phys: phys, permissions: permissions))
-            if aperture.contains(iova) { table?.map(iova: iova, length: min(kept, aperture.upperBound - iova + 1), phys: phys, permissions: effective(permissions)) }
+            if aperture.contains(iova) { writeTable(iova, min(kept, aperture.upperBound - iova + 1), phys, permissions) }
             return .success(())
         }
         index.insert(Extent(iova: iova, length: length, phys: phys, permissions: permissions))
-        table?.map(iova: iova, length: length, phys: phys, permissions: effective(permissions))
+        writeTable(iova, length, phys, permissions)
         return .success(())
     }
 
@@ -223,11 +227,24 @@ public final class AddressSpaceOptimized: AddressSpace {
         return removed
     }
 
+    /// Writes a mapping into the page table. One that would take more tables than the budget
+    /// (terabytes of 4 KiB leaves, where phys and IOVA are not congruent modulo a superpage)
+    /// turns the table off: translations then come from the extent index, as below 4 KiB.
+    private func writeTable(_ iova: UInt64, _ length: UInt64, _ phys: UInt64, _ permissions: Permissions) {
+        guard let table else { return }
+        if table.tablesNeeded(iova: iova, length: length, phys: phys) > RadixPageTable.tableBudget - table.tableCount {
+            self.table = nil
+            iotlb.invalidateAll()
+            return
+        }
+        table.map(iova: iova, length: length, phys: phys, permissions: effective(permissions))
+    }
+
     // MARK: translate
 
     public func translate(iova: UInt64, access: Access) -> Result<UInt64, TranslationFault> {
         if policy.hasAperture && !aperture.contains(iova) { return .failure(.outsideAperture) }
-        if !configuration.reservedRegions.isEmpty, let region = configuration.reservedRegions.first(where: { $0.range.contains(iova) }) {
+        if let reservedSpan, reservedSpan.contains(iova), let region = configuration.reservedRegions.first(where: { $0.range.contains(iova) }) {
             let doorbell = region.kind == .msi && policy.msiDoorbell && plantedBug != .msiDoorbellFaults
             return doorbell ? .success(iova) : .failure(.notMapped)
         }

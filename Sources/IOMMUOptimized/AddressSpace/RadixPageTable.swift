@@ -38,7 +38,9 @@ final class RadixPageTable {
         removeAll()
     }
 
-    private static let initialCapacity = 4
+    /// Room for the tables of a few dozen scattered mappings (a case's worth) without growing:
+    /// untouched room costs address space only, growing costs a copy of every table.
+    private static let initialCapacity = 64
 
     deinit {
         entries.deallocate()
@@ -175,6 +177,17 @@ final class RadixPageTable {
         clear(table: 0, level: levels - 1, base: 0, first: first, last: last)
     }
 
+    /// Tables one address space may hold (32 MiB of entries).
+    static let tableBudget = 1 << 13
+
+    /// About how many tables a map of `length` bytes from `iova` to `phys` adds: its leaves are
+    /// the largest the two addresses are congruent modulo, 512 to a table.
+    func tablesNeeded(iova: UInt64, length: UInt64, phys: UInt64) -> Int {
+        var level = maxLeafLevel
+        while level > 0 && (phys &- iova) & (Self.size(level) - 1) != 0 { level -= 1 }
+        return Int(min((length >> Self.shift(level)) / 512, 1 << 40)) + 2 * levels
+    }
+
     /// Clears every entry; keeps one empty root.
     func removeAll() {
         if capacity > Self.initialCapacity {
@@ -261,7 +274,8 @@ final class RadixPageTable {
     }
 
     private func freeTable(_ table: Int) {
-        (entries + table * Self.fanout).update(repeating: 0, count: Self.fanout)
+        // A table emptied entry by entry is zero already; only a full or torn-down one is wiped.
+        if live[table] != 0 { (entries + table * Self.fanout).update(repeating: 0, count: Self.fanout) }
         live[table] = 0
         freeTables.append(table)
     }

@@ -14,6 +14,8 @@ public final class AddressSpaceModel: AddressSpace {
     /// used from one thread, and the runtime check cost more than the scans.)
     @exclusivity(unchecked) public private(set) var extents: [Extent] = []
     private var policy: AddressSpacePolicy { configuration.policy }
+    /// Where the last search ended (a hint only: every use checks it against the list).
+    @exclusivity(unchecked) private var finger = 0
 
     public init(configuration: AddressSpaceConfiguration) {
         self.configuration = configuration
@@ -319,11 +321,15 @@ public final class AddressSpaceModel: AddressSpace {
     /// The position of the first mapping whose last IOVA is at or after `address` (the
     /// mappings are sorted and disjoint, so their last IOVAs are sorted too): binary search.
     private func firstIndex(endingAtOrAfter address: UInt64) -> Int {
-        var low = 0, high = extents.count
+        // Probes cluster around one operation's range: try where the last search ended first.
+        let count = extents.count
+        if finger < count, extents[finger].last >= address, finger == 0 || extents[finger - 1].last < address { return finger }
+        var low = 0, high = count
         while low < high {
             let middle = (low + high) / 2
             if extents[middle].last < address { low = middle + 1 } else { high = middle }
         }
+        finger = low
         return low
     }
 
