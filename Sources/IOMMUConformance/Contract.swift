@@ -15,10 +15,17 @@ public enum Contract {
                     throw ImplementationUnavailable(error.description)
                 }
             }
-            return addressSpace + "\n" + policies.map { describe($0.name, $0.policy) }.joined(separator: "\n")
+            return addressSpace + "\n" + policies.map { describe($0.name, $0.policy.rules) }.joined(separator: "\n")
         case .isolation:
-            if let policy { throw ImplementationUnavailable("the isolation surface has no policies (got '\(policy)')") }
-            return isolation
+            var policies = IsolationPolicy.presets
+            if let policy {
+                do {
+                    policies = [(policy, try IsolationPolicy(parsing: policy))]
+                } catch {
+                    throw ImplementationUnavailable(error.description)
+                }
+            }
+            return isolation + "\n" + policies.map { describe($0.name, $0.policy.rules) }.joined(separator: "\n")
         case .interrupts:
             if let policy { throw ImplementationUnavailable("the interrupts surface has no policies (got '\(policy)')") }
             return interrupts
@@ -35,8 +42,8 @@ public enum Contract {
     }
 
     /// A policy's rules, one line each, from the same switches the model follows.
-    private static func describe(_ name: String, _ policy: AddressSpacePolicy) -> String {
-        "policy \(name):\n" + policy.rules.map { "  - \($0)" }.joined(separator: "\n")
+    private static func describe(_ name: String, _ rules: [String]) -> String {
+        "policy \(name):\n" + rules.map { "  - \($0)" }.joined(separator: "\n")
     }
 
     /// The evidence table of docs/SEMANTICS.md: for every rule and every preset, its source.
@@ -77,20 +84,25 @@ public enum Contract {
     """
 
     private static let isolation = """
-    Isolation (docs/SEMANTICS.md, "Isolation"; Documentation/driver-api/vfio.rst, drivers/iommu/iommu.c, iommufd.h, seed 002)
-    topology: devices partitioned into groups; some devices PASID-capable; contexts; domains
-    bind(device, driver): none, kernel or user driver; a kernel driver on a device of a user-owned group fails
-    claim(context, group): fails unless every device of the group is unbound or user-bound (not viable),
-      or if another context owns it; on success the group is blocked first, then owned (no DMA window)
-    attach / detach(context, group[, domain]): owner only; acts on every device of the group;
-      attaching while attached elsewhere is detach then attach
-    attachPASID / detachPASID(context, device, pasid[, domain]): owner only; DMA tagged with the
-      PASID reaches only that domain; untagged DMA uses the group's domain
-    release(context, group): owner only; the group returns to blocked; nothing of the old owner is reachable
-    dma(device, pasid?, iova, access): the domain in force translates, or a fault: blocked, no-domain,
-      not-mapped, permission
-    checked at every checkpoint the implementation reports, not only between operations:
-      no DMA reaches a domain its group or PASID is not attached to; ownership is all-or-nothing per group
+    Isolation (docs/SEMANTICS.md, "Isolation"; drivers/iommu/iommu.c, drivers/iommu/iommufd/device.c, drivers/vfio, Documentation/driver-api/vfio.rst, the virtio-iommu spec, seed 002)
+    topology: devices partitioned into groups; some devices PASID-capable; contexts (users); two
+      domains per context; the policy of the interface (below)
+    drivers: none, kernel (uses the DMA API: holds a count of the group's default domain),
+      user-access (vfio-pci) and driver-managed (pci-stub, pcieport: no count)
+    bind(device, driver): a kernel driver on a device of a user-owned group fails with group-owned;
+      the driver of a claimed device cannot change (device-in-use)
+    ownership is counted as the kernel counts it: a group with a kernel driver bound is not viable;
+      one owner at a time (owned-by-other); the group is blocked before the owner is recorded, and
+      the default domain returns when the last claim goes (nothing of the old owner stays reachable)
+    a group claimed through the group API and a device cdev of it exclude each other (other-interface)
+    attach-pasid / detach-pasid(context, device, pasid[, domain]): the holder of the device only;
+      DMA tagged with a PASID reaches only that PASID's domain, never the group's
+    dma(device, pasid?, iova, access): the domain in force translates, or: kernel-domain (not owned),
+      blocked or bypass (owned, no domain), no-domain (tagged, no domain for the PASID), a fault
+    a failure may report any rule it breaks, or another rule with the same errno
+    checked at every checkpoint the implementation reports, not only between operations: no DMA
+      reaches a domain of a context that does not own the group; an owned group never reaches the
+      kernel's domain; nothing bypasses translation unless the policy says so
     """
 
     private static let interrupts = """

@@ -125,7 +125,16 @@ public enum DetectionBenchmark {
         "handover-window": 1,              // claim (the checkpoint sees the window)
         "kernel-bind-on-owned-group": 2,   // claim; bind a kernel driver
         "non-owner-can-detach": 2,         // claim by c0; detach by c1
-        "release-keeps-later-pasids": 3,   // claim; attach-pasid on the group's second device; release (a checkpoint inside it)
+        "release-keeps-later-pasids": 3,   // claim-device; attach-pasid; release-device (a checkpoint inside it)
+        "pasid-attached-on-one-device": 2, // claim-device d0 of a two-device group; attach-pasid (d1's tagged probe)
+        "pasid-second-domain-accepted": 4, // claim-device d0 and d1; attach-pasid d0 to D0; attach-pasid d1 to D1
+        "second-claim-by-same-container-accepted": 2, // claim; claim again by the same container
+        "last-release-keeps-blocking": 2,  // claim-device; release-device
+        "first-release-drops-ownership": 3, // claim-device d0 and d1; release-device d0
+        "bypass-after-detach": 2,          // claim; detach (vfio-container)
+        "driver-managed-breaks-viability": 1, // claim of a group with a driver-managed bridge
+        "pasid-table-aliases": 2,          // claim-device; attach-pasid 1 (the probe of pasid 9 reaches it)
+        "attach-second-device-replaces": 4, // claim-device d0 and d1; attach-device d0 to D0; d1 to D1
         // Shadow.
         "unmap-all-then-replay": 3,        // write leaf; invalidate; invalidate again with DMA between host calls
         "psi-stops-at-page-directory": 1,  // one PSI crossing a 512-page boundary

@@ -31,8 +31,15 @@ public struct SurfaceCheck: Sendable {
             let check = try AddressSpaceCheck(options: options, stateful: stateful, implementation: implementation)
             return SurfaceCheck(surface: surface, kindNames: AddressSpaceCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
         case .isolation:
-            if let policy { throw ImplementationUnavailable("the isolation surface has no policies (got '\(policy)')") }
-            let check = try IsolationCheck(stateful: stateful, implementation: implementation)
+            var fixed: IsolationPolicy?
+            if let policy {
+                do {
+                    fixed = try IsolationPolicy(parsing: policy)
+                } catch {
+                    throw ImplementationUnavailable(error.description)
+                }
+            }
+            let check = try IsolationCheck(stateful: stateful, policy: fixed, implementation: implementation)
             return SurfaceCheck(surface: surface, kindNames: IsolationCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
         case .interrupts:
             if let policy { throw ImplementationUnavailable("the interrupts surface has no policies (got '\(policy)')") }

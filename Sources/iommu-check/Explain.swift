@@ -21,7 +21,7 @@ struct Explain: ParsableCommand {
     @Option(help: "The surface: \(Surface.allCases.map(\.rawValue).joined(separator: ", ")). Default: all.")
     var surface: String?
 
-    @Option(help: "Only this policy (address-space: \(AddressSpacePolicy.presetNames.joined(separator: ", ")), optionally :SWITCH=VALUE,...; shadow: window-for-changed-pages, atomic-replace).")
+    @Option(help: "Only this policy (address-space: \(AddressSpacePolicy.presetNames.joined(separator: ", ")), optionally :SWITCH=VALUE,...; isolation: \(IsolationPolicy.presetNames.joined(separator: ", ")); shadow: window-for-changed-pages, atomic-replace).")
     var policy: String?
 
     @Flag(help: "Print an array of objects: surface, policy, contract.")

@@ -8,7 +8,7 @@ struct ImplementationOptions: ParsableArguments {
     @Option(help: "What to check: reference, optimized, or mutant:NAME. Ignored with --plugin.")
     var implementation: String = "optimized"
 
-    @Option(help: "Check a plug-in: a shared library exporting iommu_check_plugin_v1 (docs/PLUGINS.md).")
+    @Option(help: "Check a plug-in: a shared library exporting iommu_check_plugin_v2 (or v1) (docs/PLUGINS.md).")
     var plugin: String?
 
     @Flag(help: "Run the plug-in in this process (100x faster; a crash in it ends the run). Default: in a worker process.")
@@ -17,7 +17,7 @@ struct ImplementationOptions: ParsableArguments {
     @Option(help: "Seconds a plug-in worker may take for one call before it is killed as hung.")
     var timeout: Double = 5
 
-    @Option(help: "The contract the implementation claims (address-space: \(AddressSpacePolicy.presetNames.joined(separator: ", ")), optionally :SWITCH=VALUE,...; shadow: window-for-changed-pages, atomic-replace). Default: drawn per case.")
+    @Option(help: "The contract the implementation claims (address-space: \(AddressSpacePolicy.presetNames.joined(separator: ", ")), optionally :SWITCH=VALUE,...; isolation: \(IsolationPolicy.presetNames.joined(separator: ", ")); shadow: window-for-changed-pages, atomic-replace). Default: drawn per case.")
     var policy: String?
 
     func validate() throws {

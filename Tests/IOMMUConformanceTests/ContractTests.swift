@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func aPolicyTheSurfaceLacksIsRefused() {
-        #expect(throws: ImplementationUnavailable.self) { try Contract.text(.isolation, policy: "iommufd") }
+        #expect(throws: ImplementationUnavailable.self) { try Contract.text(.isolation, policy: "vfio") }
         #expect(throws: ImplementationUnavailable.self) { try Contract.text(.shadow, policy: "split") }
         #expect((try? Contract.text(.shadow, policy: "atomic-replace"))?.contains("old or its new address") == true)
     }

@@ -131,6 +131,18 @@ import Testing
         #expect(failure.trace.count <= 3, "\(failure)")
     }
 
+    /// A version-1 isolation table followed a contract Linux does not have: refused with a
+    /// sentence that says how to update.
+    @Test func aVersionOneIsolationTableIsRefusedWithTheUpdate() throws {
+        let path = try ExamplePlugins.build("isolation.c", ["LEGACY_V1"])
+        #expect {
+            _ = try IsolationCheck(implementation: .plugin(ExamplePlugins.reference(path, worker: false)))
+                .run(CheckConfiguration(name: "isolation-v1", seed: 1, cases: 1))
+        } throws: { error in
+            "\(error)".contains("iommu_check_plugin_v2") && "\(error)".contains("claim_device")
+        }
+    }
+
     @Test(arguments: [false, true])
     func anImpossibleDomainIsAConformanceFailureNotACrash(worker: Bool) throws {
         let report = try run(.isolation, ExamplePlugins.reference(try ExamplePlugins.build("isolation.c", ["BAD_DOMAIN"]), worker: worker), cases: 200)

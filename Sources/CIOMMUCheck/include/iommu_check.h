@@ -207,21 +207,31 @@ struct iommu_check_address_space_ops {
  * Isolation: groups, ownership, attach, PASID (docs/SEMANTICS.md, "Isolation").
  * ------------------------------------------------------------------------------------------ */
 
+/* The rules an operation can break; the errno Linux returns for each is in docs/SEMANTICS.md.
+ * A back end that knows only the errno may return any status of that errno. */
 enum iommu_check_isolation_status {
     IOMMU_CHECK_ISO_OK = 0,
-    IOMMU_CHECK_ISO_NO_SUCH_OBJECT = 1,
-    IOMMU_CHECK_ISO_NOT_VIABLE = 2,
-    IOMMU_CHECK_ISO_OWNED_BY_OTHER = 3,
-    IOMMU_CHECK_ISO_NOT_OWNER = 4,
-    IOMMU_CHECK_ISO_GROUP_OWNED = 5,
-    IOMMU_CHECK_ISO_DOMAIN_NOT_OWNED = 6,
-    IOMMU_CHECK_ISO_NO_PASID_SUPPORT = 7
+    IOMMU_CHECK_ISO_NO_SUCH_OBJECT = 1,     /* ENOENT */
+    IOMMU_CHECK_ISO_NOT_VIABLE = 2,         /* EPERM: a kernel DMA-API driver holds the group */
+    IOMMU_CHECK_ISO_OWNED_BY_OTHER = 3,     /* EPERM */
+    IOMMU_CHECK_ISO_NOT_OWNER = 4,          /* ENOENT */
+    IOMMU_CHECK_ISO_GROUP_OWNED = 5,        /* EBUSY: a kernel driver cannot bind in an owned group */
+    IOMMU_CHECK_ISO_DOMAIN_NOT_OWNED = 6,   /* ENOENT */
+    IOMMU_CHECK_ISO_NO_PASID_SUPPORT = 7,   /* EOPNOTSUPP */
+    IOMMU_CHECK_ISO_ALREADY_CLAIMED = 8,    /* EPERM: the group API, the same owner again */
+    IOMMU_CHECK_ISO_NOT_USER_ACCESS = 9,    /* ENODEV: no user-access driver, no device file */
+    IOMMU_CHECK_ISO_ALREADY_BOUND = 10,     /* EINVAL: the device is claimed already */
+    IOMMU_CHECK_ISO_ATTACHED_ELSEWHERE = 11,/* EINVAL: the group (or PASID) is on another domain */
+    IOMMU_CHECK_ISO_ALREADY_ATTACHED = 12,  /* EBUSY */
+    IOMMU_CHECK_ISO_OTHER_INTERFACE = 13,   /* EBUSY: held through the group API / device API */
+    IOMMU_CHECK_ISO_DEVICE_IN_USE = 14      /* EBUSY: a claimed device's driver cannot change */
 };
 
 enum iommu_check_driver {
     IOMMU_CHECK_DRIVER_NONE = 0,
-    IOMMU_CHECK_DRIVER_KERNEL = 1,
-    IOMMU_CHECK_DRIVER_USER_ACCESS = 2
+    IOMMU_CHECK_DRIVER_KERNEL = 1,         /* uses the DMA API: counts against the group */
+    IOMMU_CHECK_DRIVER_USER_ACCESS = 2,    /* vfio-pci */
+    IOMMU_CHECK_DRIVER_MANAGED = 3         /* driver_managed_dma (pci-stub, pcieport): no count */
 };
 
 /* Where a DMA goes. */
@@ -232,7 +242,26 @@ enum iommu_check_dma_result {
     IOMMU_CHECK_DMA_NO_DOMAIN = 3,     /* PASID-tagged, no domain for that PASID */
     IOMMU_CHECK_DMA_NOT_MAPPED = 4,
     IOMMU_CHECK_DMA_PERMISSION_DENIED = 5,
-    IOMMU_CHECK_DMA_OUTSIDE_APERTURE = 6
+    IOMMU_CHECK_DMA_OUTSIDE_APERTURE = 6,
+    IOMMU_CHECK_DMA_BYPASS = 7         /* owned, attached to no domain, policy bypass: identity */
+};
+
+/* The isolation policy's switches (docs/SEMANTICS.md, "Isolation"). */
+enum iommu_check_ownership_interface {
+    IOMMU_CHECK_INTERFACE_GROUP = 0,   /* claim/release/attach/detach name a group (VFIO container) */
+    IOMMU_CHECK_INTERFACE_DEVICE = 1   /* claim_device/... name a device (vfio cdev + iommufd) */
+};
+enum iommu_check_pasid_support {
+    IOMMU_CHECK_PASID_NONE = 0,
+    IOMMU_CHECK_PASID_GROUP_WIDE = 1   /* one domain per (group, PASID) */
+};
+enum iommu_check_detached_dma {
+    IOMMU_CHECK_DETACHED_BLOCKED = 0,
+    IOMMU_CHECK_DETACHED_BYPASS = 1
+};
+enum iommu_check_reattach {
+    IOMMU_CHECK_REATTACH_REFUSED = 0,  /* IOMMU_CHECK_ISO_ALREADY_ATTACHED */
+    IOMMU_CHECK_REATTACH_REPLACES = 1
 };
 
 struct iommu_check_topology {
@@ -244,9 +273,13 @@ struct iommu_check_topology {
     uint32_t domain_count;
     const uint32_t *domain_owner; /* the owning context of each domain */
     const uint32_t *initial_driver; /* per device, enum iommu_check_driver */
-    uint32_t max_pasid;           /* PASIDs are 1 ... max_pasid */
+    uint32_t max_pasid;           /* PASIDs are 1 ... max_pasid (< 2^20) */
     /* Every domain maps 16 pages read-write at 0x10000 and one read-only page at 0x20000 to
      * host-physical ((domain + 1) << 32) + iova (docs/SEMANTICS.md). */
+    uint32_t interface;           /* enum iommu_check_ownership_interface */
+    uint32_t pasid_support;       /* enum iommu_check_pasid_support */
+    uint32_t detached;            /* enum iommu_check_detached_dma */
+    uint32_t reattach;            /* enum iommu_check_reattach */
 };
 
 /* Call checkpoint(context) after each change of DMA-relevant state (a context entry written,
@@ -270,6 +303,13 @@ struct iommu_check_isolation_ops {
     int32_t (*dma)(void *system, uint32_t device, uint32_t pasid, uint64_t iova, uint32_t access, uint32_t *domain, uint64_t *phys);
     /* The owning context of group, or -1 while the kernel owns it. */
     int64_t (*owner)(void *system, uint32_t group);
+    /* The device API: claim a device (VFIO_DEVICE_BIND_IOMMUFD), give it back (close), attach
+     * it to a domain (VFIO_DEVICE_ATTACH_IOMMUFD_PT; an attached device moves its whole
+     * group) and detach it. */
+    int32_t (*claim_device)(void *system, uint32_t context, uint32_t device);
+    int32_t (*release_device)(void *system, uint32_t context, uint32_t device);
+    int32_t (*attach_device)(void *system, uint32_t context, uint32_t device, uint32_t domain);
+    int32_t (*detach_device)(void *system, uint32_t context, uint32_t device);
 };
 
 /* ------------------------------------------------------------------------------------------
@@ -388,14 +428,17 @@ const struct iommu_check_plugin *iommu_check_plugin_v2(void);
 
 /* ------------------------------------------------------------------------------------------
  * ABI version 1, still loaded: a library exporting iommu_check_plugin_v1 whose table says
- * abi_version 1. Only its address-space table differs from version 2 (the isolation, shadow
- * and interrupt tables are the same). It is checked only under configurations version 1 can
- * state: page sizes of 4 KiB and more, an aperture 0 ... 2^width - 1, reserved regions without
- * kinds, unmap-all without arguments, and the policies vfio-type1, virtio-iommu
- * and page-table (as partial_unmap/empty_unmap).
+ * abi_version 1. Its shadow and interrupt tables are those of version 2. Its address space is
+ * checked only under configurations version 1 can state: page sizes of 4 KiB and more, an
+ * aperture 0 ... 2^width - 1, reserved regions without kinds, unmap-all without arguments, and
+ * the policies vfio-type1, virtio-iommu and page-table (as partial_unmap/empty_unmap). Its
+ * isolation table is refused: version 1 followed a contract Linux does not have (PASIDs per
+ * device, a second claim by the same owner shared).
  * To update: include this header, export iommu_check_plugin_v2 with abi_version 2, take
  * struct iommu_check_as_config in create, give unmap_all the iova, length and bytes arguments,
- * and report bytes removed by a failing unmap.
+ * report bytes removed by a failing unmap; for isolation, read the policy fields of the
+ * topology, add claim_device, release_device, attach_device and detach_device, attach PASIDs
+ * per group, and return the new statuses (docs/PLUGINS.md).
  * ------------------------------------------------------------------------------------------ */
 
 struct iommu_check_as_config_v1 {
@@ -418,12 +461,15 @@ struct iommu_check_address_space_ops_v1 {
     size_t (*mappings)(void *space, uint64_t first, uint64_t last, struct iommu_check_extent *out, size_t capacity);
 };
 
+/* Version 1's isolation table: refused (see above); its layout is kept so it can be named. */
+struct iommu_check_isolation_ops_v1;
+
 struct iommu_check_plugin_v1 {
     uint32_t abi_version; /* 1 */
     uint32_t reserved;
     const char *name;
     const struct iommu_check_address_space_ops_v1 *address_space;
-    const struct iommu_check_isolation_ops *isolation;
+    const struct iommu_check_isolation_ops_v1 *isolation;
     const struct iommu_check_shadow_ops *shadow;
     const struct iommu_check_interrupt_ops *interrupts;
 };

@@ -38,7 +38,7 @@ extension IsolationMachine {
         let context = Int(uniform(stream, UInt64(topology.contexts)))
         let domain = Int(uniform(stream, UInt64(topology.domainOwners.count)))
         let pasid = UInt32(uniform(stream, UInt64(topology.maxPASID) + 1))
-        switch uniform(stream, 8) {
+        switch uniform(stream, 12) {
         case 0: return .bind(device: device, driver: Driver.allCases[Int(uniform(stream, UInt64(Driver.allCases.count)))])
         case 1: return .claim(context: context, group: group)
         case 2: return .release(context: context, group: group)
@@ -46,6 +46,10 @@ extension IsolationMachine {
         case 4: return .detach(context: context, group: group)
         case 5: return .attachPASID(context: context, device: device, pasid: pasid, domain: domain)
         case 6: return .detachPASID(context: context, device: device, pasid: pasid)
+        case 8: return .claimDevice(context: context, device: device)
+        case 9: return .releaseDevice(context: context, device: device)
+        case 10: return .attachDevice(context: context, device: device, domain: domain)
+        case 11: return .detachDevice(context: context, device: device)
         default:
             return .dma(device: device, pasid: uniform(stream, 2) == 0 ? nil : pasid, iova: 0x1000 * uniform(stream, 32),
                         access: uniform(stream, 2) == 0 ? .read : .write)

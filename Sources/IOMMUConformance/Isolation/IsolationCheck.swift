@@ -8,20 +8,23 @@ import PropertyCheck
 /// sequence in lockstep with the model.
 public struct IsolationCheck: Sendable {
     public var stateful: StatefulOptions
+    /// The contract the implementation claims; nil draws a preset per case.
+    public var policy: IsolationPolicy?
     /// Builds the implementation under test for a case's topology, wired to the checkpoint.
     public var makeImplementation: @Sendable (Topology, @escaping () -> Void) throws -> any IsolationSystem
 
-    public init(stateful: StatefulOptions = StatefulOptions(), makeImplementation: @escaping @Sendable (Topology, @escaping () -> Void) throws -> any IsolationSystem) {
+    public init(stateful: StatefulOptions = StatefulOptions(), policy: IsolationPolicy? = nil, makeImplementation: @escaping @Sendable (Topology, @escaping () -> Void) throws -> any IsolationSystem) {
         self.stateful = stateful
+        self.policy = policy
         self.makeImplementation = makeImplementation
     }
 
-    public init(stateful: StatefulOptions = StatefulOptions(), implementation: ImplementationChoice) throws(ImplementationUnavailable) {
+    public init(stateful: StatefulOptions = StatefulOptions(), policy: IsolationPolicy? = nil, implementation: ImplementationChoice) throws(ImplementationUnavailable) {
         if case .mutant(let name) = implementation, !IsolationMutants.all.contains(where: { $0.name == name }) {
             throw ImplementationUnavailable("no isolation mutant named '\(name)'; known: \(IsolationMutants.all.map(\.name).joined(separator: ", "))")
         }
         let plugin: PluginHarness? = if case .plugin(let reference) = implementation { try PluginHarness(reference, surface: .isolation) } else { nil }
-        self.init(stateful: stateful) { topology, checkpoint in
+        self.init(stateful: stateful, policy: policy) { topology, checkpoint in
             switch implementation {
             case .plugin: return try plugin!.isolation(topology, checkpoint: checkpoint)
             case .reference: return IsolationModel(topology: topology)
@@ -45,9 +48,9 @@ public struct IsolationCheck: Sendable {
     }
 
     func testCase(recording recorder: TraceRecorder<IsolationTrace>?) -> TestCase {
-        let stateful = self.stateful, make = self.makeImplementation
+        let stateful = self.stateful, make = self.makeImplementation, policy = self.policy
         return { stream in
-            let topology = IsolationGenerator.drawTopology(stream)
+            let topology = IsolationGenerator.drawTopology(stream, policy: policy)
             let monitor = IsolationMonitor(topology: topology)
             let implementation: any IsolationSystem
             do {

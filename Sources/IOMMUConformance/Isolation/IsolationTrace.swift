@@ -16,6 +16,8 @@ public struct IsolationTrace: Sendable {
     }
 
     public var topology: Topology
+    /// Scenario files list the policies they hold under; empty when the topology names one.
+    public var policies: [IsolationPolicy] = []
     public var description: String?
     public var steps: [Step]
 
@@ -25,6 +27,17 @@ public struct IsolationTrace: Sendable {
         self.description = description
     }
 
+    /// The topologies the trace is judged under: one per policy it names.
+    public var judgedTopologies: [Topology] {
+        (policies.isEmpty ? [topology.policy] : policies).map { policy in
+            var topology = self.topology
+            topology.policy = policy
+            return topology
+        }
+    }
+
+    static var policyNames: String { IsolationPolicy.presetNames.joined(separator: ", ") + " (optionally :SWITCH=VALUE,...)" }
+
     public static func parse(_ text: String) throws(TraceError) -> IsolationTrace {
         let lines = traceLines(text)
         guard let first = lines.first else { throw TraceError(line: 1, "empty trace: expected a header line") }
@@ -32,7 +45,19 @@ public struct IsolationTrace: Sendable {
         guard header.surface == .isolation else {
             throw TraceError(line: first.number, field: "surface", "this is a \(header.surface) trace, not an isolation trace")
         }
-        var trace = IsolationTrace(topology: try topology(header.configuration), description: header.description)
+        guard header.version >= 2 else {
+            throw TraceError(line: first.number, field: "version", "version-1 isolation traces were judged under a contract that no longer holds (PASIDs per device, a second claim by the same owner shared); set \"version\": 2 and name the policy in the configuration (\(policyNames))")
+        }
+        var policies: [IsolationPolicy] = []
+        for (index, name) in header.policies.enumerated() {
+            do {
+                policies.append(try IsolationPolicy(parsing: name))
+            } catch {
+                throw TraceError(line: first.number, field: "policies[\(index)]", error.description)
+            }
+        }
+        var trace = IsolationTrace(topology: try topology(header.configuration, namedPolicies: policies), description: header.description)
+        trace.policies = policies
         for (number, text) in lines.dropFirst() {
             let line = try JSONLine(number: number, text: text)
             let operation = try Self.operation(line)
@@ -49,7 +74,18 @@ public struct IsolationTrace: Sendable {
         return result
     }
 
-    private static func topology(_ line: JSONLine) throws(TraceError) -> Topology {
+    private static func topology(_ line: JSONLine, namedPolicies: [IsolationPolicy]) throws(TraceError) -> Topology {
+        var policy = namedPolicies.first ?? .iommufd
+        if line.has("policy") {
+            let name = try line.string("policy")
+            do {
+                policy = try IsolationPolicy(parsing: name)
+            } catch {
+                throw TraceError(line: line.number, field: "configuration.policy", error.description)
+            }
+        } else if namedPolicies.isEmpty {
+            throw TraceError(line: line.number, field: "configuration.policy", "missing: a trace names the policy it was recorded under (\(policyNames)), or a scenario lists its policies")
+        }
         var groups: [[Int]] = []
         for (index, value) in try line.array("groups").enumerated() {
             guard value is [Any] else { throw TraceError(line: line.number, field: "configuration.groups[\(index)]", "expected an array of device numbers") }
@@ -72,7 +108,7 @@ public struct IsolationTrace: Sendable {
         let topology = Topology(
             groups: groups, pasidCapable: pasidCapable, contexts: try line.integer("contexts"),
             domainOwners: try integers(line, "domainOwners"), initialDrivers: drivers,
-            maxPASID: line.has("maxPASID") ? UInt32(truncatingIfNeeded: try line.integer("maxPASID")) : 15
+            maxPASID: try maxPASID(line), policy: policy
         )
         do {
             try topology.validate()
@@ -80,6 +116,13 @@ public struct IsolationTrace: Sendable {
             throw TraceError(line: line.number, field: "configuration", error.description)
         }
         return topology
+    }
+
+    private static func maxPASID(_ line: JSONLine) throws(TraceError) -> UInt32 {
+        guard line.has("maxPASID") else { return 15 }
+        let value = try line.integer("maxPASID")
+        guard value >= 1 && value < 1 << 20 else { throw TraceError(line: line.number, field: "configuration.maxPASID", "\(value) must be in 1 ... 2^20 - 1") }
+        return UInt32(value)
     }
 
     private static let operations: [(String, Int)] = IsolationOperation.kindNames.enumerated().map { ($0.element, $0.offset) }
@@ -93,6 +136,10 @@ public struct IsolationTrace: Sendable {
         case 4: return .detach(context: try line.integer("context"), group: try line.integer("group"))
         case 5: return .attachPASID(context: try line.integer("context"), device: try line.integer("device"), pasid: try pasid(line), domain: try line.integer("domain"))
         case 6: return .detachPASID(context: try line.integer("context"), device: try line.integer("device"), pasid: try pasid(line))
+        case 8: return .claimDevice(context: try line.integer("context"), device: try line.integer("device"))
+        case 9: return .releaseDevice(context: try line.integer("context"), device: try line.integer("device"))
+        case 10: return .attachDevice(context: try line.integer("context"), device: try line.integer("device"), domain: try line.integer("domain"))
+        case 11: return .detachDevice(context: try line.integer("context"), device: try line.integer("device"))
         default:
             return .dma(device: try line.integer("device"), pasid: line.has("pasid") ? try pasid(line) : nil,
                         iova: try line.address("iova"), access: try line.choice("access", Access.allCases.map { ($0.description, $0) }))
@@ -113,10 +160,11 @@ public struct IsolationTrace: Sendable {
             case "ok": return .dma(.reached(domain: try line.integer("domain"), phys: try line.address("phys")))
             case "kernel-domain": return .dma(.kernelDomain)
             case "blocked": return .dma(.blocked)
+            case "bypass": return .dma(.bypass)
             case "no-domain": return .dma(.noDomain)
             default:
                 guard let fault = TranslationFault(rawValue: text) else {
-                    throw TraceError(line: line.number, field: "outcome", "'\(text)' is not a DMA outcome; expected ok, kernel-domain, blocked, no-domain or one of: \(TranslationFault.allCases.map(\.rawValue).joined(separator: ", "))")
+                    throw TraceError(line: line.number, field: "outcome", "'\(text)' is not a DMA outcome; expected ok, kernel-domain, blocked, bypass, no-domain or one of: \(TranslationFault.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 return .dma(.faulted(fault))
             }
@@ -137,6 +185,7 @@ public struct IsolationTrace: Sendable {
             ("domainOwners", .array(t.domainOwners.map { .integer($0) })),
             ("drivers", .array(t.initialDrivers.map { .string($0.rawValue) })),
             ("maxPASID", .integer(Int(t.maxPASID))),
+            ("policy", .string(t.policy.description)),
         ], description: description)
         return ([header] + steps.map { Self.encode($0.operation, $0.outcome) }).joined(separator: "\n") + "\n"
     }
@@ -151,6 +200,9 @@ public struct IsolationTrace: Sendable {
         case .attachPASID(let context, let device, let pasid, let domain):
             fields += [("context", .integer(context)), ("device", .integer(device)), ("pasid", .integer(Int(pasid))), ("domain", .integer(domain))]
         case .detachPASID(let context, let device, let pasid): fields += [("context", .integer(context)), ("device", .integer(device)), ("pasid", .integer(Int(pasid)))]
+        case .claimDevice(let context, let device), .releaseDevice(let context, let device), .detachDevice(let context, let device):
+            fields += [("context", .integer(context)), ("device", .integer(device))]
+        case .attachDevice(let context, let device, let domain): fields += [("context", .integer(context)), ("device", .integer(device)), ("domain", .integer(domain))]
         case .dma(let device, let pasid, let iova, let access):
             fields.append(("device", .integer(device)))
             if let pasid { fields.append(("pasid", .integer(Int(pasid)))) }

@@ -13,7 +13,7 @@ final class PluginIsolation: IsolationSystem, ReportsForeignFailures {
 
     init(library: PluginLibrary, topology: Topology, checkpoint: @escaping () -> Void) throws(ImplementationUnavailable) {
         guard let ops = library.isolation else {
-            throw ImplementationUnavailable("plug-in '\(library.name)' does not provide the isolation surface")
+            throw ImplementationUnavailable(library.isolationRefusal ?? "plug-in '\(library.name)' does not provide the isolation surface")
         }
         self.library = library
         self.ops = ops
@@ -27,7 +27,8 @@ final class PluginIsolation: IsolationSystem, ReportsForeignFailures {
         let groupOf = topology.groupOfDevice.map { UInt32($0) }
         let pasid = topology.pasidCapable.map { UInt8($0 ? 1 : 0) }
         let owners = topology.domainOwners.map { UInt32($0) }
-        let drivers = topology.initialDrivers.map { UInt32([Driver.none, .kernel, .userAccess].firstIndex(of: $0)!) }
+        let drivers = topology.initialDrivers.map { Self.code($0) }
+        let policy = topology.policy
         handle = groupOf.withUnsafeBufferPointer { groupOf in
             pasid.withUnsafeBufferPointer { pasid in
                 owners.withUnsafeBufferPointer { owners in
@@ -35,7 +36,9 @@ final class PluginIsolation: IsolationSystem, ReportsForeignFailures {
                         var layout = iommu_check_topology(
                             device_count: UInt32(topology.deviceCount), group_of: groupOf.baseAddress, group_count: UInt32(topology.groups.count),
                             pasid_capable: pasid.baseAddress, context_count: UInt32(topology.contexts), domain_count: UInt32(topology.domainOwners.count),
-                            domain_owner: owners.baseAddress, initial_driver: drivers.baseAddress, max_pasid: topology.maxPASID)
+                            domain_owner: owners.baseAddress, initial_driver: drivers.baseAddress, max_pasid: topology.maxPASID,
+                            interface: policy.interface == .group ? 0 : 1, pasid_support: policy.pasid == .none ? 0 : 1,
+                            detached: policy.detached == .blocked ? 0 : 1, reattach: policy.reattach == .refused ? 0 : 1)
                         return ops.create!(&layout, host)
                     }
                 }
@@ -67,9 +70,25 @@ final class PluginIsolation: IsolationSystem, ReportsForeignFailures {
     /// Negative numbers cannot cross the ABI; the model answers no-such-object for them.
     private func word(_ value: Int) -> UInt32 { value < 0 || value > Int(UInt32.max) ? UInt32.max : UInt32(value) }
 
-    func bind(device: Int, driver: Driver) -> Result<Void, IsolationError> {
-        result(ops.bind!(handle, word(device), UInt32([Driver.none, .kernel, .userAccess].firstIndex(of: driver)!)), "bind")
+    /// enum iommu_check_driver.
+    private static func code(_ driver: Driver) -> UInt32 {
+        switch driver {
+        case .none: 0
+        case .kernel: 1
+        case .userAccess: 2
+        case .driverManaged: 3
+        }
     }
+
+    func bind(device: Int, driver: Driver) -> Result<Void, IsolationError> {
+        result(ops.bind!(handle, word(device), Self.code(driver)), "bind")
+    }
+    func claimDevice(context: Int, device: Int) -> Result<Void, IsolationError> { result(ops.claim_device!(handle, word(context), word(device)), "claim_device") }
+    func releaseDevice(context: Int, device: Int) -> Result<Void, IsolationError> { result(ops.release_device!(handle, word(context), word(device)), "release_device") }
+    func attachDevice(context: Int, device: Int, domain: Int) -> Result<Void, IsolationError> {
+        result(ops.attach_device!(handle, word(context), word(device), word(domain)), "attach_device")
+    }
+    func detachDevice(context: Int, device: Int) -> Result<Void, IsolationError> { result(ops.detach_device!(handle, word(context), word(device)), "detach_device") }
     func claim(context: Int, group: Int) -> Result<Void, IsolationError> { result(ops.claim!(handle, word(context), word(group)), "claim") }
     func release(context: Int, group: Int) -> Result<Void, IsolationError> { result(ops.release!(handle, word(context), word(group)), "release") }
     func attach(context: Int, group: Int, domain: Int) -> Result<Void, IsolationError> { result(ops.attach!(handle, word(context), word(group), word(domain)), "attach") }
@@ -97,8 +116,9 @@ final class PluginIsolation: IsolationSystem, ReportsForeignFailures {
         case 4: return .faulted(.notMapped)
         case 5: return .faulted(.permissionDenied)
         case 6: return .faulted(.outsideAperture)
+        case 7: return .bypass
         default:
-            failures.record("dma returned \(status), which is not an iommu_check_dma_result (0 ... 6)")
+            failures.record("dma returned \(status), which is not an iommu_check_dma_result (0 ... 7)")
             return .noDomain
         }
     }

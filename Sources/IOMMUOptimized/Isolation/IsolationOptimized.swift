@@ -1,9 +1,9 @@
 import IOMMUSpec
 
-/// The optimized isolation layer, shaped like a kernel's: group membership and kernel-bound
-/// devices as bitsets, one context entry per device (what the IOMMU hardware reads), a PASID
-/// table per device, ownership and attachment by group index. The DMA path reads one entry and
-/// at most one dictionary; nothing on it scans.
+/// The optimized isolation layer, shaped like a kernel's: one context entry per device and one
+/// PASID table per device (what the IOMMU hardware reads), group bookkeeping by index and
+/// bitset (owner, owner count, the attached devices of the group's domain and of each PASID).
+/// The DMA path reads one entry and at most one dictionary; nothing on it scans.
 ///
 /// It calls `checkpoint` after each hardware-visible change, so the checker can DMA in between.
 public final class IsolationOptimized: IsolationSystem {
@@ -11,41 +11,82 @@ public final class IsolationOptimized: IsolationSystem {
     enum Entry: Equatable {
         case kernelDefault
         case blocked
+        case bypass
         case domain(Int)
     }
 
+    /// One PASID of a group: its domain and the devices that attached it.
+    struct Slot {
+        var domain: Int
+        var attachers: UInt64
+    }
+
     let topology: Topology
+    private let policy: IsolationPolicy
     private let groupOf: [Int]
     private let members: [UInt64]
-    private var kernelBound: UInt64 = 0
-    private var owners: [Int]
-    private var attached: [Int]
-    private var entries: [Entry]
-    private var pasidTables: [[UInt32: Int]]
+    /// The PASID-capable devices of each group: where a PASID's domain is programmed.
+    private let pasidMembers: [UInt64]
+    private let deviceCount: Int, groupCount: Int, contextCount: Int, domainCount: Int
+    // Unchecked exclusivity: one thread uses a system, and the runtime checks on these hot
+    // fields cost more than the work (see docs/ARCHITECTURE.md).
+    @exclusivity(unchecked) private var drivers: [Driver]
+    /// Devices whose driver holds a count of their group's default domain.
+    @exclusivity(unchecked) private var kernelBound: UInt64 = 0
+    @exclusivity(unchecked) private var groupClaim: [Int]
+    @exclusivity(unchecked) private var claimedBy: [Int]
+    /// Device claims held per group (`owner_cnt` of the device API).
+    @exclusivity(unchecked) private var claimCount: [Int]
+    @exclusivity(unchecked) private var owners: [Int]
+    @exclusivity(unchecked) private var attached: [Int]
+    @exclusivity(unchecked) private var attachers: [UInt64]
+    @exclusivity(unchecked) private var slots: [[UInt32: Slot]]
+    @exclusivity(unchecked) private var entries: [Entry]
+    @exclusivity(unchecked) private var pasidTables: [[UInt32: Int]]
     private let domains: [AddressSpaceOptimized]
     private let checkpoint: () -> Void
 
     /// A planted bug (`IOMMUMutants`); nil in the real implementation.
-    package var plantedBug: IsolationBug?
+    package var plantedBug: IsolationBug? {
+        didSet { kernelBound = countedDevices() }
+    }
 
     public init(topology: Topology, checkpoint: @escaping () -> Void = {}) {
         self.topology = topology
         self.checkpoint = checkpoint
+        policy = topology.policy
+        (deviceCount, groupCount, contextCount, domainCount) = (topology.deviceCount, topology.groups.count, topology.contexts, topology.domainOwners.count)
         groupOf = topology.groupOfDevice
         members = topology.groups.map { $0.reduce(UInt64(0)) { $0 | 1 << UInt64($1) } }
-        for (device, driver) in topology.initialDrivers.enumerated() where driver == .kernel { kernelBound |= 1 << UInt64(device) }
+        pasidMembers = topology.groups.map { $0.filter { topology.pasidCapable[$0] }.reduce(UInt64(0)) { $0 | 1 << UInt64($1) } }
+        drivers = topology.initialDrivers
+        groupClaim = Array(repeating: -1, count: topology.groups.count)
+        claimedBy = Array(repeating: -1, count: topology.deviceCount)
+        claimCount = Array(repeating: 0, count: topology.groups.count)
         owners = Array(repeating: -1, count: topology.groups.count)
         attached = Array(repeating: -1, count: topology.groups.count)
+        attachers = Array(repeating: 0, count: topology.groups.count)
+        slots = Array(repeating: [:], count: topology.groups.count)
         entries = Array(repeating: .kernelDefault, count: topology.deviceCount)
         pasidTables = Array(repeating: [:], count: topology.deviceCount)
         domains = topology.domainOwners.indices.map { Topology.makeDomain($0, AddressSpaceOptimized.init) }
+        kernelBound = countedDevices()
     }
 
-    private func validDevice(_ device: Int) -> Bool { device >= 0 && device < topology.deviceCount }
-    private func validGroup(_ group: Int) -> Bool { group >= 0 && group < topology.groups.count }
-    private func validContext(_ context: Int) -> Bool { context >= 0 && context < topology.contexts }
-    private func validDomain(_ domain: Int) -> Bool { domain >= 0 && domain < topology.domainOwners.count }
+    private func countedDevices() -> UInt64 {
+        var mask: UInt64 = 0
+        for (device, driver) in drivers.enumerated() where counts(driver) { mask |= 1 << UInt64(device) }
+        return mask
+    }
+
+    /// Whether a driver takes a count of the default domain (pci_dma_configure without driver_managed_dma).
+    private func counts(_ driver: Driver) -> Bool { driver == .kernel || (driver == .driverManaged && plantedBug == .driverManagedBreaksViability) }
+
+    private func valid(_ value: Int, _ count: Int) -> Bool { value >= 0 && value < count }
     private func validPASID(_ pasid: UInt32) -> Bool { pasid >= 1 && pasid <= topology.maxPASID }
+    private var detachedEntry: Entry { policy.detached == .bypass ? .bypass : .blocked }
+    /// The bug: PASID tables indexed by the low three bits only.
+    private func tableKey(_ pasid: UInt32) -> UInt32 { plantedBug == .pasidTableAliases ? pasid & 7 : pasid }
 
     /// Writes the context entry of every device in `group`, one device at a time.
     private func program(_ group: Int, _ entry: Entry, firstOnly: Bool = false) {
@@ -56,19 +97,34 @@ public final class IsolationOptimized: IsolationSystem {
         }
     }
 
+    /// Writes (or clears) a PASID in the tables of the given devices, one at a time.
+    private func programPASID(_ devices: UInt64, _ pasid: UInt32, _ domain: Int?) {
+        var remaining = devices
+        while remaining != 0 {
+            let device = remaining.trailingZeroBitCount
+            remaining &= remaining - 1
+            pasidTables[device][tableKey(pasid)] = domain
+            checkpoint()
+        }
+    }
+
+    // MARK: Drivers
+
     public func bind(device: Int, driver: Driver) -> Result<Void, IsolationError> {
-        guard validDevice(device) else { return .failure(.noSuchObject) }
-        if driver == .kernel && owners[groupOf[device]] >= 0 && plantedBug != .kernelBindOnOwnedGroup { return .failure(.groupOwned) }
-        if driver == .kernel { kernelBound |= 1 << UInt64(device) } else { kernelBound &= ~(1 << UInt64(device)) }
+        guard valid(device, deviceCount) else { return .failure(.noSuchObject) }
+        if claimedBy[device] >= 0 && driver != drivers[device] { return .failure(.deviceInUse) }
+        let group = groupOf[device]
+        if counts(driver) && !counts(drivers[device]) && owners[group] >= 0 && plantedBug != .kernelBindOnOwnedGroup { return .failure(.groupOwned) }
+        drivers[device] = driver
+        if counts(driver) { kernelBound |= 1 << UInt64(device) } else { kernelBound &= ~(1 << UInt64(device)) }
         return .success(())
     }
 
-    public func claim(context: Int, group: Int) -> Result<Void, IsolationError> {
-        guard validGroup(group), validContext(context) else { return .failure(.noSuchObject) }
-        if owners[group] == context { return .success(()) }
-        if owners[group] >= 0 { return .failure(.ownedByOther) }
-        let checked = plantedBug == .claimChecksFirstDevice ? members[group] & (0 &- members[group]) : members[group]
-        if kernelBound & checked != 0 { return .failure(.notViable) }
+    // MARK: Taking and giving back ownership
+
+    /// __iommu_take_dma_ownership: block the devices, then record the owner (and only then
+    /// let a bypass policy open the identity path: it is the owner's memory, not the kernel's).
+    private func takeOwnership(_ group: Int, _ context: Int) {
         if plantedBug == .handoverWindow {
             // The bug: the owner is recorded while the devices still sit in the kernel's domain.
             owners[group] = context
@@ -79,80 +135,208 @@ public final class IsolationOptimized: IsolationSystem {
             owners[group] = context
             checkpoint()
         }
+        if detachedEntry != .blocked { program(group, detachedEntry) }
         attached[group] = -1
-        return .success(())
+        attachers[group] = 0
     }
 
-    public func release(context: Int, group: Int) -> Result<Void, IsolationError> {
-        guard validGroup(group), validContext(context) else { return .failure(.noSuchObject) }
-        guard owners[group] == context else { return .failure(.notOwner) }
+    /// __iommu_release_dma_ownership: PASIDs and the domain go, then the default domain returns.
+    private func giveBack(_ group: Int, keepBlocked: Bool = false) {
         if plantedBug == .releaseLeavesDomainAttached {
             // The bug: ownership is dropped, the hardware entries still point at the domain.
             owners[group] = -1
             attached[group] = -1
+            slots[group] = [:]
             checkpoint()
-            return .success(())
+            return
         }
         program(group, .blocked)
-        // The planted bug clears the PASID table of the group's first device only.
-        for device in topology.groups[group].prefix(plantedBug == .releaseKeepsLaterPASIDs ? 1 : .max) { pasidTables[device] = [:] }
-        checkpoint()
+        for pasid in slots[group].keys { freeSlot(group, pasid) }
         owners[group] = -1
         attached[group] = -1
+        attachers[group] = 0
         checkpoint()
-        program(group, .kernelDefault)
+        if !keepBlocked { program(group, .kernelDefault) }
+    }
+
+    /// Clears a group's PASID from every capable device (the planted bug: the first only).
+    private func freeSlot(_ group: Int, _ pasid: UInt32) {
+        let capable = pasidMembers[group]
+        programPASID(plantedBug == .releaseKeepsLaterPASIDs ? capable & (0 &- capable) : capable, pasid, nil)
+        slots[group][pasid] = nil
+    }
+
+    // MARK: The group API
+
+    public func claim(context: Int, group: Int) -> Result<Void, IsolationError> {
+        guard valid(group, groupCount), valid(context, contextCount) else { return .failure(.noSuchObject) }
+        if claimCount[group] > 0 { return .failure(.otherInterface) }
+        if groupClaim[group] == context { return plantedBug == .secondClaimBySameContainerAccepted ? .success(()) : .failure(.alreadyClaimed) }
+        if owners[group] >= 0 { return .failure(.ownedByOther) }
+        let checked = plantedBug == .claimChecksFirstDevice ? members[group] & (0 &- members[group]) : members[group]
+        if kernelBound & checked != 0 { return .failure(.notViable) }
+        takeOwnership(group, context)
+        groupClaim[group] = context
+        return .success(())
+    }
+
+    public func release(context: Int, group: Int) -> Result<Void, IsolationError> {
+        guard valid(group, groupCount), valid(context, contextCount) else { return .failure(.noSuchObject) }
+        guard groupClaim[group] == context else { return .failure(.notOwner) }
+        groupClaim[group] = -1
+        giveBack(group)
         return .success(())
     }
 
     public func attach(context: Int, group: Int, domain: Int) -> Result<Void, IsolationError> {
-        guard validGroup(group), validContext(context), validDomain(domain) else { return .failure(.noSuchObject) }
-        guard owners[group] == context else { return .failure(.notOwner) }
+        guard valid(group, groupCount), valid(context, contextCount), valid(domain, domainCount) else { return .failure(.noSuchObject) }
+        guard groupClaim[group] == context else { return .failure(.notOwner) }
         guard topology.domainOwners[domain] == context else { return .failure(.domainNotOwned) }
+        if policy.reattach == .refused && attached[group] >= 0 { return .failure(.alreadyAttached) }
         attached[group] = domain
+        attachers[group] = 0
         program(group, .domain(domain), firstOnly: plantedBug == .attachMovesOneDevice)
         return .success(())
     }
 
     public func detach(context: Int, group: Int) -> Result<Void, IsolationError> {
-        guard validGroup(group), validContext(context) else { return .failure(.noSuchObject) }
-        guard owners[group] == context || (plantedBug == .nonOwnerCanDetach && owners[group] >= 0) else { return .failure(.notOwner) }
+        guard valid(group, groupCount), valid(context, contextCount) else { return .failure(.noSuchObject) }
+        guard groupClaim[group] == context || (plantedBug == .nonOwnerCanDetach && owners[group] >= 0) else { return .failure(.notOwner) }
         attached[group] = -1
-        program(group, .blocked)
+        attachers[group] = 0
+        program(group, plantedBug == .bypassAfterDetach ? .bypass : detachedEntry)
         return .success(())
     }
 
-    public func attachPASID(context: Int, device: Int, pasid: UInt32, domain: Int) -> Result<Void, IsolationError> {
-        guard validDevice(device), validContext(context), validDomain(domain), validPASID(pasid) else { return .failure(.noSuchObject) }
-        guard owners[groupOf[device]] == context else { return .failure(.notOwner) }
-        guard topology.pasidCapable[device] else { return .failure(.noPASIDSupport) }
+    // MARK: The device API
+
+    public func claimDevice(context: Int, device: Int) -> Result<Void, IsolationError> {
+        guard valid(device, deviceCount), valid(context, contextCount) else { return .failure(.noSuchObject) }
+        let group = groupOf[device]
+        if drivers[device] != .userAccess { return .failure(.notUserAccess) }
+        if claimedBy[device] >= 0 { return .failure(.alreadyBound) }
+        if groupClaim[group] >= 0 { return .failure(.otherInterface) }
+        if owners[group] >= 0 && owners[group] != context { return .failure(.ownedByOther) }
+        if kernelBound & members[group] != 0 { return .failure(.notViable) }
+        if owners[group] < 0 { takeOwnership(group, context) }
+        claimedBy[device] = context
+        claimCount[group] += 1
+        return .success(())
+    }
+
+    public func releaseDevice(context: Int, device: Int) -> Result<Void, IsolationError> {
+        guard valid(device, deviceCount), valid(context, contextCount) else { return .failure(.noSuchObject) }
+        guard claimedBy[device] == context else { return .failure(.notOwner) }
+        let group = groupOf[device]
+        for pasid in slots[group].keys { detachPASIDSlot(group, pasid, device) }
+        detachRID(group, device)
+        claimedBy[device] = -1
+        claimCount[group] -= 1
+        if plantedBug == .firstReleaseDropsOwnership {
+            // The bug: no count; the first release gives the group back.
+            for other in topology.groups[group] where claimedBy[other] >= 0 { claimedBy[other] = -1 }
+            claimCount[group] = 0
+        }
+        if claimCount[group] == 0 { giveBack(group, keepBlocked: plantedBug == .lastReleaseKeepsBlocking) }
+        return .success(())
+    }
+
+    public func attachDevice(context: Int, device: Int, domain: Int) -> Result<Void, IsolationError> {
+        guard valid(device, deviceCount), valid(context, contextCount), valid(domain, domainCount) else { return .failure(.noSuchObject) }
+        guard claimedBy[device] == context else { return .failure(.notOwner) }
         guard topology.domainOwners[domain] == context else { return .failure(.domainNotOwned) }
-        pasidTables[device][pasid] = domain
-        checkpoint()
+        let group = groupOf[device], bit = UInt64(1) << UInt64(device)
+        if attachers[group] & bit == 0 && attached[group] >= 0 && attached[group] != domain && plantedBug != .attachSecondDeviceReplaces {
+            return .failure(.attachedElsewhere)
+        }
+        attachers[group] |= bit
+        if attached[group] != domain {
+            attached[group] = domain
+            program(group, .domain(domain))
+        }
+        return .success(())
+    }
+
+    public func detachDevice(context: Int, device: Int) -> Result<Void, IsolationError> {
+        guard valid(device, deviceCount), valid(context, contextCount) else { return .failure(.noSuchObject) }
+        guard claimedBy[device] == context else { return .failure(.notOwner) }
+        detachRID(groupOf[device], device)
+        return .success(())
+    }
+
+    /// The group leaves its domain when its last attached device detaches.
+    private func detachRID(_ group: Int, _ device: Int) {
+        let bit = UInt64(1) << UInt64(device)
+        guard attachers[group] & bit != 0 else { return }
+        attachers[group] &= ~bit
+        guard attachers[group] == 0 else { return }
+        attached[group] = -1
+        program(group, plantedBug == .bypassAfterDetach ? .bypass : detachedEntry)
+    }
+
+    // MARK: PASIDs
+
+    private func holds(_ context: Int, _ device: Int) -> Bool { claimedBy[device] == context || groupClaim[groupOf[device]] == context }
+
+    public func attachPASID(context: Int, device: Int, pasid: UInt32, domain: Int) -> Result<Void, IsolationError> {
+        guard valid(device, deviceCount), valid(context, contextCount), valid(domain, domainCount), validPASID(pasid) else { return .failure(.noSuchObject) }
+        guard holds(context, device) else { return .failure(.notOwner) }
+        guard policy.pasid == .groupWide && topology.pasidCapable[device] else { return .failure(.noPASIDSupport) }
+        guard topology.domainOwners[domain] == context else { return .failure(.domainNotOwned) }
+        let group = groupOf[device], bit = UInt64(1) << UInt64(device)
+        if var slot = slots[group][pasid] {
+            if slot.attachers & bit == 0 && slot.domain != domain {
+                guard plantedBug == .pasidSecondDomainAccepted else { return .failure(.attachedElsewhere) }
+                // The bug: the second device gets its own table entry, as if PASIDs were per device.
+                pasidTables[device][tableKey(pasid)] = domain
+                checkpoint()
+                return .success(())
+            }
+            slot.attachers |= bit
+            if slot.domain != domain {
+                slot.domain = domain
+                programPASID(pasidMembers[group], pasid, domain)
+            }
+            slots[group][pasid] = slot
+            return .success(())
+        }
+        slots[group][pasid] = Slot(domain: domain, attachers: bit)
+        programPASID(plantedBug == .pasidAttachedOnOneDevice ? bit : pasidMembers[group], pasid, domain)
         return .success(())
     }
 
     public func detachPASID(context: Int, device: Int, pasid: UInt32) -> Result<Void, IsolationError> {
-        guard validDevice(device), validContext(context), validPASID(pasid) else { return .failure(.noSuchObject) }
-        guard owners[groupOf[device]] == context else { return .failure(.notOwner) }
-        guard topology.pasidCapable[device] else { return .failure(.noPASIDSupport) }
-        pasidTables[device][pasid] = nil
-        checkpoint()
+        guard valid(device, deviceCount), valid(context, contextCount), validPASID(pasid) else { return .failure(.noSuchObject) }
+        guard holds(context, device) else { return .failure(.notOwner) }
+        guard policy.pasid == .groupWide && topology.pasidCapable[device] else { return .failure(.noPASIDSupport) }
+        detachPASIDSlot(groupOf[device], pasid, device)
         return .success(())
     }
 
+    private func detachPASIDSlot(_ group: Int, _ pasid: UInt32, _ device: Int) {
+        let bit = UInt64(1) << UInt64(device)
+        guard var slot = slots[group][pasid], slot.attachers & bit != 0 else { return }
+        slot.attachers &= ~bit
+        if slot.attachers == 0 { freeSlot(group, pasid) } else { slots[group][pasid] = slot }
+    }
+
+    // MARK: DMA
+
     public func dma(device: Int, pasid: UInt32?, iova: UInt64, access: Access) -> DMAOutcome {
-        guard validDevice(device) else { return .noDomain }
+        guard valid(device, deviceCount) else { return .noDomain }
         let domain: Int
         if let pasid {
             if entries[device] == .kernelDefault { return .kernelDomain }
             // The planted bug looks the PASID up in any device's table, as if PASIDs were global.
-            let found = plantedBug == .pasidFallsThrough ? pasidTables.lazy.compactMap { $0[pasid] }.first : pasidTables[device][pasid]
+            let key = tableKey(pasid)
+            let found = plantedBug == .pasidFallsThrough ? pasidTables.lazy.compactMap { $0[key] }.first : pasidTables[device][key]
             guard let found else { return .noDomain }
             domain = found
         } else {
             switch entries[device] {
             case .kernelDefault: return .kernelDomain
             case .blocked: return .blocked
+            case .bypass: return .bypass
             case .domain(let attachedDomain): domain = attachedDomain
             }
         }
@@ -163,7 +347,7 @@ public final class IsolationOptimized: IsolationSystem {
     }
 
     public func owner(of group: Int) -> Int? {
-        guard validGroup(group), owners[group] >= 0 else { return nil }
+        guard valid(group, groupCount), owners[group] >= 0 else { return nil }
         return owners[group]
     }
 }
@@ -178,4 +362,13 @@ package enum IsolationBug: String, CaseIterable, Sendable {
     case kernelBindOnOwnedGroup
     case nonOwnerCanDetach
     case releaseKeepsLaterPASIDs
+    case pasidAttachedOnOneDevice
+    case pasidSecondDomainAccepted
+    case secondClaimBySameContainerAccepted
+    case lastReleaseKeepsBlocking
+    case firstReleaseDropsOwnership
+    case bypassAfterDetach
+    case driverManagedBreaksViability
+    case pasidTableAliases
+    case attachSecondDeviceReplaces
 }

@@ -1,36 +1,8 @@
 /// The policy's switches by name, each value with the rule it states: the one table that
 /// `iommu-check explain`, policy names in traces and on the command line, and the evidence
 /// table of docs/SEMANTICS.md are all generated from.
-extension AddressSpacePolicy {
-    public struct Switch: Sendable {
-        public let name: String
-        /// The values it takes, as spelled in policy names.
-        public let values: [String]
-        let get: @Sendable (AddressSpacePolicy) -> String
-        let set: @Sendable (inout AddressSpacePolicy, String) -> Bool
-        /// The rule a value states, in one sentence (nil: the value adds no rule).
-        public let rule: @Sendable (String) -> String?
-
-        public func value(of policy: AddressSpacePolicy) -> String { get(policy) }
-    }
-
-    private static func flag(_ name: String, _ path: WritableKeyPath<AddressSpacePolicy, Bool> & Sendable, yes: String?, no: String?) -> Switch {
-        Switch(name: name, values: ["yes", "no"], get: { $0[keyPath: path] ? "yes" : "no" },
-               set: { policy, text in
-                   guard text == "yes" || text == "no" else { return false }
-                   policy[keyPath: path] = text == "yes"
-                   return true
-               }, rule: { $0 == "yes" ? yes : no })
-    }
-
-    private static func choice<T: RawRepresentable & CaseIterable & Sendable>(_ name: String, _ path: WritableKeyPath<AddressSpacePolicy, T> & Sendable, _ rule: @escaping @Sendable (T) -> String?) -> Switch where T.RawValue == String {
-        Switch(name: name, values: T.allCases.map(\.rawValue), get: { $0[keyPath: path].rawValue },
-               set: { policy, text in
-                   guard let value = T(rawValue: text) else { return false }
-                   policy[keyPath: path] = value
-                   return true
-               }, rule: { T(rawValue: $0).flatMap(rule) })
-    }
+extension AddressSpacePolicy: SwitchedPolicy {
+    public typealias Switch = PolicySwitch<AddressSpacePolicy>
 
     public static let switches: [Switch] = [
         Switch(name: "granules", values: ["FIRST...LAST"], get: { "\(hex($0.granules.lowerBound))...\(hex($0.granules.upperBound))" },
@@ -40,14 +12,14 @@ extension AddressSpacePolicy {
                    policy.granules = low...high
                    return true
                }, rule: { "the page size (granule) is a power of two in \($0.replacing("...", with: " ... ")) bytes; IOVA, length and physical address of a map are multiples of it (misaligned)" }),
-        choice("permission", \.permissionRequired) {
+        .choice("permission", \.permissionRequired) {
             switch $0 {
             case .enforced: "a map that requests neither read nor write fails with no-permission"
             case .absent: "a map may request no access: the mapping exists, and every access to it faults permission-denied"
             case .unspecified: "a map that requests no access may succeed (a mapping every access faults) or fail with any error"
             }
         },
-        choice("phys-wrap", \.physWrap) {
+        .choice("phys-wrap", \.physWrap) {
             switch $0 {
             case .inclusiveEnd: "phys + length - 1 must not wrap past 2^64 (overflow): a physical range may end at 2^64 - 1"
             case .exclusiveEnd: "phys + length must not wrap (overflow): a physical range may not end at 2^64 - 1, and length may not exceed 2^64 - 4097"
@@ -55,26 +27,26 @@ extension AddressSpacePolicy {
             case .absent: "the physical range is not tested: one that wraps is mapped, and translations wrap modulo 2^64"
             }
         },
-        flag("mapping-limit", \.hasMappingLimit, yes: "a map fails with mapping-limit once the configured number of mappings exists", no: "there is no limit on the number of mappings"),
-        flag("ulong-max-overflow", \.ulongMaxIsOverflow, yes: "an iova or length of 2^64 - 1 is overflow, tested before anything else", no: nil),
-        flag("aperture", \.hasAperture,
+        .flag("mapping-limit", \.hasMappingLimit, yes: "a map fails with mapping-limit once the configured number of mappings exists", no: "there is no limit on the number of mappings"),
+        .flag("ulong-max-overflow", \.ulongMaxIsOverflow, yes: "an iova or length of 2^64 - 1 is overflow, tested before anything else", no: nil),
+        .flag("aperture", \.hasAperture,
              yes: "a map outside the aperture fails with outside-aperture, one touching a reserved region with reserved-region; DMA outside the aperture faults outside-aperture",
              no: "there is no aperture and there are no reserved regions: all of 0 ... 2^64 - 1 is mappable"),
-        flag("aperture-is-reserved", \.apertureIsReserved, yes: "the aperture and the reserved regions are one test: outside-aperture and reserved-region both conform for either", no: nil),
-        choice("write-only-reads", \.writeOnlyReads) {
+        .flag("aperture-is-reserved", \.apertureIsReserved, yes: "the aperture and the reserved regions are one test: outside-aperture and reserved-region both conform for either", no: nil),
+        .choice("write-only-reads", \.writeOnlyReads) {
             switch $0 {
             case .denied: "a read of a write-only mapping faults permission-denied"
             case .allowed: "a read of a write-only mapping reaches it (write implies read)"
             case .either: "a read of a write-only mapping may reach it or fault permission-denied"
             }
         },
-        flag("msi-doorbell", \.msiDoorbell,
+        .flag("msi-doorbell", \.msiDoorbell,
              yes: "a DMA into an MSI-kind reserved region reaches the doorbell untranslated (phys = iova); into a reserved-kind region it faults not-mapped",
              no: "a DMA into a reserved region of either kind faults not-mapped"),
-        flag("driver-requirements", \.driverRequirements,
+        .flag("driver-requirements", \.driverRequirements,
              yes: "a request that breaks a driver requirement (virt_end not above virt_start; outside input_range; an UNMAP range whose first or last address falls inside a mapping it does not start or end) has an unspecified answer: any error conforms and changes nothing, and so does the documented outcome",
              no: nil),
-        choice("partial", \.partial) {
+        .choice("partial", \.partial) {
             switch $0 {
             case .rejectBisect: "an unmap whose first or last IOVA falls inside a mapping it does not start or end fails with bisects-mapping and removes nothing"
             case .rejectPartial: "an unmap that covers any mapping only in part fails with partial-unmap and removes nothing"
@@ -85,21 +57,21 @@ extension AddressSpacePolicy {
             case .split: "an unmap removes the part it covers; what remains of a mapping stays mapped"
             }
         },
-        choice("empty", \.empty) {
+        .choice("empty", \.empty) {
             switch $0 {
             case .succeed: "an unmap that removes nothing succeeds with 0 bytes"
             case .fail: "an unmap that removes nothing fails with nothing-to-unmap"
             }
         },
-        flag("unmap-alignment", \.unmapAlignment, yes: "an unmap's iova and length must be page-aligned (misaligned)", no: "an unmap needs no alignment"),
-        choice("unmap-all", \.unmapAll) {
+        .flag("unmap-alignment", \.unmapAlignment, yes: "an unmap's iova and length must be page-aligned (misaligned)", no: "an unmap needs no alignment"),
+        .choice("unmap-all", \.unmapAll) {
             switch $0 {
             case .flag: "unmap-all is VFIO_DMA_UNMAP_FLAG_ALL: with a non-zero iova or size it fails with unmap-all-arguments and removes nothing"
             case .sentinel: "an unmap of (0, 2^64 - 1) is unmap-all: it removes everything and never fails"
             case .reset: "the interface has no unmap-all; the checker's unmap-all removes everything"
             }
         },
-        choice("bytes", \.bytes) {
+        .choice("bytes", \.bytes) {
             switch $0 {
             case .notReported: "the bytes an unmap removes are not reported (not compared)"
             case .onSuccess: "a successful unmap reports the bytes it removed, modulo 2^64"
@@ -108,31 +80,10 @@ extension AddressSpacePolicy {
         },
     ]
 
-    /// Every rule this policy states, one sentence each, in switch order.
-    public var rules: [String] { Self.switches.compactMap { $0.rule($0.value(of: self)) } }
-
     /// Parses a preset name, optionally with overrides: `virtio-iommu:write-only-reads=denied,bytes=on-success`.
     /// Version 1 traces also name a policy `PARTIAL/EMPTY` (vfio-type1 with those two halves).
     public init(parsing text: String) throws(ConfigurationProblem) {
-        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
-        guard let base = parts.first, !base.isEmpty else { throw ConfigurationProblem("an empty policy name; expected one of \(Self.presetNames.joined(separator: ", "))") }
-        if let preset = AddressSpacePolicy(named: base) {
-            self = preset
-        } else if let slash = Self.versionOneCombination(base) {
-            self = slash
-        } else {
-            throw ConfigurationProblem("'\(base)' is not a policy; expected one of \(Self.presetNames.joined(separator: ", ")), optionally followed by :SWITCH=VALUE,...")
-        }
-        guard parts.count == 2 else { return }
-        for assignment in parts[1].split(separator: ",").map(String.init) {
-            let pair = assignment.split(separator: "=", maxSplits: 1).map(String.init)
-            guard pair.count == 2, let item = Self.switches.first(where: { $0.name == pair[0] }) else {
-                throw ConfigurationProblem("'\(assignment)' is not SWITCH=VALUE; switches: \(Self.switches.map(\.name).joined(separator: ", "))")
-            }
-            guard item.set(&self, pair[1]) else {
-                throw ConfigurationProblem("'\(pair[1])' is not a value of \(item.name); expected one of \(item.values.joined(separator: ", "))")
-            }
-        }
+        try self.init(parsingSwitches: text) { AddressSpacePolicy(named: $0) ?? Self.versionOneCombination($0) }
     }
 
     private static func versionOneCombination(_ text: String) -> AddressSpacePolicy? {
@@ -142,18 +93,5 @@ extension AddressSpacePolicy {
             $0.partial = partial
             $0.empty = empty
         }
-    }
-
-    /// The name that parses back to this policy: the preset with the fewest differing switches,
-    /// and those switches as overrides.
-    public var spelled: String {
-        var best: (name: String, overrides: [String])?
-        for (name, preset) in Self.presets {
-            let overrides = Self.switches.filter { $0.value(of: preset) != $0.value(of: self) }.map { "\($0.name)=\($0.value(of: self))" }
-            if let current = best, overrides.count >= current.overrides.count { continue }
-            best = (name, overrides)
-        }
-        guard let best else { return "vfio-type1" }
-        return best.overrides.isEmpty ? best.name : best.name + ":" + best.overrides.joined(separator: ",")
     }
 }

@@ -125,22 +125,8 @@ public struct AddressSpacePolicy: Hashable, Sendable, CustomStringConvertible {
         ("page-table", .pageTable),
     ]
 
-    public static var presetNames: [String] { presets.map(\.name) }
 
-    public init?(named name: String) {
-        guard let preset = Self.presets.first(where: { $0.name == name }) else { return nil }
-        self = preset.policy
-    }
-
-    /// A copy with some switches changed.
-    public func with(_ change: (inout AddressSpacePolicy) -> Void) -> AddressSpacePolicy {
-        var copy = self
-        change(&copy)
-        return copy
-    }
-
-    /// The preset's name, or the nearest preset with its overrides (`spelled`).
-    public var description: String { Self.presets.first(where: { $0.policy == self })?.name ?? spelled }
+    public var description: String { presetName }
 }
 
 /// Whether a rule applies: enforced (the interface refuses), absent (it accepts), or

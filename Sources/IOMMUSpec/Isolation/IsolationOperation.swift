@@ -8,8 +8,13 @@ public enum IsolationOperation: Hashable, Sendable, CustomStringConvertible {
     case attachPASID(context: Int, device: Int, pasid: UInt32, domain: Int)
     case detachPASID(context: Int, device: Int, pasid: UInt32)
     case dma(device: Int, pasid: UInt32?, iova: UInt64, access: Access)
+    case claimDevice(context: Int, device: Int)
+    case releaseDevice(context: Int, device: Int)
+    case attachDevice(context: Int, device: Int, domain: Int)
+    case detachDevice(context: Int, device: Int)
 
-    public static let kindNames = ["bind", "claim", "release", "attach", "detach", "attach-pasid", "detach-pasid", "dma"]
+    public static let kindNames = ["bind", "claim", "release", "attach", "detach", "attach-pasid", "detach-pasid", "dma",
+                                   "claim-device", "release-device", "attach-device", "detach-device"]
 
     public var kind: Int {
         switch self {
@@ -21,6 +26,10 @@ public enum IsolationOperation: Hashable, Sendable, CustomStringConvertible {
         case .attachPASID: 5
         case .detachPASID: 6
         case .dma: 7
+        case .claimDevice: 8
+        case .releaseDevice: 9
+        case .attachDevice: 10
+        case .detachDevice: 11
         }
     }
 
@@ -35,6 +44,10 @@ public enum IsolationOperation: Hashable, Sendable, CustomStringConvertible {
         case .attachPASID(let context, let device, let pasid, let domain): result = system.attachPASID(context: context, device: device, pasid: pasid, domain: domain)
         case .detachPASID(let context, let device, let pasid): result = system.detachPASID(context: context, device: device, pasid: pasid)
         case .dma(let device, let pasid, let iova, let access): return .dma(system.dma(device: device, pasid: pasid, iova: iova, access: access))
+        case .claimDevice(let context, let device): result = system.claimDevice(context: context, device: device)
+        case .releaseDevice(let context, let device): result = system.releaseDevice(context: context, device: device)
+        case .attachDevice(let context, let device, let domain): result = system.attachDevice(context: context, device: device, domain: domain)
+        case .detachDevice(let context, let device): result = system.detachDevice(context: context, device: device)
         }
         switch result {
         case .success: return .done
@@ -52,6 +65,10 @@ public enum IsolationOperation: Hashable, Sendable, CustomStringConvertible {
         case .attachPASID(let context, let device, let pasid, let domain): "attach-pasid(c\(context), d\(device), pasid \(pasid), D\(domain))"
         case .detachPASID(let context, let device, let pasid): "detach-pasid(c\(context), d\(device), pasid \(pasid))"
         case .dma(let device, let pasid, let iova, let access): "dma(d\(device)\(pasid.map { ", pasid \($0)" } ?? ""), \(hex(iova)), \(access))"
+        case .claimDevice(let context, let device): "claim-device(c\(context), d\(device))"
+        case .releaseDevice(let context, let device): "release-device(c\(context), d\(device))"
+        case .attachDevice(let context, let device, let domain): "attach-device(c\(context), d\(device), D\(domain))"
+        case .detachDevice(let context, let device): "detach-device(c\(context), d\(device))"
         }
     }
 }

@@ -1,6 +1,6 @@
 /// The fixed facts of an isolation case: which devices form which groups, which devices
 /// support PASID, how many contexts exist, which context owns each domain, what each domain
-/// maps, and each device's driver at the start.
+/// maps, each device's driver at the start, and the interface's policy.
 public struct Topology: Hashable, Sendable, CustomStringConvertible {
     /// Device numbers of each group; every device is in exactly one group.
     public var groups: [[Int]]
@@ -11,14 +11,17 @@ public struct Topology: Hashable, Sendable, CustomStringConvertible {
     public var initialDrivers: [Driver]
     /// PASIDs are `1 ... maxPASID` (0 is the untagged requester ID).
     public var maxPASID: UInt32
+    /// The contract of the interface under test.
+    public var policy: IsolationPolicy
 
-    public init(groups: [[Int]], pasidCapable: [Bool], contexts: Int, domainOwners: [Int], initialDrivers: [Driver], maxPASID: UInt32 = 15) {
+    public init(groups: [[Int]], pasidCapable: [Bool], contexts: Int, domainOwners: [Int], initialDrivers: [Driver], maxPASID: UInt32 = 15, policy: IsolationPolicy = .iommufd) {
         self.groups = groups
         self.pasidCapable = pasidCapable
         self.contexts = contexts
         self.domainOwners = domainOwners
         self.initialDrivers = initialDrivers
         self.maxPASID = maxPASID
+        self.policy = policy
     }
 
     public var deviceCount: Int { pasidCapable.count }
@@ -27,6 +30,14 @@ public struct Topology: Hashable, Sendable, CustomStringConvertible {
     public var groupOfDevice: [Int] {
         var result = Array(repeating: 0, count: deviceCount)
         for (group, members) in groups.enumerated() { for device in members { result[device] = group } }
+        return result
+    }
+
+    /// The PASIDs the checker probes after every step: the first two, their aliases modulo 8
+    /// and 256 (a PASID table indexed by too few bits answers for both), and the last.
+    public var probedPASIDs: [UInt32] {
+        var result: [UInt32] = []
+        for pasid in [1, 2, 9, 257, maxPASID] where pasid <= maxPASID && !result.contains(pasid) { result.append(pasid) }
         return result
     }
 
@@ -67,6 +78,6 @@ public struct Topology: Hashable, Sendable, CustomStringConvertible {
         let groupText = groups.enumerated().map { "g\($0.offset)=\($0.element.map { "d\($0)\(pasidCapable[$0] ? "+pasid" : "")" }.joined(separator: ","))" }.joined(separator: " ")
         let domainText = domainOwners.enumerated().map { "D\($0.offset)@c\($0.element)" }.joined(separator: " ")
         let driverText = initialDrivers.enumerated().map { "d\($0.offset):\($0.element)" }.joined(separator: " ")
-        return "\(groupText); \(contexts) contexts; domains \(domainText); drivers \(driverText)"
+        return "\(groupText); \(contexts) contexts; domains \(domainText); drivers \(driverText); max PASID \(maxPASID); policy \(policy)"
     }
 }

@@ -114,11 +114,16 @@ final class WorkerServer {
                 results += WorkerCoding.words(system.dma(device: int(at), pasid: pasid, iova: arg(at + 2), access: arg(at + 3) == 2 ? .write : .read))
             }
             return results
-        case .isoBind, .isoClaim, .isoRelease, .isoAttach, .isoDetach, .isoAttachPASID, .isoDetachPASID, .isoDMA, .isoOwner:
+        case .isoBind, .isoClaim, .isoRelease, .isoAttach, .isoDetach, .isoAttachPASID, .isoDetachPASID, .isoDMA, .isoOwner,
+             .isoClaimDevice, .isoReleaseDevice, .isoAttachDevice, .isoDetachDevice:
             guard let system = object as? PluginIsolation else { return [UInt64.max] }
             let result: Result<Void, IsolationError>
             switch op {
-            case .isoBind: result = system.bind(device: int(1), driver: Driver.allCases[min(int(2), 2)])
+            case .isoBind: result = system.bind(device: int(1), driver: Driver.allCases[min(int(2), Driver.allCases.count - 1)])
+            case .isoClaimDevice: result = system.claimDevice(context: int(1), device: int(2))
+            case .isoReleaseDevice: result = system.releaseDevice(context: int(1), device: int(2))
+            case .isoAttachDevice: result = system.attachDevice(context: int(1), device: int(2), domain: int(3))
+            case .isoDetachDevice: result = system.detachDevice(context: int(1), device: int(2))
             case .isoClaim: result = system.claim(context: int(1), group: int(2))
             case .isoRelease: result = system.release(context: int(1), group: int(2))
             case .isoAttach: result = system.attach(context: int(1), group: int(2), domain: int(3))

@@ -10,7 +10,7 @@ enum WorkerOp: UInt64 {
     // Isolation.
     case isoCreate = 20, isoBind, isoClaim, isoRelease, isoAttach, isoDetach, isoAttachPASID, isoDetachPASID, isoDMA, isoOwner
     /// Many DMA probes, or every group's owner, in one round trip (the monitor's checkpoints).
-    case isoDMAMany = 30, isoOwners
+    case isoDMAMany = 30, isoOwners, isoClaimDevice, isoReleaseDevice, isoAttachDevice, isoDetachDevice
     // Shadow.
     case shadowCreate = 40, shadowInvalidate
     // Interrupts.
@@ -32,6 +32,7 @@ enum WorkerCoding {
         case .blocked: [2, 0, 0]
         case .noDomain: [3, 0, 0]
         case .faulted(let fault): [UInt64(4 + TranslationFault.allCases.firstIndex(of: fault)!), 0, 0]
+        case .bypass: [7, 0, 0]
         }
     }
 
@@ -44,6 +45,7 @@ enum WorkerCoding {
         case 4: return .faulted(.notMapped)
         case 5: return .faulted(.permissionDenied)
         case 6: return .faulted(.outsideAperture)
+        case 7: return .bypass
         default: return .noDomain
         }
     }
@@ -115,12 +117,28 @@ enum WorkerCoding {
         [UInt64(t.deviceCount), UInt64(t.contexts), UInt64(t.maxPASID), UInt64(t.groups.count), UInt64(t.domainOwners.count)]
             + t.groupOfDevice.map { UInt64($0) } + t.pasidCapable.map { $0 ? 1 : 0 }
             + t.initialDrivers.map { UInt64(Driver.allCases.firstIndex(of: $0)!) } + t.domainOwners.map { UInt64($0) }
+            + policyWords(t.policy)
+    }
+
+    /// The isolation policy as one word per switch: the index of its value.
+    static func policyWords(_ policy: IsolationPolicy) -> [UInt64] {
+        IsolationPolicy.switches.map { item in UInt64(item.values.firstIndex(of: item.value(of: policy)) ?? 0) }
+    }
+
+    static func policy(_ words: ArraySlice<UInt64>) -> IsolationPolicy? {
+        var policy = IsolationPolicy.iommufd
+        for (item, word) in zip(IsolationPolicy.switches, words) {
+            guard word < UInt64(item.values.count), item.assign(item.values[Int(word)], to: &policy) else { return nil }
+        }
+        return policy
     }
 
     static func topology(_ w: [UInt64]) -> Topology? {
         guard w.count >= 5 else { return nil }
         let devices = Int(min(w[0], 64)), groupCount = Int(min(w[3], 64)), domainCount = Int(min(w[4], 1024))
-        guard w.count == 5 + 3 * devices + domainCount, groupCount >= 1 else { return nil }
+        let switches = IsolationPolicy.switches.count
+        guard w.count == 5 + 3 * devices + domainCount + switches, groupCount >= 1,
+              let policy = policy(w[(5 + 3 * devices + domainCount)...]) else { return nil }
         var groups = Array(repeating: [Int](), count: groupCount)
         for device in 0..<devices {
             let group = Int(min(w[5 + device], UInt64(groupCount)))
@@ -134,7 +152,7 @@ enum WorkerCoding {
         }
         let owners = (0..<domainCount).map { Int(min(w[5 + 3 * devices + $0], 1 << 20)) }
         let topology = Topology(groups: groups, pasidCapable: pasid, contexts: Int(min(w[1], 1 << 20)), domainOwners: owners,
-                                initialDrivers: drivers, maxPASID: UInt32(truncatingIfNeeded: w[2]))
+                                initialDrivers: drivers, maxPASID: UInt32(truncatingIfNeeded: w[2]), policy: policy)
         return (try? topology.validate()) == nil ? nil : topology
     }
 }

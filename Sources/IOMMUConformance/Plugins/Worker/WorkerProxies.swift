@@ -116,6 +116,10 @@ final class WorkerIsolation: WorkerProxy, IsolationSystem {
         status(.isoAttachPASID, [context, device, Int(pasid), domain], "attach-pasid")
     }
     func detachPASID(context: Int, device: Int, pasid: UInt32) -> Result<Void, IsolationError> { status(.isoDetachPASID, [context, device, Int(pasid)], "detach-pasid") }
+    func claimDevice(context: Int, device: Int) -> Result<Void, IsolationError> { status(.isoClaimDevice, [context, device], "claim-device") }
+    func releaseDevice(context: Int, device: Int) -> Result<Void, IsolationError> { status(.isoReleaseDevice, [context, device], "release-device") }
+    func attachDevice(context: Int, device: Int, domain: Int) -> Result<Void, IsolationError> { status(.isoAttachDevice, [context, device, domain], "attach-device") }
+    func detachDevice(context: Int, device: Int) -> Result<Void, IsolationError> { status(.isoDetachDevice, [context, device], "detach-device") }
 
     func dma(device: Int, pasid: UInt32?, iova: UInt64, access: Access) -> DMAOutcome {
         guard let words = call(.isoDMA, [UInt64(bitPattern: Int64(device)), UInt64(pasid ?? 0), iova, UInt64(access.rawValue)], "dma(d\(device))", minimumResults: 3) else { return .noDomain }
