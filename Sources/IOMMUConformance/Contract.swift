@@ -30,14 +30,13 @@ public enum Contract {
             if let policy { throw ImplementationUnavailable("the interrupts surface has no policies (got '\(policy)')") }
             return interrupts
         case .shadow:
-            var policies = ShadowPolicy.allCases
-            if let policy {
-                guard let parsed = ShadowPolicy(rawValue: policy) else {
-                    throw ImplementationUnavailable("'\(policy)' is not a shadow policy; expected one of \(ShadowPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                policies = [parsed]
-            }
-            return shadow + "\n" + policies.map(describe).joined(separator: "\n")
+            var policies = ShadowPolicy.presets
+            var hosts = ShadowHostPolicy.allCases
+            let (policy, host) = try ShadowCheck.parse(policy)
+            if let policy { policies = [(policy.presetName, policy)] }
+            if let host { hosts = [host] }
+            return shadow + "\n" + policies.map { describe($0.name, $0.policy.rules) }.joined(separator: "\n")
+                + "\nhosts (the host IOMMU interface the layer programs):\n" + hosts.map { "  - \($0.rule)" }.joined(separator: "\n")
         }
     }
 
@@ -58,15 +57,6 @@ public enum Contract {
             }
         }
         return lines.joined(separator: "\n")
-    }
-
-    private static func describe(_ policy: ShadowPolicy) -> String {
-        switch policy {
-        case .windowForChangedPages:
-            "policy \(policy.rawValue) (QEMU vtd_page_walk_one):\n  - a page whose translation changes may be absent between its own unmap and map, never otherwise"
-        case .atomicReplace:
-            "policy \(policy.rawValue):\n  - a page whose translation changes translates to its old or its new address at every host step"
-        }
     }
 
     private static let addressSpace = """
@@ -120,15 +110,21 @@ public enum Contract {
     """
 
     private static let shadow = """
-    Shadow (docs/SEMANTICS.md, "Shadow"; QEMU intel_iommu.c vtd_page_walk_one / vtd_address_space_sync, VT-d caching mode, seeds 000 and 004)
-    the guest writes its I/O page table (4 KiB, 2 MiB, 1 GiB leaves) silently, then invalidates:
-      page-selective (2^order pages), domain, global, context-entry removal
+    Shadow (docs/SEMANTICS.md, "Shadow"; QEMU intel_iommu.c vtd_page_walk_one / vtd_address_space_sync, VT-d caching mode, QEMU s390-pci-inst.c rpcit, seeds 000 and 004)
+    the guest writes its I/O page table (4 KiB, 2 MiB, 1 GiB leaves, IOVAs across a 39-, 48- or
+      57-bit space) silently, then invalidates: page-selective (2^order pages), domain, global,
+      context-entry removal
     coherence: after an invalidation of range R, the host maps on R exactly the guest's present
-      leaves on R, translated through the guest memory map, with their permissions
-    no DMA window: a page whose host translation is the same before and after the resync
-      translates at every intermediate host state
-    locality: host mappings outside R are not touched
-    UNMAP-only consumers are told about every range the resync changed
-    device DMA injected between host calls never faults on a page present before and after
+      leaves on R, translated through the guest memory map, with their permissions; beside R, where
+      the resync may touch, what it mapped before or the guest's current translation
+    the resync may touch only R, widened where the policy or the host requires (below)
+    a page mapped the same before and after translates at every intermediate host state, unless
+      the policy lets it blink (below) or it lies in a host mapping that must go and the host cannot
+      split one
+    UNMAP-only consumers (vhost) are told about all of R
+    a host map that fails with mapping-limit ends the resync: the layer reports insufficient
+      resources (ZPCI_RPCIT_ST_INSUFF_RES), and R may then hold old translations or none; a report
+      without a failed map is wrong
+    device DMA injected between host calls sees only what these rules allow
     """
 }

@@ -143,6 +143,9 @@ public enum DetectionBenchmark {
         "superpage-shadowed-as-4k": 2,     // write a 2 MiB leaf; invalidate
         "dsi-no-unmap-notify": 1,          // one DSI (the UNMAP-only consumer hears nothing)
         "tree-drops-range-tail": 5,        // write a 2 MiB leaf; PSI over it; PSI of its first page; clear it; PSI of its second page
+        "unmap-inside-host-mapping": 4,    // write a 2 MiB leaf; invalidate; clear a 4 KiB page of it; PSI of that page (VFIO host)
+        "insufficient-resources-not-reported": 3, // limit 1: write two leaves; invalidate
+        "high-iova-dropped": 2,            // write a leaf at or above 2^39; invalidate
         // Interrupts.
         "no-latch-on-reallocation": 2,     // enable a vector; unmask one beyond the allocation, raise in the gap
         "pending-not-delivered-on-unmask": 2, // enable with a raise in it (pending); unmask

@@ -46,14 +46,8 @@ public struct SurfaceCheck: Sendable {
             let check = try InterruptCheck(stateful: stateful, implementation: implementation)
             return SurfaceCheck(surface: surface, kindNames: InterruptCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
         case .shadow:
-            var fixed: ShadowPolicy?
-            if let policy {
-                guard let parsed = ShadowPolicy(rawValue: policy) else {
-                    throw ImplementationUnavailable("'\(policy)' is not a shadow policy; expected one of \(ShadowPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                fixed = parsed
-            }
-            let check = try ShadowCheck(stateful: stateful, policy: fixed, implementation: implementation)
+            let (fixed, host) = try ShadowCheck.parse(policy)
+            let check = try ShadowCheck(stateful: stateful, policy: fixed, host: host, implementation: implementation)
             return SurfaceCheck(surface: surface, kindNames: ShadowCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
         }
     }

@@ -15,9 +15,15 @@ import Testing
         #expect(report.passed, "\(report)")
     }
 
-    @Test(arguments: ShadowPolicy.allCases)
-    func eachPolicyIsCheckedOnItsOwn(policy: ShadowPolicy) throws {
-        let report = try ShadowCheck(policy: policy, implementation: .optimized).run(try testConfiguration("shadow-\(policy.rawValue)", cases: 400))
+    @Test(arguments: ShadowPolicy.presetNames)
+    func eachPolicyIsCheckedOnItsOwn(policy: String) throws {
+        let report = try ShadowCheck(policy: ShadowPolicy(named: policy), implementation: .optimized).run(try testConfiguration("shadow-\(policy)", cases: 400))
+        #expect(report.passed, "\(report)")
+    }
+
+    @Test(arguments: ShadowHostPolicy.allCases)
+    func eachHostIsCheckedOnItsOwn(host: ShadowHostPolicy) throws {
+        let report = try ShadowCheck(host: host, implementation: .optimized).run(try testConfiguration("shadow-\(host.rawValue)", cases: 400))
         #expect(report.passed, "\(report)")
     }
 
@@ -86,7 +92,9 @@ import Testing
     }
 
     @Test(arguments: [
-        (#"{"trace":"iommu-conformance","version":1,"surface":"shadow","configuration":{"domains":1,"addressWidth":39,"policy":"lazy"}}"#, "policy", "not one of"),
+        (#"{"trace":"iommu-conformance","version":1,"surface":"shadow","configuration":{"domains":1,"addressWidth":39,"policy":"lazy"}}"#, "configuration.policy", "not a policy"),
+        (#"{"trace":"iommu-conformance","version":2,"surface":"shadow","configuration":{"domains":1,"addressWidth":39,"policy":"qemu"}}"#, "host", "missing"),
+        (#"{"trace":"iommu-conformance","version":2,"surface":"shadow","configuration":{"domains":1,"addressWidth":39,"policy":"atomic-replace","host":"vfio-type1"}}"#, "configuration", "atomic replace"),
         (#"{"trace":"iommu-conformance","version":1,"surface":"shadow","configuration":{"domains":1,"addressWidth":39,"policy":"atomic-replace"}}"# + "\n" + #"{"op":"write-leaf","domain":0,"iova":"0x1800","size":"0x1000","gpa":"0x0","permissions":"rw"}"#, "iova", "not aligned"),
         (#"{"trace":"iommu-conformance","version":1,"surface":"shadow","configuration":{"domains":1,"addressWidth":39,"policy":"atomic-replace"}}"# + "\n" + #"{"op":"invalidate","kind":"psi","domain":3,"iova":"0x0","order":0}"#, "domain", "does not exist"),
         (#"{"trace":"iommu-conformance","version":1,"surface":"shadow","configuration":{"domains":1,"addressWidth":39,"policy":"atomic-replace"}}"# + "\n" + #"{"op":"invalidate","kind":"dsi","domain":0,"calls":[{"call":"remap","domain":0}]}"#, "calls[0].call", "not one of"),

@@ -79,7 +79,8 @@ enum iommu_check_as_status {
     IOMMU_CHECK_AS_BISECTS_MAPPING = 9,  /* partial_unmap == REJECT_BISECT */
     IOMMU_CHECK_AS_PARTIAL_UNMAP = 10,   /* a mapping the range covers only in part */
     IOMMU_CHECK_AS_NOTHING_TO_UNMAP = 11,/* empty_unmap == FAIL */
-    IOMMU_CHECK_AS_UNMAP_ALL_ARGUMENTS = 12 /* unmap_all == FLAG with a non-zero iova or length */
+    IOMMU_CHECK_AS_UNMAP_ALL_ARGUMENTS = 12, /* unmap_all == FLAG with a non-zero iova or length */
+    IOMMU_CHECK_AS_NOT_SUPPORTED = 13    /* a shadow host without atomic replace was asked to replace */
 };
 
 /* Translation results: 0 is success, with the physical address written to *phys. */
@@ -329,25 +330,56 @@ struct iommu_check_guest_leaf {
     uint64_t iova;
     uint64_t size;
     uint64_t gpa;
+    uint64_t host_phys;   /* where gpa lives on the host; 0: not guest RAM (MMIO, a hole), or
+                           * the leaf straddles two RAM regions: nothing to shadow */
     uint32_t permissions;
     uint32_t reserved;
+};
+
+/* The layer's contract (docs/SEMANTICS.md, "Shadow", and `iommu-check explain --surface shadow`). */
+enum iommu_check_shadow_window {
+    IOMMU_CHECK_WINDOW_NONE = 0,     /* a page that changes translation is never absent: replace */
+    IOMMU_CHECK_WINDOW_CHANGED = 1,  /* it may be absent between its unmap and map */
+    IOMMU_CHECK_WINDOW_RESHAPED = 2  /* also a page whose host mapping is not its guest leaf (QEMU) */
+};
+enum iommu_check_shadow_locality {
+    IOMMU_CHECK_LOCALITY_RANGE = 0,  /* host calls inside the invalidated range */
+    IOMMU_CHECK_LOCALITY_LEAVES = 1  /* widened to the guest leaves and host mappings it touches */
+};
+/* The host the layer programs. Only PAGE_TABLE can unmap part of a mapping or replace. */
+enum iommu_check_shadow_host_kind {
+    IOMMU_CHECK_HOST_PAGE_TABLE = 0,
+    IOMMU_CHECK_HOST_VTD = 1,        /* maps stored as leaves; an unmap removes every leaf it touches */
+    IOMMU_CHECK_HOST_VFIO_TYPE1 = 2, /* a bisecting unmap fails (BISECTS_MAPPING); a mapping limit */
+    IOMMU_CHECK_HOST_IOMMUFD = 3     /* an unmap stops at the first mapping it covers in part */
+};
+/* What invalidate returns. */
+enum iommu_check_shadow_result {
+    IOMMU_CHECK_SHADOW_DONE = 0,
+    IOMMU_CHECK_SHADOW_INSUFFICIENT_RESOURCES = 1 /* a host map failed with MAPPING_LIMIT: stop */
 };
 
 struct iommu_check_shadow_config {
     uint32_t domain_count;
     uint32_t address_width;
-    uint32_t atomic_replace; /* 1: pages whose translation changes must never be absent */
+    uint32_t window;         /* enum iommu_check_shadow_window */
+    uint32_t locality;       /* enum iommu_check_shadow_locality */
+    uint32_t host;           /* enum iommu_check_shadow_host_kind */
     uint32_t reserved;
+    uint64_t mapping_limit;  /* most host mappings at once; UINT64_MAX: none */
 };
 
 struct iommu_check_shadow_host {
     void *context;
     /* The guest's present leaves of domain overlapping [first, last], in IOVA order (at most
-     * capacity written; returns the count, call again with more room if it is larger). */
+     * capacity written; returns the count, call again with more room if it is larger). Each
+     * leaf carries its host-physical address. */
     size_t (*guest_leaves)(void *context, uint32_t domain, uint64_t first, uint64_t last, struct iommu_check_guest_leaf *out, size_t capacity);
     /* The host-physical address of guest-physical gpa; 0 if gpa is not guest RAM. */
     uint64_t (*guest_to_host)(void *context, uint64_t gpa);
-    /* Host IOMMU calls; each returns an iommu_check_as_status (raw page-table semantics). */
+    /* Host IOMMU calls; each returns an iommu_check_as_status under the host's rules
+     * (config->host): a VFIO host answers BISECTS_MAPPING to an unmap that starts or ends
+     * inside a mapping, MAPPING_LIMIT at the limit; replace is NOT_SUPPORTED but on PAGE_TABLE. */
     int32_t (*map)(void *context, uint32_t domain, uint64_t iova, uint64_t length, uint64_t phys, uint32_t permissions);
     int32_t (*unmap)(void *context, uint32_t domain, uint64_t iova, uint64_t length);
     int32_t (*replace)(void *context, uint32_t domain, uint64_t iova, uint64_t length, const struct iommu_check_extent *extents, size_t count);
@@ -357,8 +389,9 @@ struct iommu_check_shadow_host {
 struct iommu_check_shadow_ops {
     void *(*create)(const struct iommu_check_shadow_config *config, const struct iommu_check_shadow_host *host);
     void (*destroy)(void *layer);
-    /* kind: enum iommu_check_invalidation. domain, iova and order apply where the kind has them. */
-    void (*invalidate)(void *layer, uint32_t kind, uint32_t domain, uint64_t iova, uint32_t order);
+    /* kind: enum iommu_check_invalidation. domain, iova and order apply where the kind has them.
+     * Returns an iommu_check_shadow_result. */
+    int32_t (*invalidate)(void *layer, uint32_t kind, uint32_t domain, uint64_t iova, uint32_t order);
 };
 
 /* ------------------------------------------------------------------------------------------
@@ -428,17 +461,21 @@ const struct iommu_check_plugin *iommu_check_plugin_v2(void);
 
 /* ------------------------------------------------------------------------------------------
  * ABI version 1, still loaded: a library exporting iommu_check_plugin_v1 whose table says
- * abi_version 1. Its shadow and interrupt tables are those of version 2. Its address space is
+ * abi_version 1. Its interrupt table is that of version 2. Its address space is
  * checked only under configurations version 1 can state: page sizes of 4 KiB and more, an
  * aperture 0 ... 2^width - 1, reserved regions without kinds, unmap-all without arguments, and
  * the policies vfio-type1, virtio-iommu and page-table (as partial_unmap/empty_unmap). Its
  * isolation table is refused: version 1 followed a contract Linux does not have (PASIDs per
- * device, a second claim by the same owner shared).
+ * device, a second claim by the same owner shared). Its shadow table is refused too: version 1
+ * knew one host, a raw page table, and no way to report running out of host mappings.
  * To update: include this header, export iommu_check_plugin_v2 with abi_version 2, take
  * struct iommu_check_as_config in create, give unmap_all the iova, length and bytes arguments,
  * report bytes removed by a failing unmap; for isolation, read the policy fields of the
  * topology, add claim_device, release_device, attach_device and detach_device, attach PASIDs
- * per group, and return the new statuses (docs/PLUGINS.md).
+ * per group, and return the new statuses; for shadow, read the window, locality, host and
+ * mapping limit of the config, program the host without replace where it has none (unmap
+ * whole mappings on a host that cannot split one), and return a result from invalidate
+ * (docs/PLUGINS.md).
  * ------------------------------------------------------------------------------------------ */
 
 struct iommu_check_as_config_v1 {
@@ -461,8 +498,9 @@ struct iommu_check_address_space_ops_v1 {
     size_t (*mappings)(void *space, uint64_t first, uint64_t last, struct iommu_check_extent *out, size_t capacity);
 };
 
-/* Version 1's isolation table: refused (see above); its layout is kept so it can be named. */
+/* Version 1's isolation and shadow tables: refused (see above); named so the table can be read. */
 struct iommu_check_isolation_ops_v1;
+struct iommu_check_shadow_ops_v1;
 
 struct iommu_check_plugin_v1 {
     uint32_t abi_version; /* 1 */
@@ -470,7 +508,7 @@ struct iommu_check_plugin_v1 {
     const char *name;
     const struct iommu_check_address_space_ops_v1 *address_space;
     const struct iommu_check_isolation_ops_v1 *isolation;
-    const struct iommu_check_shadow_ops *shadow;
+    const struct iommu_check_shadow_ops_v1 *shadow;
     const struct iommu_check_interrupt_ops *interrupts;
 };
 

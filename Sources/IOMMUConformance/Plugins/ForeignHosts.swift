@@ -6,6 +6,17 @@ import IOMMUSpec
 public protocol ShadowGuestInterface: AnyObject {
     func guestLeaves(domain: Int, first: UInt64, last: UInt64) -> [GuestLeaf]
     func hostPhysical(_ gpa: UInt64) -> UInt64?
+    /// The leaves with where each lives on the host (0: nothing to shadow), in one call.
+    func guestLeavesWithHost(domain: Int, first: UInt64, last: UInt64) -> [(leaf: GuestLeaf, host: UInt64)]
+}
+
+extension ShadowGuestInterface {
+    public func guestLeavesWithHost(domain: Int, first: UInt64, last: UInt64) -> [(leaf: GuestLeaf, host: UInt64)] {
+        guestLeaves(domain: domain, first: first, last: last).map { leaf in
+            guard let base = hostPhysical(leaf.gpa), hostPhysical(leaf.gpa + (leaf.size - 1)) == base + (leaf.size - 1) else { return (leaf, 0) }
+            return (leaf, base)
+        }
+    }
 }
 
 public protocol ShadowHostInterface: AnyObject {

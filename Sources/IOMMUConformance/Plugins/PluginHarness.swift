@@ -34,6 +34,7 @@ final class PluginHarness: @unchecked Sendable {
             // Load in this process once to check the table, even when cases run in a worker.
             let library = try PluginLibrary(path: reference.path)
             if surface == .isolation, let refusal = library.isolationRefusal { throw PluginError(refusal) }
+            if surface == .shadow, let refusal = library.shadowRefusal { throw PluginError(refusal) }
             guard library.surfaces.contains(surface) else {
                 throw PluginError("plug-in '\(library.name)' does not provide the \(surface) surface (it provides: \(library.surfaces.map(\.rawValue).joined(separator: ", ")))")
             }

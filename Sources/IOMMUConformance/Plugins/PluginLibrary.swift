@@ -17,6 +17,8 @@ public final class PluginLibrary: @unchecked Sendable {
     let interrupts: iommu_check_interrupt_ops?
     /// Why a version-1 library's isolation table is not used (nil: it has none, or it is v2).
     let isolationRefusal: String?
+    /// Why a version-1 library's shadow table is not used.
+    let shadowRefusal: String?
     private let handle: UnsafeMutableRawPointer
 
     /// The address-space table in the version the plug-in speaks.
@@ -42,13 +44,14 @@ public final class PluginLibrary: @unchecked Sendable {
         }
         do throws(PluginError) {
             let loaded = try Self.load(handle, path)
-            guard loaded.addressSpace != nil || loaded.isolation != nil || loaded.shadow != nil || loaded.interrupts != nil || loaded.refusedIsolation else {
+            guard loaded.addressSpace != nil || loaded.isolation != nil || loaded.shadow != nil || loaded.interrupts != nil || loaded.refusedIsolation || loaded.refusedShadow else {
                 throw PluginError("'\(path)' (\(loaded.name)) provides no surface: every table pointer is NULL")
             }
             if let problem = Self.missingFunction(loaded) {
                 throw PluginError("'\(path)' (\(loaded.name)): \(problem) is NULL; every function of a provided surface is required")
             }
             (abiVersion, name, addressSpace, isolation, shadow, interrupts) = (loaded.version, loaded.name, loaded.addressSpace, loaded.isolation, loaded.shadow, loaded.interrupts)
+            shadowRefusal = loaded.refusedShadow ? "'\(path)' (\(loaded.name)) has a version-1 shadow table, which knew one host (a raw page table with atomic replace) and no way to report running out of host mappings; export iommu_check_plugin_v2 and implement the version-2 shadow table: the config's window, locality, host and mapping limit, host calls under the host's rules, and a result from invalidate (docs/PLUGINS.md)" : nil
             isolationRefusal = loaded.refusedIsolation ? "'\(path)' (\(loaded.name)) has a version-1 isolation table, which followed a contract Linux does not have (PASIDs per device, a second claim by the same owner shared); export iommu_check_plugin_v2 and implement the version-2 isolation table: the topology's policy fields, claim_device, release_device, attach_device, detach_device, PASIDs attached per group (docs/PLUGINS.md)" : nil
         } catch {
             dlclose(handle)
@@ -59,7 +62,7 @@ public final class PluginLibrary: @unchecked Sendable {
     }
 
     private typealias Loaded = (version: UInt32, name: String, addressSpace: AddressSpaceTable?, isolation: iommu_check_isolation_ops?,
-                                shadow: iommu_check_shadow_ops?, interrupts: iommu_check_interrupt_ops?, refusedIsolation: Bool)
+                                shadow: iommu_check_shadow_ops?, interrupts: iommu_check_interrupt_ops?, refusedIsolation: Bool, refusedShadow: Bool)
 
     /// Reads the table through whichever entry point the library exports, copying it (its
     /// functions stay valid while the library is loaded).
@@ -75,7 +78,7 @@ public final class PluginLibrary: @unchecked Sendable {
             guard plugin.abi_revision <= IOMMU_CHECK_ABI_REVISION else {
                 throw PluginError("'\(path)' was built against a newer iommu_check.h (revision \(plugin.abi_revision)); this checker reads revisions up to \(IOMMU_CHECK_ABI_REVISION): update iommu-check")
             }
-            return (2, try name(plugin.name, path), plugin.address_space.map { .v2($0.pointee) }, plugin.isolation?.pointee, plugin.shadow?.pointee, plugin.interrupts?.pointee, false)
+            return (2, try name(plugin.name, path), plugin.address_space.map { .v2($0.pointee) }, plugin.isolation?.pointee, plugin.shadow?.pointee, plugin.interrupts?.pointee, false, false)
         }
         if let symbol = dlsym(handle, "iommu_check_plugin_v1") {
             guard let table = unsafeBitCast(symbol, to: iommu_check_plugin_entry_v1.self)() else {
@@ -85,7 +88,7 @@ public final class PluginLibrary: @unchecked Sendable {
             guard plugin.abi_version == 1 else {
                 throw PluginError("'\(path)' was built for ABI version \(plugin.abi_version); this checker speaks versions 1 and 2: rebuild it against this iommu_check.h and export iommu_check_plugin_v2")
             }
-            return (1, try name(plugin.name, path), plugin.address_space.map { .v1($0.pointee) }, nil, plugin.shadow?.pointee, plugin.interrupts?.pointee, plugin.isolation != nil)
+            return (1, try name(plugin.name, path), plugin.address_space.map { .v1($0.pointee) }, nil, nil, plugin.interrupts?.pointee, plugin.isolation != nil, plugin.shadow != nil)
         }
         throw PluginError("'\(path)' does not export iommu_check_plugin_v2 (see Sources/CIOMMUCheck/include/iommu_check.h)")
     }

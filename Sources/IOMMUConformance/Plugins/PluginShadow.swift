@@ -23,9 +23,10 @@ final class PluginShadow: ShadowSystem, ReportsForeignFailures {
         table.initialize(to: iommu_check_shadow_host(
             context: nil,
             guest_leaves: { context, domain, first, last, out, capacity in
-                let leaves = PluginShadow.unwrap(context).guest.guestLeaves(domain: Int(domain), first: first, last: last)
-                for (index, leaf) in leaves.prefix(capacity).enumerated() {
-                    out?[index] = iommu_check_guest_leaf(iova: leaf.iova, size: leaf.size, gpa: leaf.gpa, permissions: UInt32(leaf.permissions.rawValue), reserved: 0)
+                let leaves = PluginShadow.unwrap(context).guest.guestLeavesWithHost(domain: Int(domain), first: first, last: last)
+                for (index, item) in leaves.prefix(capacity).enumerated() {
+                    let leaf = item.leaf
+                    out?[index] = iommu_check_guest_leaf(iova: leaf.iova, size: leaf.size, gpa: leaf.gpa, host_phys: item.host, permissions: UInt32(leaf.permissions.rawValue), reserved: 0)
                 }
                 return leaves.count
             },
@@ -46,7 +47,10 @@ final class PluginShadow: ShadowSystem, ReportsForeignFailures {
             notify_unmap: { context, domain, iova, length in PluginShadow.unwrap(context).host.notifyUnmap(domain: Int(domain), iova: iova, length: length) }))
         table.pointee.context = Unmanaged.passUnretained(self).toOpaque()
         var config = iommu_check_shadow_config(domain_count: UInt32(configuration.domains), address_width: UInt32(configuration.addressWidth),
-                                               atomic_replace: configuration.policy == .atomicReplace ? 1 : 0, reserved: 0)
+                                               window: UInt32(ShadowPolicy.Window.allCases.firstIndex(of: configuration.policy.window)!),
+                                               locality: UInt32(ShadowPolicy.Locality.allCases.firstIndex(of: configuration.policy.locality)!),
+                                               host: UInt32(ShadowHostPolicy.allCases.firstIndex(of: configuration.host)!), reserved: 0,
+                                               mapping_limit: configuration.mappingLimit.map { UInt64($0) } ?? .max)
         handle = ops.create!(&config, table)
         guard handle != nil else {
             table.deallocate()
@@ -72,12 +76,24 @@ final class PluginShadow: ShadowSystem, ReportsForeignFailures {
 
     func takeForeignFailure() -> String? { failures.take() }
 
-    func invalidate(_ invalidation: Invalidation) {
-        switch invalidation {
+    func invalidate(_ invalidation: Invalidation) -> ShadowResult {
+        let status: Int32 = switch invalidation {
         case .pageSelective(let domain, let iova, let order): ops.invalidate!(handle, 0, UInt32(domain), iova, UInt32(order))
         case .domain(let domain): ops.invalidate!(handle, 1, UInt32(domain), 0, 0)
         case .global: ops.invalidate!(handle, 2, 0, 0, 0)
         case .context(let domain): ops.invalidate!(handle, 3, UInt32(domain), 0, 0)
+        }
+        return Self.result(status, failures)
+    }
+
+    /// enum iommu_check_shadow_result; anything else is the plug-in's failure.
+    static func result(_ status: Int32, _ failures: ForeignFailureBox) -> ShadowResult {
+        switch status {
+        case 0: return .done
+        case 1: return .insufficientResources
+        default:
+            failures.record("invalidate returned \(status), which is not an iommu_check_shadow_result (0 or 1)")
+            return .done
         }
     }
 }

@@ -8,23 +8,33 @@ import PropertyCheck
 /// invalidations, each resync watched call by call.
 public struct ShadowCheck: Sendable {
     public var stateful: StatefulOptions
-    /// When set, every case uses this policy (the rest is drawn).
+    /// When set, every case uses this layer policy (the rest is drawn).
     public var policy: ShadowPolicy?
+    /// When set, every case uses this host.
+    public var host: ShadowHostPolicy?
     public var makeImplementation: @Sendable (GuestIOMMU, ShadowHost) throws -> any ShadowSystem
 
-    public init(stateful: StatefulOptions = StatefulOptions(), policy: ShadowPolicy? = nil,
+    public init(stateful: StatefulOptions = StatefulOptions(), policy: ShadowPolicy? = nil, host: ShadowHostPolicy? = nil,
                 makeImplementation: @escaping @Sendable (GuestIOMMU, ShadowHost) throws -> any ShadowSystem) {
         self.stateful = stateful
         self.policy = policy
+        self.host = host
         self.makeImplementation = makeImplementation
     }
 
-    public init(stateful: StatefulOptions = StatefulOptions(), policy: ShadowPolicy? = nil, implementation: ImplementationChoice) throws(ImplementationUnavailable) {
+    public init(stateful: StatefulOptions = StatefulOptions(), policy: ShadowPolicy? = nil, host: ShadowHostPolicy? = nil, implementation: ImplementationChoice) throws(ImplementationUnavailable) {
+        if let policy, let host {
+            do {
+                try ShadowConfiguration(policy: policy, host: host).validate()
+            } catch {
+                throw ImplementationUnavailable(error.description)
+            }
+        }
         if case .mutant(let name) = implementation, !ShadowMutants.all.contains(where: { $0.name == name }) {
             throw ImplementationUnavailable("no shadow mutant named '\(name)'; known: \(ShadowMutants.all.map(\.name).joined(separator: ", "))")
         }
         let plugin: PluginHarness? = if case .plugin(let reference) = implementation { try PluginHarness(reference, surface: .shadow) } else { nil }
-        self.init(stateful: stateful, policy: policy) { guest, host in
+        self.init(stateful: stateful, policy: policy, host: host) { guest, host in
             switch implementation {
             case .plugin: return try plugin!.shadow(guest, host)
             case .reference: return ShadowModel(guest: guest, host: host)
@@ -38,6 +48,29 @@ public struct ShadowCheck: Sendable {
 
     public static let kindNames = ShadowOperation.kindNames
 
+    /// A `--policy` for this surface: `POLICY`, `POLICY@HOST` or `@HOST` (either part drawn
+    /// per case when absent): `qemu@vfio-type1`.
+    public static func parse(_ text: String?) throws(ImplementationUnavailable) -> (ShadowPolicy?, ShadowHostPolicy?) {
+        guard let text else { return (nil, nil) }
+        let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        var policy: ShadowPolicy?
+        if !parts[0].isEmpty {
+            do {
+                policy = try ShadowPolicy(parsing: parts[0])
+            } catch {
+                throw ImplementationUnavailable(error.description)
+            }
+        }
+        var host: ShadowHostPolicy?
+        if parts.count == 2 {
+            guard let parsed = ShadowHostPolicy(rawValue: parts[1]) else {
+                throw ImplementationUnavailable("'\(parts[1])' is not a shadow host; expected one of \(ShadowHostPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            host = parsed
+        }
+        return (policy, host)
+    }
+
     public func testCase() -> TestCase { testCase(recording: nil) }
 
     /// The JSON Lines trace of the case `bytes` decode to (`TraceRecorder.record`).
@@ -46,9 +79,9 @@ public struct ShadowCheck: Sendable {
     }
 
     func testCase(recording recorder: TraceRecorder<ShadowTrace>?) -> TestCase {
-        let stateful = self.stateful, policy = self.policy, make = self.makeImplementation
+        let stateful = self.stateful, policy = self.policy, fixedHost = self.host, make = self.makeImplementation
         return { stream in
-            let configuration = ShadowGenerator.drawConfiguration(stream, policy: policy)
+            let configuration = ShadowGenerator.drawConfiguration(stream, policy: policy, host: fixedHost)
             let guest = GuestIOMMU(configuration: configuration)
             let host = ShadowHost(configuration: configuration) { AddressSpaceModel(configuration: $0) }
             let implementation: any ShadowSystem
@@ -60,8 +93,8 @@ public struct ShadowCheck: Sendable {
             var machine = ShadowMachine(configuration: configuration, guest: guest, host: host, implementation: implementation)
             if let recorder {
                 recorder.trace = ShadowTrace(configuration: configuration)
-                machine.record = { operation, calls in
-                    recorder.trace?.steps.append(.init(line: 0, operation: operation, calls: calls, host: nil))
+                machine.record = { operation, calls, result in
+                    recorder.trace?.steps.append(.init(line: 0, operation: operation, calls: calls, result: result, host: nil))
                 }
             }
             return runCase(&machine, stream, stateful, in: "configuration: \(configuration)")

@@ -4,26 +4,39 @@ import PropertyCheck
 /// Draws guest page-table writes and invalidations toward what breaks a resync: entries that
 /// change, disappear, appear and stay the same; superpage promotion and demotion; page-selective
 /// invalidations that cross 2 MiB page-directory boundaries; invalidations the guest forgets;
-/// device DMA scheduled between host calls; context entries removed and restored.
+/// device DMA scheduled between host calls; context entries removed and restored. Addresses
+/// come from small arenas (so leaves meet) at the bottom of the IOVA space, just below and
+/// just above 2^39 (where a 3-level walk ends) and at the top of the configured width.
 struct ShadowGenerator {
-    static let kindWeights = [35, 8, 5, 3, 30, 19]
+    static let kindWeights = [35, 8, 5, 3, 30, 10]
     static let sizes: [UInt64] = [1 << 12, 1 << 21, 1 << 30]
 
     let configuration: ShadowConfiguration
+    /// Where the arenas start, each 1 GiB aligned and with 4 GiB of room.
+    private let arenas: [UInt64]
+
+    init(configuration: ShadowConfiguration) {
+        self.configuration = configuration
+        let top = UInt64(1) << UInt64(configuration.addressWidth)
+        var bases: [UInt64] = [0, (1 << 39) - (4 << 30)]
+        if top > 1 << 39 { bases.append(1 << 39) }
+        bases.append(top - (4 << 30))
+        arenas = bases
+    }
 
     func draw(_ stream: ChoiceStream, enabled: KindSet, guest: GuestIOMMU) -> ShadowOperation {
         let domain = Int(stream.draw(upTo: UInt64(configuration.domains - 1)))
         switch stream.drawWeightedIndex(enabled.mask(Self.kindWeights)) {
         case 0:
-            let size = Self.sizes[stream.drawWeightedIndex([70, 20, 10])]
+            let size = Self.sizes[stream.drawWeightedIndex([74, 22, 4])]
             let iova = address(stream, size: size, guest, domain)
             let permissions = [Permissions.readWrite, .read, .write][stream.drawWeightedIndex([60, 25, 15])]
             return .writeLeaf(domain: domain, leaf: GuestLeaf(iova: iova, size: size, gpa: gpa(stream, size: size, iova: iova, guest, domain), permissions: permissions))
         case 1:
-            let size = Self.sizes[stream.drawWeightedIndex([60, 30, 10])]
+            let size = Self.sizes[stream.drawWeightedIndex([64, 32, 4])]
             return .clear(domain: domain, iova: address(stream, size: size, guest, domain), size: size)
         case 2:
-            let size = Self.sizes[stream.drawWeightedIndex([70, 30])]
+            let size = Self.sizes[stream.drawWeightedIndex([82, 18])]
             return .demote(domain: domain, iova: address(stream, size: size << 9, guest, domain), size: size)
         case 3:
             return .setContext(domain: domain, present: stream.drawBool(probability: 0.6))
@@ -38,7 +51,8 @@ struct ShadowGenerator {
     /// the domain already has (same place, one before, one after).
     private func address(_ stream: ChoiceStream, size: UInt64, _ guest: GuestIOMMU, _ domain: Int) -> UInt64 {
         let nearLeaf = stream.drawBool(probability: 0.5)
-        let arena = size * stream.draw(upTo: size >= 1 << 30 ? 3 : size >= 1 << 21 ? 31 : 8191)
+        let start = arenas[stream.drawWeightedIndex(arenas.indices.map { $0 == 0 ? 55 : 15 })]
+        let arena = start + size * stream.draw(upTo: size >= 1 << 30 ? 3 : size >= 1 << 21 ? 31 : 8191)
         let table = guest.tables[domain]
         guard nearLeaf, !table.isEmpty else { return arena }
         let leaf = table[Int(stream.drawUniform(upTo: UInt64(table.count - 1)))]
@@ -59,7 +73,7 @@ struct ShadowGenerator {
         case 2: return (1 << 31) + size * stream.draw(upTo: slots - 1)
         case 3:
             if let leaf = guest.leaves(domain: domain, first: iova, last: iova).first {
-                return leaf.gpa + (iova - leaf.iova) & ~(size - 1)
+                return (leaf.gpa &+ (iova &- leaf.iova)) & ~(size - 1)
             }
             return size * stream.draw(upTo: slots - 1)
         default: return size * stream.draw(upTo: slots - 1)
@@ -88,13 +102,21 @@ struct ShadowGenerator {
         }
     }
 
-    /// One or two domains, a 39- or 48-bit IOVA space, and the window policy most of the time.
-    static func drawConfiguration(_ stream: ChoiceStream, policy fixed: ShadowPolicy? = nil) -> ShadowConfiguration {
+    /// One or two domains; a 39-, 48- or 57-bit IOVA space (3-, 4- and 5-level tables); the
+    /// layer's policy and the host's, drawn unless fixed (an atomic-replace layer needs the
+    /// page-table host, the only one with replace); for a VFIO host, often a small mapping
+    /// limit, so a resync runs out.
+    static func drawConfiguration(_ stream: ChoiceStream, policy fixed: ShadowPolicy? = nil, host fixedHost: ShadowHostPolicy? = nil) -> ShadowConfiguration {
         let domains = 1 + Int(stream.draw(upTo: 1))
-        let width = [39, 48][stream.drawWeightedIndex([70, 30])]
-        let policies = ShadowPolicy.allCases
-        let weights = [70, 30]
-        let policy = fixed.map { policies[stream.drawWeightedIndex(weights, forcedTo: policies.firstIndex(of: $0)!)] } ?? policies[stream.drawWeightedIndex(weights)]
-        return ShadowConfiguration(domains: domains, addressWidth: width, policy: policy)
+        let width = [39, 48, 57][stream.drawWeightedIndex([45, 35, 20])]
+        let presets = ShadowPolicy.presets
+        let drawn = presets[stream.drawWeightedIndex([50, 25, 25])].policy
+        let policy = fixed ?? drawn
+        let hosts = ShadowHostPolicy.allCases
+        let drawnHost = hosts[stream.drawWeightedIndex([40, 20, 25, 15])]
+        let host = fixedHost ?? (policy.window == .none ? .pageTable : drawnHost)
+        let limited = stream.drawBool(probability: 0.35)
+        let limit = 1 + Int(stream.draw(upTo: 63))
+        return ShadowConfiguration(domains: domains, addressWidth: width, policy: policy, host: host, mappingLimit: host.hasMappingLimit && limited ? limit : nil)
     }
 }

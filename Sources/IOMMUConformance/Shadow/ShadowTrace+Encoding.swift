@@ -11,12 +11,13 @@ extension ShadowTrace {
         let header = TraceHeader.encode(surface: .shadow, configuration: [
             ("domains", .integer(configuration.domains)),
             ("addressWidth", .integer(configuration.addressWidth)),
-            ("policy", .string(configuration.policy.rawValue)),
-        ], description: description)
-        return ([header] + steps.map { Self.encode($0.operation, calls: $0.calls) }).joined(separator: "\n") + "\n"
+            ("policy", .string(configuration.policy.description)),
+            ("host", .string(configuration.host.rawValue)),
+        ] + (configuration.mappingLimit.map { [("mappingLimit", JSONValue.integer($0))] } ?? []), description: description)
+        return ([header] + steps.map { Self.encode($0.operation, calls: $0.calls, result: $0.result) }).joined(separator: "\n") + "\n"
     }
 
-    static func encode(_ operation: ShadowOperation, calls: [ShadowHost.Call]?) -> String {
+    static func encode(_ operation: ShadowOperation, calls: [ShadowHost.Call]?, result: ShadowResult? = nil) -> String {
         var fields: [(String, JSONValue)] = [("op", .string(ShadowOperation.kindNames[operation.kind]))]
         switch operation {
         case .writeLeaf(let domain, let leaf):
@@ -39,6 +40,7 @@ extension ShadowTrace {
                 })))
             }
             if let calls { fields.append(("calls", .array(calls.map(encode)))) }
+            if let result, result != .done { fields.append(("result", .string(result.rawValue))) }
         case .dma(let domain, let iova, let access):
             fields += [("domain", .integer(domain)), ("iova", .string(hex(iova))), ("access", .string(access.description))]
         }

@@ -10,8 +10,18 @@ public struct ShadowTrace: Sendable {
         public var operation: ShadowOperation
         /// Recorded host calls of an invalidation, in order.
         public var calls: [ShadowHost.Call]?
+        /// What the layer answered an invalidation (absent in a trace line: done).
+        public var result: ShadowResult?
         /// Expected host mappings (normalized) per domain after an invalidation.
         public var host: [Int: [Extent]]?
+
+        public init(line: Int, operation: ShadowOperation, calls: [ShadowHost.Call]?, result: ShadowResult?, host: [Int: [Extent]]?) {
+            self.line = line
+            self.operation = operation
+            self.calls = calls
+            self.result = result
+            self.host = host
+        }
     }
 
     public var configuration: ShadowConfiguration
@@ -29,8 +39,24 @@ public struct ShadowTrace: Sendable {
         let domains = try c.integer("domains"), width = try c.integer("addressWidth")
         guard (1...8).contains(domains) else { throw TraceError(line: first.number, field: "domains", "expected 1 to 8 domains") }
         guard (21...63).contains(width) else { throw TraceError(line: first.number, field: "addressWidth", "expected 21 to 63 bits") }
-        let policy = try c.choice("policy", ShadowPolicy.allCases.map { ($0.rawValue, $0) })
-        var trace = ShadowTrace(configuration: ShadowConfiguration(domains: domains, addressWidth: width, policy: policy), description: header.description, steps: [])
+        let policyName = try c.string("policy")
+        let policy: ShadowPolicy
+        do {
+            policy = try ShadowPolicy(parsing: policyName)
+        } catch {
+            throw TraceError(line: first.number, field: "configuration.policy", error.description)
+        }
+        // Version 1 knew one host, a raw page table; version 2 names it.
+        let host: ShadowHostPolicy = header.version == 1 && !c.has("host") ? .pageTable
+            : try c.choice("host", ShadowHostPolicy.allCases.map { ($0.rawValue, $0) })
+        let limit = c.has("mappingLimit") ? try c.integer("mappingLimit") : nil
+        let configuration = ShadowConfiguration(domains: domains, addressWidth: width, policy: policy, host: host, mappingLimit: limit)
+        do {
+            try configuration.validate()
+        } catch {
+            throw TraceError(line: first.number, field: "configuration", error.description)
+        }
+        var trace = ShadowTrace(configuration: configuration, description: header.description, steps: [])
         for (number, text) in lines.dropFirst() {
             let line = try JSONLine(number: number, text: text)
             trace.steps.append(try Self.step(line, domains: domains))
@@ -100,8 +126,9 @@ public struct ShadowTrace: Sendable {
         default:
             operation = .dma(domain: try domain(line, domains: domains), iova: try line.address("iova"), access: try line.choice("access", Access.allCases.map { ($0.description, $0) }))
         }
-        var step = Step(line: line.number, operation: operation, calls: nil, host: nil)
+        var step = Step(line: line.number, operation: operation, calls: nil, result: nil, host: nil)
         if line.has("calls") { step.calls = try calls(line, domains: domains) }
+        if line.has("result") { step.result = try line.choice("result", [("done", ShadowResult.done), ("insufficient-resources", .insufficientResources)]) }
         if line.has("host") {
             let object = try line.nested("host")
             var host: [Int: [Extent]] = [:]
@@ -158,27 +185,34 @@ public struct ShadowTrace: Sendable {
             guard let calls = step.calls else {
                 return TraceVerdict(checkedSteps: index, problem: .init(line: step.line, message: "no host calls recorded for \(step.operation)"))
             }
-            let replay = RecordedCalls(calls: calls, host: host)
-            if let problem = ShadowMachine.resync(invalidation, dma: dma, implementation: replay, host: host, monitor: monitor, guest: guest) {
+            let replay = RecordedCalls(calls: calls, result: step.result ?? .done, host: host)
+            if let problem = ShadowMachine.resync(invalidation, dma: dma, implementation: replay, host: host, monitor: monitor, guest: guest).0 {
                 return TraceVerdict(checkedSteps: index, problem: .init(line: step.line, message: "\(step.operation): \(problem)"))
             }
         }
         return TraceVerdict(checkedSteps: steps.count, problem: nil)
     }
 
-    /// Checks a scenario: the reference layer's host must equal every stated `host`, and the
-    /// implementation must pass the monitor and end with the same host at every step.
+    /// Checks a scenario: the reference layer's host must equal every stated `host`, and its
+    /// answer every stated `result`; the implementation must pass the monitor at every step.
     public func checkScenario(implementation make: (GuestIOMMU, ShadowHost) throws -> any ShadowSystem) -> [String] {
         let guest = GuestIOMMU(configuration: configuration)
         let host = ShadowHost(configuration: configuration) { AddressSpaceModel(configuration: $0) }
+        let referenceHost = ShadowHost(configuration: configuration) { AddressSpaceModel(configuration: $0) }
+        let reference = ShadowModel(guest: guest, host: referenceHost)
         let implementation: any ShadowSystem
         do { implementation = try make(guest, host) } catch { return ["the implementation could not be created: \(error)"] }
         let machine = ShadowMachine(configuration: configuration, guest: guest, host: host, implementation: implementation)
         var problems: [String] = []
         for step in steps {
             if case .disagreed(let message) = machine.step(step.operation) { problems.append("line \(step.line): \(message)") }
+            guard case .invalidate(let invalidation, _) = step.operation else { continue }
+            let answer = reference.invalidate(invalidation)
+            if let expected = step.result, expected != answer {
+                problems.append("line \(step.line): the scenario expects \(expected.rawValue), the model answers \(answer.rawValue)")
+            }
             for (domain, expected) in step.host ?? [:] {
-                let model = ShadowMachine.everything(machine.referenceHost, domain)
+                let model = ShadowMachine.everything(referenceHost, domain)
                 if model != expected { problems.append("line \(step.line): D\(domain): the scenario expects \(expected), the model's host maps \(model)") }
             }
         }
@@ -189,14 +223,16 @@ public struct ShadowTrace: Sendable {
 /// Replays recorded host calls as if a system made them during `invalidate`.
 private final class RecordedCalls: ShadowSystem {
     let calls: [ShadowHost.Call]
+    let result: ShadowResult
     let host: ShadowHost
 
-    init(calls: [ShadowHost.Call], host: ShadowHost) {
+    init(calls: [ShadowHost.Call], result: ShadowResult, host: ShadowHost) {
         self.calls = calls
+        self.result = result
         self.host = host
     }
 
-    func invalidate(_ invalidation: Invalidation) {
+    func invalidate(_ invalidation: Invalidation) -> ShadowResult {
         for call in calls {
             switch call {
             case .map(let domain, let iova, let length, let phys, let permissions): host.map(domain: domain, iova: iova, length: length, phys: phys, permissions: permissions)
@@ -205,5 +241,6 @@ private final class RecordedCalls: ShadowSystem {
             case .notifyUnmap(let domain, let iova, let length): host.notifyUnmap(domain: domain, iova: iova, length: length)
             }
         }
+        return result
     }
 }

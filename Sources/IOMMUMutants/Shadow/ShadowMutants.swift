@@ -32,6 +32,18 @@ public enum ShadowMutants {
             name: "tree-drops-range-tail", surface: .shadow,
             summary: "after syncing a range, the layer's IOVA tree forgets the part of a mapping that sticks out past it, so a later invalidation never unmaps that part",
             source: "seed 004 (QEMU's per-domain IOVA tree must record exactly what the host holds; vtd_page_walk_one skips what the tree says is unchanged)")),
+        (.unmapInsideHostMapping, Mutant(
+            name: "unmap-inside-host-mapping", surface: .shadow,
+            summary: "the layer unmaps just the pages that changed, inside a larger host mapping, and ignores the host's answer: a VFIO container refuses the bisecting unmap and the page the guest freed stays DMA-mapped",
+            source: "QEMU intel_iommu.c vtd_page_walk_one (\"vfio driver only has VFIO_IOMMU_[UN]MAP_DMA but no interface to modify a mapping\") over vfio_dma_do_unmap's EINVAL for a bisecting unmap")),
+        (.insufficientResourcesNotReported, Mutant(
+            name: "insufficient-resources-not-reported", surface: .shadow,
+            summary: "when the host has no room for a map, the layer stops but tells the guest the range is in step",
+            source: "seed 000: QEMU s390x rpcit_service_call must answer ZPCI_RPCIT_ST_INSUFF_RES when dma_avail reaches 0 (\"s390x/pci: Honor DMA limits set by vfio\")")),
+        (.highIOVADropped, Mutant(
+            name: "high-iova-dropped", surface: .shadow,
+            summary: "the layer walks a 3-level guest table only: nothing at or above 2^39 is shadowed",
+            source: "VT-d second-level tables of 4 and 5 levels (48- and 57-bit IOVAs); a walk sized for 39 bits")),
     ]
 
     public static var all: [Mutant] { catalogue.map(\.mutant) }

@@ -1,13 +1,15 @@
 import IOMMUSpec
 
-/// The optimized shadow layer, shaped like QEMU's since seed 004: it keeps, per domain, the
-/// ranges it has mapped (merged where contiguous, QEMU's IOVA tree), walks only the invalidated
-/// range of the guest table, skips what is unchanged, unmaps what is gone, maps what is new,
-/// and for what changed either unmaps then maps (window policy) or replaces atomically.
+/// The optimized shadow layer, shaped like a VMM's: it never reads the host back. It keeps,
+/// per domain, the host mappings it has made as the host stores them (one per map, VT-d's as
+/// leaves), walks only the invalidated range of the guest table, and follows
+/// `ShadowResync.plan` against that record: what is unchanged is skipped, what changed is
+/// replaced or unmapped and mapped, whole mappings where the host cannot split one. A map the
+/// host has no room for ends the resync with insufficient resources.
 public final class ShadowOptimized: ShadowSystem {
     let guest: GuestIOMMU
     let host: ShadowHost
-    /// What this layer has mapped in each domain: sorted, disjoint, merged.
+    /// The host mappings this layer has made in each domain: sorted, disjoint, as stored.
     private var trees: [[Extent]]
 
     /// A planted bug (`IOMMUMutants`); nil in the real implementation.
@@ -19,10 +21,11 @@ public final class ShadowOptimized: ShadowSystem {
         trees = Array(repeating: [], count: guest.configuration.domains)
     }
 
-    public func invalidate(_ invalidation: Invalidation) {
-        let width = guest.configuration.addressWidth
-        for domain in 0..<guest.configuration.domains {
-            guard var range = invalidation.range(of: domain, addressWidth: width) else { continue }
+    public func invalidate(_ invalidation: Invalidation) -> ShadowResult {
+        let configuration = guest.configuration
+        var result = ShadowResult.done
+        for domain in 0..<configuration.domains {
+            guard var range = invalidation.range(of: domain, addressWidth: configuration.addressWidth) else { continue }
             if case .pageSelective = invalidation { range = pageSelectiveRange(range) }
             let length = range.upperBound - range.lowerBound + 1
             let domainSelective: Bool
@@ -35,13 +38,14 @@ public final class ShadowOptimized: ShadowSystem {
                 host.unmap(domain: domain, iova: range.lowerBound, length: length)
                 trees[domain] = []
             }
-            sync(domain: domain, range)
+            if result == .done { result = sync(domain: domain, range) }
             // UNMAP-only consumers (vhost) learn of every invalidation; the planted bug forgets
             // them on domain-selective ones, as intel-iommu once did.
             if !(plantedBug == .domainInvalidationNotifiesNoUnmap && domainSelective) {
                 host.notifyUnmap(domain: domain, iova: range.lowerBound, length: length)
             }
         }
+        return plantedBug == .insufficientResourcesNotReported ? .done : result
     }
 
     /// The range a page-selective invalidation syncs; the planted bugs cut or widen it.
@@ -58,53 +62,84 @@ public final class ShadowOptimized: ShadowSystem {
     }
 
     /// Brings the host in step with the guest on `range`, touching only what differs.
-    private func sync(domain: Int, _ range: ClosedRange<UInt64>) {
-        let target = walk(domain: domain, range)
-        let current = Self.clip(slice(domain: domain, range), to: range)
-        for run in Self.difference(current, target) {
-            switch run {
-            case .removed(let extent):
-                host.unmap(domain: domain, iova: extent.iova, length: extent.length)
-            case .added(let extent):
-                host.map(domain: domain, iova: extent.iova, length: extent.length, phys: extent.phys, permissions: extent.permissions)
-            case .changed(let extent):
-                if plantedBug == .mapsOnlyNewPages { continue }
-                if guest.configuration.policy == .atomicReplace {
-                    host.replace(domain: domain, iova: extent.iova, length: extent.length, with: [extent])
-                } else {
-                    host.unmap(domain: domain, iova: extent.iova, length: extent.length)
-                    host.map(domain: domain, iova: extent.iova, length: extent.length, phys: extent.phys, permissions: extent.permissions)
+    private func sync(domain: Int, _ range: ClosedRange<UInt64>) -> ShadowResult {
+        let configuration = guest.configuration
+        let wanted = walk(domain: domain, range)
+        let current = slice(domain: domain, range)
+        // The planted bug leaves pages whose translation changed as they were (it believes
+        // they are done): it plans against a guest that kept their old translation.
+        let planned = plantedBug == .mapsOnlyNewPages ? keepingChanged(range, current, wanted) : wanted
+        // The planted bug is QEMU's with VFIO: it unmaps just the pages that changed, as if the
+        // host could split a mapping, and does not look at what the host answers.
+        let splits = configuration.host.canSplit || plantedBug == .unmapInsideHostMapping
+        let plan = ShadowResync.plan(range: range, current: current, wanted: planned, host: splits ? .pageTable : configuration.host,
+                                     atomic: configuration.policy.window == .none && configuration.host.hasReplace)
+        for request in plan {
+            switch request {
+            case .map(let iova, let length, let phys, let permissions):
+                let extent = Extent(iova: iova, length: length, phys: phys, permissions: permissions)
+                switch host.map(domain: domain, iova: iova, length: length, phys: phys, permissions: permissions) {
+                case .success: record(domain, adding: configuration.host.stored(extent))
+                case .failure(.mappingLimit): return .insufficientResources
+                case .failure: if plantedBug == .unmapInsideHostMapping { record(domain, adding: [extent]) }
+                }
+            case .unmap(let iova, let length):
+                if case .success = host.unmap(domain: domain, iova: iova, length: length) {
+                    forget(domain, iova...(iova + (length - 1)), withinRange: range)
+                } else if plantedBug == .unmapInsideHostMapping {
+                    forget(domain, iova...(iova + (length - 1)), withinRange: range)
+                }
+            case .replace(let iova, let length, let extents):
+                if case .success = host.replace(domain: domain, iova: iova, length: length, with: extents) {
+                    forget(domain, iova...(iova + (length - 1)), withinRange: range)
+                    record(domain, adding: extents)
                 }
             }
         }
-        // The tree records what the layer believes the host holds (with the planted
-        // maps-only-new-pages bug, that belief is wrong for changed pages).
-        replaceSlice(domain: domain, range, with: target)
+        if plantedBug == .mapsOnlyNewPages {
+            // The record says the changed pages were done.
+            forget(domain, range, withinRange: range)
+            record(domain, adding: wanted)
+        }
+        return .done
     }
 
-    /// The guest leaves in `range`, translated to host-physical and clipped, merged.
+    /// `wanted`, with each page the host maps already given its current translation.
+    private func keepingChanged(_ range: ClosedRange<UInt64>, _ current: [Extent], _ wanted: [Extent]) -> [Extent] {
+        var result: [Extent] = []
+        for piece in wanted {
+            var next = piece.iova
+            for old in ShadowResync.clipped(current, to: piece.iova...piece.last) {
+                if old.iova > next { result += ShadowResync.clipped([piece], to: next...(old.iova - 1)) }
+                result.append(old)
+                next = old.last &+ 1
+            }
+            if next > piece.iova && next == 0 { continue }
+            if next <= piece.last { result += ShadowResync.clipped([piece], to: next...piece.last) }
+        }
+        return result
+    }
+
+    /// The guest leaves in `range`, translated to host-physical and clipped, one per leaf.
     private func walk(domain: Int, _ range: ClosedRange<UInt64>) -> [Extent] {
         var result: [Extent] = []
         let memory = guest.configuration.memory
         for leaf in guest.leaves(domain: domain, first: range.lowerBound, last: range.upperBound) {
+            // The planted bug walks a 3-level table only: nothing at or above 2^39 is shadowed.
+            if plantedBug == .highIOVADropped && leaf.iova >= 1 << 39 { continue }
             guard let base = memory.hostPhysical(leaf.gpa), memory.hostPhysical(leaf.gpa + (leaf.size - 1)) == base + (leaf.size - 1) else { continue }
             // The planted bug shadows a superpage as its first 4 KiB page only.
             let size = plantedBug == .superpageShadowedAs4K ? min(leaf.size, 4096) : leaf.size
             let first = max(leaf.iova, range.lowerBound), last = min(leaf.iova + (size - 1), range.upperBound)
             guard first <= last else { continue }
-            let extent = Extent(iova: first, length: last - first + 1, phys: base + (first - leaf.iova), permissions: leaf.permissions)
-            if let previous = result.last, previous.last &+ 1 == extent.iova, previous.phys &+ previous.length == extent.phys, previous.permissions == extent.permissions {
-                result[result.count - 1].length += extent.length
-            } else {
-                result.append(extent)
-            }
+            result.append(Extent(iova: first, length: last - first + 1, phys: base + (first - leaf.iova), permissions: leaf.permissions))
         }
         return result
     }
 
-    // MARK: The per-domain tree
+    // MARK: The record of host mappings
 
-    /// Index range of tree extents overlapping `range` (binary search on the sorted tree).
+    /// Index range of recorded mappings overlapping `range` (binary search on the sorted list).
     private func indices(domain: Int, _ range: ClosedRange<UInt64>) -> Range<Int> {
         let tree = trees[domain]
         var low = 0, high = tree.count
@@ -119,102 +154,37 @@ public final class ShadowOptimized: ShadowSystem {
 
     private func slice(domain: Int, _ range: ClosedRange<UInt64>) -> [Extent] { Array(trees[domain][indices(domain: domain, range)]) }
 
-    /// Replaces what the tree holds on `range` by `extents`, keeping the parts of boundary
-    /// extents outside the range, and merges at the seams.
-    private func replaceSlice(domain: Int, _ range: ClosedRange<UInt64>, with extents: [Extent]) {
-        let span = indices(domain: domain, range)
-        var pieces: [Extent] = []
-        if let first = trees[domain][span].first, first.iova < range.lowerBound {
-            pieces.append(Extent(iova: first.iova, length: range.lowerBound - first.iova, phys: first.phys, permissions: first.permissions))
+    /// Adds mappings (sorted, disjoint, touching nothing recorded): one binary search per run.
+    private func record(_ domain: Int, adding extents: [Extent]) {
+        guard let first = extents.first else { return }
+        let position = indices(domain: domain, first.iova...first.iova).lowerBound
+        if position == trees[domain].count || extents.last!.last < trees[domain][position].iova {
+            trees[domain].insert(contentsOf: extents, at: position)
+            return
         }
-        pieces += extents
-        // The planted bug forgets the tail of an extent that sticks out past the range: the tree
-        // then no longer knows the host still maps it, and a later sync never unmaps it.
-        if plantedBug != .treeDropsRangeTail, let last = trees[domain][span].last, last.last > range.upperBound {
-            let offset = range.upperBound + 1 - last.iova
-            pieces.append(Extent(iova: range.upperBound + 1, length: last.last - range.upperBound, phys: last.phys + offset, permissions: last.permissions))
-        }
-        let lower = max(0, span.lowerBound - 1), upper = min(trees[domain].count, span.upperBound + 1)
-        var neighbourhood = Array(trees[domain][lower..<span.lowerBound]) + pieces + Array(trees[domain][span.upperBound..<upper])
-        neighbourhood = Self.merged(neighbourhood)
-        trees[domain].replaceSubrange(lower..<upper, with: neighbourhood)
-    }
-
-    private static func merged(_ extents: [Extent]) -> [Extent] {
-        var result: [Extent] = []
         for extent in extents {
-            if let previous = result.last, previous.last &+ 1 == extent.iova, previous.phys &+ previous.length == extent.phys, previous.permissions == extent.permissions {
-                result[result.count - 1].length += extent.length
-            } else {
-                result.append(extent)
+            let at = indices(domain: domain, extent.iova...extent.iova).lowerBound
+            trees[domain].insert(extent, at: at)
+        }
+    }
+
+    /// What an unmap of `span` removed, as the host does it: a page table keeps the parts of a
+    /// mapping outside the span, VT-d drops every leaf it touches, VFIO and iommufd whole
+    /// mappings (the plan only asks for those).
+    private func forget(_ domain: Int, _ span: ClosedRange<UInt64>, withinRange range: ClosedRange<UInt64>) {
+        let positions = indices(domain: domain, span)
+        var kept: [Extent] = []
+        if guest.configuration.host.canSplit || plantedBug == .unmapInsideHostMapping {
+            for extent in trees[domain][positions] {
+                if extent.iova < span.lowerBound { kept += ShadowResync.clipped([extent], to: extent.iova...(span.lowerBound - 1)) }
+                // The planted bug forgets the tail of a mapping that sticks out past the range:
+                // it no longer knows the host still maps it, and a later sync never unmaps it.
+                if extent.last > span.upperBound && !(plantedBug == .treeDropsRangeTail && extent.last > range.upperBound) {
+                    kept += ShadowResync.clipped([extent], to: (span.upperBound + 1)...extent.last)
+                }
             }
         }
-        return result
-    }
-
-    private static func clip(_ extents: [Extent], to range: ClosedRange<UInt64>) -> [Extent] {
-        extents.compactMap { extent in
-            let first = max(extent.iova, range.lowerBound), last = min(extent.last, range.upperBound)
-            guard first <= last else { return nil }
-            return Extent(iova: first, length: last - first + 1, phys: extent.phys + (first - extent.iova), permissions: extent.permissions)
-        }
-    }
-
-    // MARK: Difference of two sorted extent lists
-
-    enum Run {
-        case removed(Extent)
-        case added(Extent)
-        case changed(Extent)
-    }
-
-    /// Splits the union of `current` and `target` at every boundary of either and classifies
-    /// each piece: only in `current` (removed), only in `target` (added), in both with another
-    /// translation or permissions (changed; the extent is the target's), or equal (skipped).
-    /// Adjacent pieces of one class that continue each other are joined into one run.
-    static func difference(_ current: [Extent], _ target: [Extent]) -> [Run] {
-        var points: [UInt64] = []
-        for extent in current + target {
-            points.append(extent.iova)
-            if extent.last < .max { points.append(extent.last + 1) }
-        }
-        points = Array(Set(points)).sorted()
-        var runs: [Run] = []
-        var c = 0, t = 0
-        for (index, start) in points.enumerated() {
-            let end = index + 1 < points.count ? points[index + 1] - 1 : UInt64.max
-            while c < current.count && current[c].last < start { c += 1 }
-            while t < target.count && target[t].last < start { t += 1 }
-            let had = c < current.count && current[c].iova <= start ? current[c] : nil
-            let wants = t < target.count && target[t].iova <= start ? target[t] : nil
-            func piece(_ extent: Extent) -> Extent {
-                Extent(iova: start, length: end - start + 1, phys: extent.phys + (start - extent.iova), permissions: extent.permissions)
-            }
-            let run: Run
-            switch (had, wants) {
-            case (nil, nil): continue
-            case (let h?, nil): run = .removed(piece(h))
-            case (nil, let w?): run = .added(piece(w))
-            case (let h?, let w?):
-                if h.phys &- h.iova == w.phys &- w.iova && h.permissions == w.permissions { continue }
-                run = .changed(piece(w))
-            }
-            if let joined = join(runs.last, run) { runs[runs.count - 1] = joined } else { runs.append(run) }
-        }
-        return runs
-    }
-
-    private static func join(_ previous: Run?, _ next: Run) -> Run? {
-        switch (previous, next) {
-        case (.removed(let a)?, .removed(let b)) where a.last &+ 1 == b.iova:
-            return .removed(Extent(iova: a.iova, length: a.length + b.length, phys: a.phys, permissions: a.permissions))
-        case (.added(let a)?, .added(let b)) where a.last &+ 1 == b.iova && a.phys &+ a.length == b.phys && a.permissions == b.permissions:
-            return .added(Extent(iova: a.iova, length: a.length + b.length, phys: a.phys, permissions: a.permissions))
-        case (.changed(let a)?, .changed(let b)) where a.last &+ 1 == b.iova && a.phys &+ a.length == b.phys && a.permissions == b.permissions:
-            return .changed(Extent(iova: a.iova, length: a.length + b.length, phys: a.phys, permissions: a.permissions))
-        default:
-            return nil
-        }
+        trees[domain].replaceSubrange(positions, with: kept)
     }
 }
 
@@ -227,4 +197,7 @@ package enum ShadowBug: String, CaseIterable, Sendable {
     case superpageShadowedAs4K
     case domainInvalidationNotifiesNoUnmap
     case treeDropsRangeTail
+    case unmapInsideHostMapping
+    case insufficientResourcesNotReported
+    case highIOVADropped
 }

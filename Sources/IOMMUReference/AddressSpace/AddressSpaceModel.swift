@@ -417,7 +417,7 @@ public final class AddressSpaceModel: AddressSpace {
     }
 
     public func mappings(in range: ClosedRange<UInt64>) -> [Extent] {
-        extents.filter { $0.overlaps(range.lowerBound, range.upperBound) }
+        Array(extents[touchedRange(range.lowerBound, range.upperBound)])
     }
 
     private func run(_ operation: AddressSpaceOperation) -> AddressSpaceOutcome {

@@ -1,10 +1,12 @@
 import IOMMUSpec
 
-/// The reference shadow layer, and the rules it follows: the simplest correct resync. On an
-/// invalidation of range R it computes what the guest table asks for on R and installs it with
-/// one atomic replace, then tells UNMAP-only consumers that R changed. `docs/SEMANTICS.md`
-/// states the rules with their sources (QEMU vtd_page_walk_one / vtd_address_space_sync; VT-d
-/// invalidation and caching mode; seed 004).
+/// The reference shadow layer: the simplest correct resync on every host. On an invalidation
+/// of range R it reads what the host maps there and what the guest table asks for, and follows
+/// `ShadowResync.plan`: only pages whose translation differs are touched, by one atomic
+/// replace per run where the policy asks for it, else unmapped and mapped again (whole host
+/// mappings where the host cannot split one). Then it tells UNMAP-only consumers that R
+/// changed. `docs/SEMANTICS.md` states the rules with their sources (QEMU vtd_page_walk_one /
+/// vtd_address_space_sync; VT-d invalidation and caching mode; seeds 000 and 004).
 public final class ShadowModel: ShadowSystem {
     let guest: GuestIOMMU
     let host: ShadowHost
@@ -14,13 +16,19 @@ public final class ShadowModel: ShadowSystem {
         self.host = host
     }
 
-    public func invalidate(_ invalidation: Invalidation) {
-        for domain in 0..<guest.configuration.domains {
-            guard let range = invalidation.range(of: domain, addressWidth: guest.configuration.addressWidth) else { continue }
-            let length = range.upperBound - range.lowerBound + 1
-            host.replace(domain: domain, iova: range.lowerBound, length: length, with: Self.target(guest, domain: domain, range))
-            host.notifyUnmap(domain: domain, iova: range.lowerBound, length: length)
+    public func invalidate(_ invalidation: Invalidation) -> ShadowResult {
+        let configuration = guest.configuration
+        var result = ShadowResult.done
+        for domain in 0..<configuration.domains {
+            guard let range = invalidation.range(of: domain, addressWidth: configuration.addressWidth) else { continue }
+            if result == .done {
+                let plan = ShadowResync.plan(range: range, current: host.domains[domain].mappings(in: range), wanted: Self.targetLeaves(guest, domain: domain, range),
+                                             host: configuration.host, atomic: configuration.policy.window == .none)
+                result = ShadowResync.run(plan, on: host, domain: domain)
+            }
+            host.notifyUnmap(domain: domain, iova: range.lowerBound, length: range.upperBound - range.lowerBound + 1)
         }
+        return result
     }
 
     /// What the host must map on `range` of `domain`: each present leaf of the guest table
@@ -28,15 +36,20 @@ public final class ShadowModel: ShadowSystem {
     /// guest RAM, translated to host-physical through the memory map, with the leaf's
     /// permissions, clipped to `range`. Contiguous pieces are merged.
     public static func target(_ guest: GuestIOMMU, domain: Int, _ range: ClosedRange<UInt64>) -> [Extent] {
+        normalized(targetLeaves(guest, domain: domain, range))
+    }
+
+    /// The same, one extent per guest leaf (clipped to `range` unless `clip` is false).
+    public static func targetLeaves(_ guest: GuestIOMMU, domain: Int, _ range: ClosedRange<UInt64>, clip: Bool = true) -> [Extent] {
         var result: [Extent] = []
+        let memory = guest.configuration.memory
         for leaf in guest.leaves(domain: domain, first: range.lowerBound, last: range.upperBound) {
             // A leaf pointing outside guest RAM (MMIO, a hole) has nothing to shadow.
-            guard let base = guest.configuration.memory.hostPhysical(leaf.gpa),
-                  guest.configuration.memory.hostPhysical(leaf.gpa + (leaf.size - 1)) == base + (leaf.size - 1) else { continue }
-            let first = max(leaf.iova, range.lowerBound), last = min(leaf.last, range.upperBound)
+            guard let base = memory.hostPhysical(leaf.gpa), memory.hostPhysical(leaf.gpa + (leaf.size - 1)) == base + (leaf.size - 1) else { continue }
+            let first = clip ? max(leaf.iova, range.lowerBound) : leaf.iova, last = clip ? min(leaf.last, range.upperBound) : leaf.last
             result.append(Extent(iova: first, length: last - first + 1, phys: base + (first - leaf.iova), permissions: leaf.permissions))
         }
-        return normalized(result)
+        return result
     }
 
     /// Extents sorted and merged where one continues the next (same translation offset and
@@ -56,10 +69,6 @@ public final class ShadowModel: ShadowSystem {
 
     /// `extents` cut to `range`.
     public static func clipped(_ extents: [Extent], to range: ClosedRange<UInt64>) -> [Extent] {
-        extents.compactMap { extent in
-            let first = max(extent.iova, range.lowerBound), last = min(extent.last, range.upperBound)
-            guard first <= last else { return nil }
-            return Extent(iova: first, length: last - first + 1, phys: extent.phys + (first - extent.iova), permissions: extent.permissions)
-        }
+        ShadowResync.clipped(extents, to: range)
     }
 }

@@ -94,6 +94,9 @@ public enum AddressSpaceError: String, Error, Hashable, Sendable, CaseIterable, 
     /// VFIO_DMA_UNMAP_FLAG_ALL with a non-zero iova or size. VFIO type1 and iommufd's VFIO
     /// compat: EINVAL, nothing removed.
     case unmapAllArguments = "unmap-all-arguments"
+    /// The interface has no such request: a shadow host without atomic replace (VFIO, iommufd,
+    /// the iommu API) asked to replace. No address-space rule produces it.
+    case notSupported = "not-supported"
 
     public var description: String { rawValue }
 }
@@ -175,6 +178,7 @@ extension AddressSpaceError {
         case .partialUnmap: 1 << 9
         case .nothingToUnmap: 1 << 10
         case .unmapAllArguments: 1 << 11
+        case .notSupported: 1 << 12
         }
     }
 }

@@ -8,6 +8,8 @@ public final class GuestIOMMU {
     /// Whether each domain's device has a present context entry; without one the domain
     /// translates nothing.
     public private(set) var contextPresent: [Bool]
+    /// Counts the guest's writes, so a copy elsewhere (a plug-in worker's) knows when it is stale.
+    public private(set) var version = 0
 
     public init(configuration: ShadowConfiguration) {
         self.configuration = configuration
@@ -37,6 +39,7 @@ public final class GuestIOMMU {
     /// as a guest does when it replaces a superpage entry with a table.
     public func write(domain: Int, _ leaf: GuestLeaf) {
         guard tables.indices.contains(domain) else { return }
+        version += 1
         demote(domain: domain, around: leaf.iova, to: leaf.size)
         tables[domain].removeAll { $0.iova >= leaf.iova && $0.last <= leaf.last }
         let position = tables[domain].firstIndex { $0.iova > leaf.iova } ?? tables[domain].count
@@ -47,6 +50,7 @@ public final class GuestIOMMU {
     /// a larger leaf containing it is demoted first).
     public func clear(domain: Int, iova: UInt64, size: UInt64) {
         guard tables.indices.contains(domain) else { return }
+        version += 1
         demote(domain: domain, around: iova, to: size)
         tables[domain].removeAll { $0.iova >= iova && $0.last <= iova + (size - 1) }
     }
@@ -55,6 +59,7 @@ public final class GuestIOMMU {
     /// with the same translation, down to `size`. No translation changes.
     public func demote(domain: Int, around iova: UInt64, to size: UInt64) {
         guard tables.indices.contains(domain) else { return }
+        version += 1
         while let index = tables[domain].firstIndex(where: { $0.iova <= iova && iova <= $0.last && $0.size > size }) {
             let big = tables[domain].remove(at: index)
             let smaller = big.size >> 9
@@ -65,6 +70,16 @@ public final class GuestIOMMU {
 
     public func setContextPresent(domain: Int, _ present: Bool) {
         guard contextPresent.indices.contains(domain) else { return }
+        version += 1
         contextPresent[domain] = present
+    }
+
+    /// Replaces every table and context entry (a copy catching up with the original); the
+    /// tables must hold as many domains as the configuration, each sorted and disjoint.
+    public func load(tables: [[GuestLeaf]], contextPresent: [Bool]) {
+        guard tables.count == self.tables.count, contextPresent.count == self.contextPresent.count else { return }
+        self.tables = tables
+        self.contextPresent = contextPresent
+        version += 1
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import IOMMUReference
 import IOMMUSpec
 
 /// The worker side: `iommu-check worker --plugin PATH` loads the plug-in and serves requests on
@@ -141,13 +142,10 @@ final class WorkerServer {
             case .failure(let error): return [UInt64(IsolationError.allCases.firstIndex(of: error)! + 1)]
             }
         case .shadowCreate:
-            guard args.count >= 3 else { return [1] }
-            let configuration = ShadowConfiguration(domains: int(0), addressWidth: int(1), policy: arg(2) == 1 ? .atomicReplace : .windowForChangedPages)
-            let remote = RemoteShadowHost(server: self)
-            guard let layer = try? PluginShadow(library: library, configuration: configuration, guest: remote, host: remote) else { return [1] }
-            return store(layer)
+            guard let configuration = WorkerCoding.shadowConfiguration(args), let mirror = try? ShadowMirror(library: library, configuration: configuration) else { return [1] }
+            return store(mirror)
         case .shadowInvalidate:
-            guard let layer = object as? PluginShadow else { return [UInt64.max] }
+            guard let mirror = object as? ShadowMirror else { return [UInt64.max] }
             let domain = int(2)
             let invalidation: Invalidation = switch arg(1) {
             case 0: .pageSelective(domain: domain, iova: arg(3), order: int(4))
@@ -155,8 +153,8 @@ final class WorkerServer {
             case 2: .global
             default: .context(domain)
             }
-            layer.invalidate(invalidation)
-            return []
+            if arg(5) == 1 && !WorkerCoding.load(args[6...], into: mirror.guest) { return [UInt64.max] }
+            return mirror.invalidate(invalidation)
         case .irqCreate:
             guard args.count >= 3 else { return [1] }
             let configuration = InterruptConfiguration(vectors: int(0), dynamicAllocation: arg(1) != 0, defaultPASID: UInt32(truncatingIfNeeded: arg(2)))
@@ -180,49 +178,39 @@ final class WorkerServer {
     }
 }
 
-private extension Result {
+extension Result {
+    /// The error of a failure, nil for a success.
     var failureOrNil: Failure? {
         if case .failure(let error) = self { return error }
         return nil
     }
 }
 
-/// The worker's stand-in for the checker's shadow guest and host.
-final class RemoteShadowHost: ShadowGuestInterface, ShadowHostInterface {
-    unowned let server: WorkerServer
-    init(server: WorkerServer) { self.server = server }
+/// A shadow plug-in in the worker, over copies of the checker's guest and host: the checker
+/// sends the guest table when it changed, the plug-in resyncs against the copies in this
+/// process, and the host calls it made (with the statuses it got) go back in one answer. The
+/// checker replays them on its own host under its monitor, as it replays a recorded trace,
+/// and checks each status is the one its host gives. One round trip per invalidation.
+final class ShadowMirror: ReportsForeignFailures {
+    let guest: GuestIOMMU
+    let host: ShadowHost
+    let layer: PluginShadow
 
-    func guestLeaves(domain: Int, first: UInt64, last: UInt64) -> [GuestLeaf] {
-        var index = 0
-        let words = server.callback([WorkerOp.guestLeaves.rawValue, UInt64(domain), first, last])
-        return (WorkerCoding.extents(words, &index) ?? []).map { GuestLeaf(iova: $0.iova, size: $0.length, gpa: $0.phys, permissions: $0.permissions) }
+    init(library: PluginLibrary, configuration: ShadowConfiguration) throws(ImplementationUnavailable) {
+        guest = GuestIOMMU(configuration: configuration)
+        host = ShadowHost(configuration: configuration) { AddressSpaceModel(configuration: $0) }
+        layer = try PluginShadow(library: library, configuration: configuration, guest: guest, host: host)
     }
 
-    func hostPhysical(_ gpa: UInt64) -> UInt64? {
-        let words = server.callback([WorkerOp.guestToHost.rawValue, gpa])
-        return words.count == 2 && words[0] == 1 ? words[1] : nil
+    func invalidate(_ invalidation: Invalidation) -> [UInt64] {
+        var calls: [(call: ShadowHost.Call, error: AddressSpaceError?)] = []
+        host.onCall = { call, done, error in if done { calls.append((call, error)) } }
+        let result = layer.invalidate(invalidation)
+        host.onCall = nil
+        return [result == .insufficientResources ? 1 : 0] + WorkerCoding.callWords(calls)
     }
 
-    private func status(_ words: [UInt64]) -> Result<Void, AddressSpaceError> {
-        guard let word = words.first, word != 0 else { return .success(()) }
-        return .failure(WorkerCoding.addressSpaceError(word) ?? .overlap)
-    }
-
-    func map(domain: Int, iova: UInt64, length: UInt64, phys: UInt64, permissions: Permissions) -> Result<Void, AddressSpaceError> {
-        status(server.callback([WorkerOp.hostMap.rawValue, UInt64(domain), iova, length, phys, UInt64(permissions.rawValue)]))
-    }
-
-    func unmap(domain: Int, iova: UInt64, length: UInt64) -> Result<UInt64, AddressSpaceError> {
-        status(server.callback([WorkerOp.hostUnmap.rawValue, UInt64(domain), iova, length])).map { 0 }
-    }
-
-    func replace(domain: Int, iova: UInt64, length: UInt64, with extents: [Extent]) -> Result<Void, AddressSpaceError> {
-        status(server.callback([WorkerOp.hostReplace.rawValue, UInt64(domain), iova, length] + WorkerCoding.extentWords(extents)))
-    }
-
-    func notifyUnmap(domain: Int, iova: UInt64, length: UInt64) {
-        _ = server.callback([WorkerOp.hostNotifyUnmap.rawValue, UInt64(domain), iova, length])
-    }
+    func takeForeignFailure() -> String? { layer.takeForeignFailure() }
 }
 
 /// The worker's stand-in for the checker's interrupt host.

@@ -18,7 +18,6 @@ enum WorkerOp: UInt64 {
 
     // Callbacks.
     case checkpoint = 100
-    case guestLeaves = 110, guestToHost, hostMap, hostUnmap, hostReplace, hostNotifyUnmap
     case irqEnable = 120, irqDisable, irqGrow, irqAllocated, irqSetTrigger, irqHostSetPASID, irqLatchedBits, irqTakeLatched, irqDeliver
 }
 
@@ -111,6 +110,108 @@ enum WorkerCoding {
         let limit: Int? = w[3] == .max ? nil : Int(min(w[3], UInt64(Int.max)))
         let configuration = AddressSpaceConfiguration(pageSize: w[0], aperture: w[1]...w[2], reservedRegions: regions, mappingLimit: limit, policy: policy)
         return (try? configuration.validate()) == nil ? nil : configuration
+    }
+
+    /// A shadow configuration: domains, width, then the index of each policy switch's value,
+    /// the host, and the mapping limit plus one (0: none).
+    static func shadowConfigurationWords(_ c: ShadowConfiguration) -> [UInt64] {
+        [UInt64(c.domains), UInt64(c.addressWidth)]
+            + ShadowPolicy.switches.map { item in UInt64(item.values.firstIndex(of: item.value(of: c.policy)) ?? 0) }
+            + [UInt64(ShadowHostPolicy.allCases.firstIndex(of: c.host)!), c.mappingLimit.map { UInt64($0) + 1 } ?? 0]
+    }
+
+    static func shadowConfiguration(_ w: [UInt64]) -> ShadowConfiguration? {
+        let switches = ShadowPolicy.switches
+        guard w.count == 4 + switches.count else { return nil }
+        var policy = ShadowPolicy.windowForChangedPages
+        for (item, word) in zip(switches, w[2...]) {
+            guard word < UInt64(item.values.count), item.assign(item.values[Int(word)], to: &policy) else { return nil }
+        }
+        let hostIndex = w[2 + switches.count], limit = w[3 + switches.count]
+        guard hostIndex < UInt64(ShadowHostPolicy.allCases.count), limit <= 1 << 32 else { return nil }
+        let configuration = ShadowConfiguration(domains: Int(min(w[0], 8)), addressWidth: Int(min(w[1], 64)), policy: policy,
+                                                host: ShadowHostPolicy.allCases[Int(hostIndex)], mappingLimit: limit == 0 ? nil : Int(limit - 1))
+        return (try? configuration.validate()) == nil ? nil : configuration
+    }
+
+    /// Every domain's guest table: per domain the context entry (0 or 1), the leaf count, then
+    /// four words per leaf (iova, size, gpa, permissions).
+    static func guestWords(_ guest: GuestIOMMU) -> [UInt64] {
+        var words: [UInt64] = []
+        for (domain, table) in guest.tables.enumerated() {
+            words += [guest.contextPresent[domain] ? 1 : 0, UInt64(table.count)]
+            for leaf in table { words += [leaf.iova, leaf.size, leaf.gpa, UInt64(leaf.permissions.rawValue)] }
+        }
+        return words
+    }
+
+    /// Loads `guestWords` into a copy; false (and nothing changed) if they do not fit it.
+    static func load(_ words: ArraySlice<UInt64>, into guest: GuestIOMMU) -> Bool {
+        var index = words.startIndex
+        var tables: [[GuestLeaf]] = [], present: [Bool] = []
+        for _ in 0..<guest.configuration.domains {
+            guard index + 1 < words.endIndex else { return false }
+            present.append(words[index] != 0)
+            let count = Int(min(words[index + 1], 1 << 24))
+            index += 2
+            guard index + 4 * count <= words.endIndex else { return false }
+            tables.append((0..<count).map { i in
+                let at = index + 4 * i
+                return GuestLeaf(iova: words[at], size: words[at + 1], gpa: words[at + 2], permissions: Permissions(rawValue: UInt8(truncatingIfNeeded: words[at + 3])))
+            })
+            index += 4 * count
+        }
+        guest.load(tables: tables, contextPresent: present)
+        return true
+    }
+
+    /// Host calls a worker's shadow layer made, each with the status the host gave: kind (0
+    /// map, 1 unmap, 2 replace, 3 notify-unmap), domain, iova, length, phys, permissions,
+    /// status (0 or an address-space status), the replace's extent count, its extents.
+    static func callWords(_ calls: [(call: ShadowHost.Call, error: AddressSpaceError?)]) -> [UInt64] {
+        var words = [UInt64(calls.count)]
+        for (call, error) in calls {
+            let statusWord = status(error)
+            switch call {
+            case .map(let d, let iova, let length, let phys, let p): words += [0, UInt64(d), iova, length, phys, UInt64(p.rawValue), statusWord, 0]
+            case .unmap(let d, let iova, let length): words += [1, UInt64(d), iova, length, 0, 0, statusWord, 0]
+            case .replace(let d, let iova, let length, let extents):
+                words += [2, UInt64(d), iova, length, 0, 0, statusWord, UInt64(extents.count)]
+                for e in extents { words += [e.iova, e.length, e.phys, UInt64(e.permissions.rawValue)] }
+            case .notifyUnmap(let d, let iova, let length): words += [3, UInt64(d), iova, length, 0, 0, 0, 0]
+            }
+        }
+        return words
+    }
+
+    static func calls(_ words: ArraySlice<UInt64>) -> [(call: ShadowHost.Call, status: UInt64)]? {
+        var index = words.startIndex
+        guard index < words.endIndex else { return nil }
+        let count = Int(min(words[index], 1 << 24))
+        index += 1
+        var result: [(call: ShadowHost.Call, status: UInt64)] = []
+        for _ in 0..<count {
+            guard index + 8 <= words.endIndex else { return nil }
+            let w = Array(words[index..<(index + 8)])
+            index += 8
+            let domain = Int(min(w[1], 1 << 20)), permissions = Permissions(rawValue: UInt8(truncatingIfNeeded: w[5]))
+            switch w[0] {
+            case 0: result.append((.map(domain: domain, iova: w[2], length: w[3], phys: w[4], permissions: permissions), w[6]))
+            case 1: result.append((.unmap(domain: domain, iova: w[2], length: w[3]), w[6]))
+            case 2:
+                let extentCount = Int(min(w[7], 1 << 24))
+                guard index + 4 * extentCount <= words.endIndex else { return nil }
+                let extents = (0..<extentCount).map { i in
+                    let at = index + 4 * i
+                    return Extent(iova: words[at], length: words[at + 1], phys: words[at + 2], permissions: Permissions(rawValue: UInt8(truncatingIfNeeded: words[at + 3])))
+                }
+                index += 4 * extentCount
+                result.append((.replace(domain: domain, iova: w[2], length: w[3], with: extents), w[6]))
+            case 3: result.append((.notifyUnmap(domain: domain, iova: w[2], length: w[3]), 0))
+            default: return nil
+            }
+        }
+        return result
     }
 
     static func topologyWords(_ t: Topology) -> [UInt64] {

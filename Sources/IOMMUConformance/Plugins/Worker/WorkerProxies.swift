@@ -145,55 +145,54 @@ extension WorkerIsolation: BatchedIsolationProbes {
     }
 }
 
+/// A shadow plug-in in a worker (`ShadowMirror`): each invalidation is one round trip, and the
+/// host calls it made are replayed here, on the checker's host, under its monitor.
 final class WorkerShadow: WorkerProxy, ShadowSystem {
-    let guest: any ShadowGuestInterface
-    let host: any ShadowHostInterface
+    let guest: GuestIOMMU
+    let host: ShadowHost
+    /// The guest version the worker's copy holds (-1: none yet).
+    private var sentVersion = -1
 
-    init(pool: WorkerPool, configuration: ShadowConfiguration, guest: any ShadowGuestInterface, host: any ShadowHostInterface, name: String) throws(ImplementationUnavailable) {
+    init(pool: WorkerPool, configuration: ShadowConfiguration, guest: GuestIOMMU, host: ShadowHost, name: String) throws(ImplementationUnavailable) {
         self.guest = guest
         self.host = host
-        try super.init(pool: pool, create: .shadowCreate, [UInt64(configuration.domains), UInt64(configuration.addressWidth), configuration.policy == .atomicReplace ? 1 : 0],
+        try super.init(pool: pool, create: .shadowCreate, WorkerCoding.shadowConfigurationWords(configuration),
                        refused: "plug-in '\(name)' refused the shadow configuration \(configuration)")
     }
 
-    override func serve(_ callback: [UInt64]) -> [UInt64] {
-        guard let first = callback.first, let op = WorkerOp(rawValue: first) else { return [] }
-        func arg(_ i: Int) -> UInt64 { i + 1 < callback.count ? callback[i + 1] : 0 }
-        let domain = Int(min(arg(0), 1 << 20))
-        func status(_ result: Result<Void, AddressSpaceError>) -> [UInt64] {
-            if case .failure(let error) = result { return [WorkerCoding.status(error)] }
-            return [0]
-        }
-        switch op {
-        case .guestLeaves:
-            let leaves = guest.guestLeaves(domain: domain, first: arg(1), last: arg(2))
-            return WorkerCoding.extentWords(leaves.map { Extent(iova: $0.iova, length: $0.size, phys: $0.gpa, permissions: $0.permissions) })
-        case .guestToHost:
-            return guest.hostPhysical(callback.count > 1 ? callback[1] : 0).map { [1, $0] } ?? [0, 0]
-        case .hostMap:
-            return status(host.map(domain: domain, iova: arg(1), length: arg(2), phys: arg(3), permissions: Permissions(rawValue: UInt8(truncatingIfNeeded: arg(4)))))
-        case .hostUnmap:
-            return status(host.unmap(domain: domain, iova: arg(1), length: arg(2)).map { _ in () })
-        case .hostReplace:
-            var index = 4
-            let extents = WorkerCoding.extents(callback, &index) ?? []
-            return status(host.replace(domain: domain, iova: arg(1), length: arg(2), with: extents))
-        case .hostNotifyUnmap:
-            host.notifyUnmap(domain: domain, iova: arg(1), length: arg(2))
-            return []
-        default:
-            return []
-        }
-    }
-
-    func invalidate(_ invalidation: Invalidation) {
-        let words: [UInt64] = switch invalidation {
+    func invalidate(_ invalidation: Invalidation) -> ShadowResult {
+        var words: [UInt64] = switch invalidation {
         case .pageSelective(let domain, let iova, let order): [0, UInt64(domain), iova, UInt64(order)]
         case .domain(let domain): [1, UInt64(domain), 0, 0]
         case .global: [2, 0, 0, 0]
         case .context(let domain): [3, UInt64(domain), 0, 0]
         }
-        _ = call(.shadowInvalidate, words, "invalidate \(invalidation)")
+        if guest.version != sentVersion {
+            words += [1] + WorkerCoding.guestWords(guest)
+            sentVersion = guest.version
+        } else {
+            words.append(0)
+        }
+        guard let answer = call(.shadowInvalidate, words, "invalidate \(invalidation)", minimumResults: 2),
+              let calls = WorkerCoding.calls(answer[1...]) else {
+            sentVersion = -1
+            return .done
+        }
+        for (call, status) in calls {
+            let here: AddressSpaceError?
+            switch call {
+            case .map(let d, let iova, let length, let phys, let p): here = host.map(domain: d, iova: iova, length: length, phys: phys, permissions: p).failureOrNil
+            case .unmap(let d, let iova, let length): here = host.unmap(domain: d, iova: iova, length: length).failureOrNil
+            case .replace(let d, let iova, let length, let extents): here = host.replace(domain: d, iova: iova, length: length, with: extents).failureOrNil
+            case .notifyUnmap(let d, let iova, let length):
+                host.notifyUnmap(domain: d, iova: iova, length: length)
+                here = nil
+            }
+            if WorkerCoding.status(here) != status {
+                failures.record("\(call): the worker's copy of the host answered status \(status), the checker's host \(WorkerCoding.status(here)) (the copies diverged)")
+            }
+        }
+        return answer[0] == 1 ? .insufficientResources : .done
     }
 }
 
