@@ -67,7 +67,7 @@ static void absorb_latched_as_pending(struct vmm *m) {
         if (m->host->take_latched(m->host->context, v) > 0) m->pending |= bit(v);
 }
 
-/* Raises latched during a reallocation gap, replayed one by one as if they had just fired. */
+/* Raises latched during a reallocation gap (a bit per vector), replayed as if they had just fired. */
 static void replay_latched(struct vmm *m) {
     for (uint32_t v = 0; v < m->config.vectors; v++) {
         uint32_t n = m->host->take_latched(m->host->context, v);

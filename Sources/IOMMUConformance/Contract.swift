@@ -27,8 +27,15 @@ public enum Contract {
             }
             return isolation + "\n" + policies.map { describe($0.name, $0.policy.rules) }.joined(separator: "\n")
         case .interrupts:
-            if let policy { throw ImplementationUnavailable("the interrupts surface has no policies (got '\(policy)')") }
-            return interrupts
+            var policies = InterruptPolicy.presets
+            if let policy {
+                do {
+                    policies = [(policy, try InterruptPolicy(parsing: policy))]
+                } catch {
+                    throw ImplementationUnavailable(error.description)
+                }
+            }
+            return interrupts + "\n" + policies.map { describe($0.name, $0.policy.rules) }.joined(separator: "\n")
         case .shadow:
             var policies = ShadowPolicy.presets
             var hosts = ShadowHostPolicy.allCases
@@ -96,13 +103,17 @@ public enum Contract {
     """
 
     private static let interrupts = """
-    Interrupts (docs/SEMANTICS.md, "Interrupts"; QEMU hw/pci/msix.c, hw/vfio/pci.c, vfio.h SET_IRQS, seed 003)
+    Interrupts (docs/SEMANTICS.md, "Interrupts"; QEMU hw/pci/msix.c, hw/vfio/pci.c, linux vfio_pci_intrs.c and pci_write_msg_msix, seed 003)
     a vector is masked if MSI-X is disabled, the function mask is set, or its own mask bit is set
     a raise on a masked vector sets its pending bit; unmasking a vector with its bit set clears it and delivers once
-    every raise on an enabled vector is delivered exactly once: at once if unmasked, on unmask if masked;
-      none lost while the host reallocates vectors (disable and re-enable, or dynamic grow), none duplicated,
-      nothing delivered that no raise caused
-    the message delivered is the address/data in the entry at the time of delivery
+    the raises of one step on one unmasked vector may be one interrupt (an eventfd counts, QEMU
+      reads and clears it, then notifies once): at least one delivery where the model has any,
+      never more than raises, none that no raise caused, none lost while the host reallocates
+      vectors (disable and re-enable, or dynamic grow)
+    the message delivered is the entry's at delivery; an entry rewritten while its vector is
+      unmasked may deliver the old or the new message until the vector is next masked
+      (PCI: "the result is undefined")
+    the host latches raises on a vector it has no host vector for, as a pending bit: several are one
     IMS: an entry tagged with a PASID fires only for a raise carrying that PASID; untagged entries use
       the device's default PASID
     the host may or may not grow an enabled index (dynamic MSI-X); both must lose nothing

@@ -150,8 +150,9 @@ public enum DetectionBenchmark {
         "no-latch-on-reallocation": 2,     // enable a vector; unmask one beyond the allocation, raise in the gap
         "pending-not-delivered-on-unmask": 2, // enable with a raise in it (pending); unmask
         "pending-delivered-twice": 2,      // enable with a raise in it (pending); unmask
-        "stale-message": 3,                // enable with a raise in it (pending); rewrite the entry; unmask
+        "stale-message": 5,                // enable; unmask; rewrite the entry (old or new allowed while unmasked); disable with a raise in it; enable
         "ims-pasid-not-programmed": 1,     // set a PASID with a raise injected after it
         "raise-during-function-mask-dropped": 2, // function-mask with a raise in it; unmask
+        "pending-mask-32-bits": 2,         // a raise on vector 32 or above while disabled (the host latches it); enable
     ]
 }

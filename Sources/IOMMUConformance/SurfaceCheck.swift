@@ -42,8 +42,15 @@ public struct SurfaceCheck: Sendable {
             let check = try IsolationCheck(stateful: stateful, policy: fixed, implementation: implementation)
             return SurfaceCheck(surface: surface, kindNames: IsolationCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
         case .interrupts:
-            if let policy { throw ImplementationUnavailable("the interrupts surface has no policies (got '\(policy)')") }
-            let check = try InterruptCheck(stateful: stateful, implementation: implementation)
+            var fixed: InterruptPolicy?
+            if let policy {
+                do {
+                    fixed = try InterruptPolicy(parsing: policy)
+                } catch {
+                    throw ImplementationUnavailable(error.description)
+                }
+            }
+            let check = try InterruptCheck(stateful: stateful, policy: fixed, implementation: implementation)
             return SurfaceCheck(surface: surface, kindNames: InterruptCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
         case .shadow:
             let (fixed, host) = try ShadowCheck.parse(policy)

@@ -402,7 +402,8 @@ struct iommu_check_interrupt_config {
     uint32_t vectors;            /* MSI-X table size, 1 ... 64 */
     uint32_t dynamic_allocation; /* 1: the host can grow an enabled index */
     uint32_t default_pasid;
-    uint32_t reserved;
+    uint32_t disabled_raises;    /* 0: a raise while MSI-X is disabled pends (emulated device);
+                                  * 1: there is none (pass-through). See `iommu-check explain`. */
 };
 
 struct iommu_check_interrupt_host {
@@ -410,18 +411,23 @@ struct iommu_check_interrupt_host {
     /* Allocate host vectors 0 ... count - 1 on a disabled index; 0 on success, nonzero if the
      * index is enabled or count is out of range. */
     int32_t (*enable)(void *context, uint32_t count);
+    /* Free every host vector (SET_IRQS with count 0, vfio_msi_disable): raises are latched
+     * from now on until vectors exist again. */
     void (*disable)(void *context);
     /* Grow an enabled index to count vectors without touching the others; nonzero without
      * dynamic allocation. */
     int32_t (*grow)(void *context, uint32_t count);
     /* The number of host vectors allocated now. */
     uint32_t (*allocated)(void *context);
+    /* Give an allocated vector a new trigger (SET_IRQS on one vector with a new eventfd, as
+     * QEMU does on each mask and unmask to reroute it); no other effect: it stays allocated. */
     void (*set_trigger)(void *context, uint32_t vector);
     /* The PASID an IMS entry accepts; has_pasid 0 means the default PASID. */
     void (*set_pasid)(void *context, uint32_t vector, uint32_t has_pasid, uint32_t pasid);
     /* Bit v set: raises on vector v were latched while it had no host vector. */
     uint64_t (*latched_bits)(void *context);
-    /* Reads and clears the number of raises latched on vector. */
+    /* Reads and clears vector's latched bit: 1 if raises arrived while it had no host vector
+     * (several are one, as a pending bit holds them), else 0. */
     uint32_t (*take_latched)(void *context, uint32_t vector);
     /* Injects an interrupt into the guest. */
     void (*deliver)(void *context, uint32_t vector, uint64_t address, uint32_t data);

@@ -9,16 +9,19 @@ public struct InterruptCheck: Sendable {
     public var stateful: StatefulOptions
     /// When set, every case uses this device and host instead of drawing one.
     public var configuration: InterruptConfiguration?
+    /// When set (and `configuration` is not), every drawn case uses this policy.
+    public var policy: InterruptPolicy?
     public var makeImplementation: @Sendable (InterruptConfiguration, InterruptHost) throws -> any InterruptSystem
 
-    public init(stateful: StatefulOptions = StatefulOptions(), configuration: InterruptConfiguration? = nil,
+    public init(stateful: StatefulOptions = StatefulOptions(), configuration: InterruptConfiguration? = nil, policy: InterruptPolicy? = nil,
                 makeImplementation: @escaping @Sendable (InterruptConfiguration, InterruptHost) throws -> any InterruptSystem) {
         self.stateful = stateful
         self.configuration = configuration
+        self.policy = policy
         self.makeImplementation = makeImplementation
     }
 
-    public init(stateful: StatefulOptions = StatefulOptions(), configuration: InterruptConfiguration? = nil, implementation: ImplementationChoice) throws(ImplementationUnavailable) {
+    public init(stateful: StatefulOptions = StatefulOptions(), configuration: InterruptConfiguration? = nil, policy: InterruptPolicy? = nil, implementation: ImplementationChoice) throws(ImplementationUnavailable) {
         if case .mutant(let name) = implementation, !InterruptMutants.all.contains(where: { $0.name == name }) {
             throw ImplementationUnavailable("no interrupts mutant named '\(name)'; known: \(InterruptMutants.all.map(\.name).joined(separator: ", "))")
         }
@@ -26,7 +29,7 @@ public struct InterruptCheck: Sendable {
             throw ImplementationUnavailable("the interrupts model is not a VMM over a host; check 'optimized' or a mutant")
         }
         let plugin: PluginHarness? = if case .plugin(let reference) = implementation { try PluginHarness(reference, surface: .interrupts) } else { nil }
-        self.init(stateful: stateful, configuration: configuration) { configuration, host in
+        self.init(stateful: stateful, configuration: configuration, policy: policy) { configuration, host in
             switch implementation {
             case .plugin: return try plugin!.interrupts(configuration, host)
             case .mutant(let name):
@@ -50,9 +53,9 @@ public struct InterruptCheck: Sendable {
     }
 
     func testCase(recording recorder: TraceRecorder<InterruptTrace>?) -> TestCase {
-        let stateful = self.stateful, fixed = self.configuration, make = self.makeImplementation
+        let stateful = self.stateful, fixed = self.configuration, policy = self.policy, make = self.makeImplementation
         return { stream in
-            let drawn = InterruptGenerator.drawConfiguration(stream)
+            let drawn = InterruptGenerator.drawConfiguration(stream, policy: policy)
             let configuration = fixed ?? drawn
             let host = InterruptHost(configuration: configuration)
             let implementation: any InterruptSystem

@@ -50,8 +50,12 @@ struct InterruptGenerator {
         }
     }
 
-    /// One to eight vectors; a host with or without dynamic MSI-X allocation.
-    static func drawConfiguration(_ stream: ChoiceStream) -> InterruptConfiguration {
-        InterruptConfiguration(vectors: 1 + Int(stream.draw(upTo: 7)), dynamicAllocation: stream.drawBool(), defaultPASID: 0)
+    /// One to 64 vectors (mostly a few, often past 32 so a pending mask kept in 32 bits shows);
+    /// a host with or without dynamic MSI-X allocation; an emulated or passed-through device.
+    static func drawConfiguration(_ stream: ChoiceStream, policy fixed: InterruptPolicy? = nil) -> InterruptConfiguration {
+        let vectors = [1 + Int(stream.draw(upTo: 7)), 9 + Int(stream.draw(upTo: 23)), 33 + Int(stream.draw(upTo: 31))][stream.drawWeightedIndex([60, 15, 25])]
+        let dynamic = stream.drawBool()
+        let drawn = InterruptPolicy.presets[stream.drawWeightedIndex([60, 40])].policy
+        return InterruptConfiguration(vectors: vectors, dynamicAllocation: dynamic, defaultPASID: 0, policy: fixed ?? drawn)
     }
 }

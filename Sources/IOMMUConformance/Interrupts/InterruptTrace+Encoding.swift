@@ -11,6 +11,7 @@ extension InterruptTrace {
             ("vectors", .integer(configuration.vectors)),
             ("dynamicAllocation", .boolean(configuration.dynamicAllocation)),
             ("defaultPASID", .integer(Int(configuration.defaultPASID))),
+            ("policy", .string(configuration.policy.description)),
         ], description: description)
         return ([header] + steps.map { Self.encode($0.operation, $0.outcome) }).joined(separator: "\n") + "\n"
     }

@@ -33,7 +33,7 @@ final class PluginInterrupts: InterruptSystem, ReportsForeignFailures {
             deliver: { context, vector, address, data in PluginInterrupts.unwrap(context).host.deliver(vector: Int(vector), address: address, data: data) }))
         table.pointee.context = Unmanaged.passUnretained(self).toOpaque()
         var config = iommu_check_interrupt_config(vectors: UInt32(configuration.vectors), dynamic_allocation: configuration.dynamicAllocation ? 1 : 0,
-                                                  default_pasid: configuration.defaultPASID, reserved: 0)
+                                                  default_pasid: configuration.defaultPASID, disabled_raises: configuration.policy.disabled == .pending ? 0 : 1)
         handle = ops.create!(&config, table)
         guard handle != nil else {
             table.deallocate()

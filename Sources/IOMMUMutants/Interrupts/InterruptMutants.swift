@@ -28,6 +28,10 @@ public enum InterruptMutants {
             name: "raise-during-function-mask-dropped", surface: .interrupts,
             summary: "a raise while the function mask is set is dropped instead of setting the pending bit",
             source: "PCI MSI-X: Function Mask defers messages to the pending bits; msix.c msix_is_masked")),
+        (.pendingMask32Bits, Mutant(
+            name: "pending-mask-32-bits", surface: .interrupts,
+            summary: "the VMM keeps the MSI-X pending bits in 32 bits: a raise on a masked vector 32 or above is forgotten",
+            source: "QEMU hw/pci/msix.c keeps one pending bit per vector (msix_set_pending); tables here have up to 64 vectors, the ABI's pending word"))
     ]
 
     public static var all: [Mutant] { catalogue.map(\.mutant) }

@@ -81,6 +81,8 @@ public final class InterruptOptimized: InterruptSystem {
         if isMasked(vector) {
             if plantedBug == .raiseDuringFunctionMaskDropped && functionMask { return }
             virtualPending |= bit(vector)
+            // The planted bug keeps the pending array in 32 bits.
+            if plantedBug == .pendingMask32Bits { virtualPending &= 0xFFFF_FFFF }
         } else {
             deliver(vector)
         }
@@ -120,6 +122,7 @@ public final class InterruptOptimized: InterruptSystem {
         for vector in entries.indices where host.takeLatched(vector: vector) > 0 {
             if plantedBug == .raiseDuringFunctionMaskDropped && functionMask { continue }
             virtualPending |= bit(vector)
+            if plantedBug == .pendingMask32Bits { virtualPending &= 0xFFFF_FFFF }
         }
     }
 
@@ -152,4 +155,5 @@ package enum InterruptBug: String, CaseIterable, Sendable {
     case staleMessage
     case imsPASIDNotProgrammed
     case raiseDuringFunctionMaskDropped
+    case pendingMask32Bits
 }

@@ -10,10 +10,11 @@
 ///   host supports dynamic allocation.
 /// - `setPASID(vector:pasid:)` programs the PASID an IMS entry accepts (nil: the default).
 /// - A device raise is dropped if its PASID is not the entry's; otherwise it fires
-///   `hostTriggered` if the vector is allocated, and otherwise is latched: the host counts it
-///   (the device's message is held, not dropped), and the implementation may read the count
-///   back with `takeLatched(vector:)`. A VMM that never reads it back (QEMU's flow in seed
-///   003) loses the raise.
+///   `hostTriggered` if the vector is allocated, and otherwise is latched: the host sets the
+///   vector's latched bit (the device's message is held, as a pending bit holds it: several
+///   raises are one bit), and the implementation may read and clear it with
+///   `takeLatched(vector:)`. A VMM that never reads it back (QEMU's flow in seed 003) loses the
+///   raise.
 public final class InterruptHost {
     public enum HostError: Error, Hashable, Sendable {
         case indexEnabled
@@ -48,8 +49,8 @@ public final class InterruptHost {
     public let configuration: InterruptConfiguration
     public weak var system: (any InterruptSystem)?
     public private(set) var allocated = 0
-    /// Raises held per vector since the implementation last took them.
-    public private(set) var latched: [Int]
+    /// Whether a raise is held per vector since the implementation last took it.
+    public private(set) var latched: [Bool]
     private var tags: [UInt32?]
     /// SET_IRQS-style calls made so far.
     public private(set) var calls = 0
@@ -63,13 +64,13 @@ public final class InterruptHost {
     public init(configuration: InterruptConfiguration) {
         self.configuration = configuration
         tags = Array(repeating: nil, count: configuration.vectors)
-        latched = Array(repeating: 0, count: configuration.vectors)
+        latched = Array(repeating: false, count: configuration.vectors)
     }
 
     /// Vectors with latched raises, as a bit mask (what a read of the device's pending bits shows).
     public var latchedBits: UInt64 {
         var bits: UInt64 = 0
-        for (vector, count) in latched.enumerated() where count > 0 { bits |= 1 << UInt64(vector) }
+        for (vector, held) in latched.enumerated() where held { bits |= 1 << UInt64(vector) }
         return bits
     }
 
@@ -83,6 +84,8 @@ public final class InterruptHost {
         return .success(())
     }
 
+    /// SET_IRQS with count 0 (vfio_msi_disable): every host vector is freed; raises from now
+    /// on are latched until vectors exist again.
     public func disable() {
         allocated = 0
         called()
@@ -97,8 +100,9 @@ public final class InterruptHost {
         return .success(())
     }
 
-    /// SET_IRQS on one allocated vector with a new eventfd, as QEMU does on every vector mask
-    /// and unmask to reroute the interrupt; counted, with no other effect here.
+    /// SET_IRQS on one allocated vector with a new eventfd (vfio_msi_set_vector_signal), as
+    /// QEMU does on every vector mask and unmask to reroute the interrupt (to KVM's irqfd or
+    /// through QEMU); counted, with no other effect here: the host keeps the vector allocated.
     public func setTrigger(vector: Int) {
         called()
     }
@@ -108,11 +112,12 @@ public final class InterruptHost {
         called()
     }
 
-    /// Reads and clears the raises latched on `vector`: how many arrived while it had no host vector.
+    /// Reads and clears the latched bit of `vector`: 1 if a raise arrived while it had no host
+    /// vector, else 0.
     public func takeLatched(vector: Int) -> Int {
         guard latched.indices.contains(vector) else { return 0 }
-        defer { latched[vector] = 0 }
-        return latched[vector]
+        defer { latched[vector] = false }
+        return latched[vector] ? 1 : 0
     }
 
     /// Injects an interrupt into the guest.
@@ -134,7 +139,7 @@ public final class InterruptHost {
             system?.hostTriggered(vector: vector)
         } else {
             raises.append((vector, pasid, .latched))
-            latched[vector] += 1
+            latched[vector] = true
         }
     }
 

@@ -27,7 +27,7 @@ public protocol InterruptSystem: AnyObject {
 
 /// The device and host a case runs against.
 public struct InterruptConfiguration: Hashable, Sendable, CustomStringConvertible {
-    /// MSI-X table size (1 ... 64).
+    /// MSI-X table size (1 ... 64: the ABI's pending bits are one 64-bit word).
     public var vectors: Int
     /// Whether the host can add vectors to an enabled index without touching the others
     /// (vfio-pci dynamic MSI-X, linux 6.5+). Without it the index must be disabled and
@@ -35,11 +35,14 @@ public struct InterruptConfiguration: Hashable, Sendable, CustomStringConvertibl
     public var dynamicAllocation: Bool
     /// The PASID an untagged entry accepts.
     public var defaultPASID: UInt32
+    /// What the device is: emulated (its raises while MSI-X is disabled pend) or passed through.
+    public var policy: InterruptPolicy
 
-    public init(vectors: Int = 4, dynamicAllocation: Bool = false, defaultPASID: UInt32 = 0) {
+    public init(vectors: Int = 4, dynamicAllocation: Bool = false, defaultPASID: UInt32 = 0, policy: InterruptPolicy = .emulated) {
         self.vectors = vectors
         self.dynamicAllocation = dynamicAllocation
         self.defaultPASID = defaultPASID
+        self.policy = policy
     }
 
     public func validate() throws(ConfigurationProblem) {
@@ -47,7 +50,48 @@ public struct InterruptConfiguration: Hashable, Sendable, CustomStringConvertibl
     }
 
     public var description: String {
-        "\(vectors) vectors, \(dynamicAllocation ? "dynamic" : "no-resize") host, default PASID \(defaultPASID)"
+        "\(vectors) vectors, \(dynamicAllocation ? "dynamic" : "no-resize") host, default PASID \(defaultPASID), \(policy)"
+    }
+}
+
+/// The rules where devices differ (docs/SEMANTICS.md, "Interrupts").
+public struct InterruptPolicy: Hashable, Sendable, CustomStringConvertible {
+    /// What a raise does while MSI-X is disabled.
+    public var disabled: DisabledRaises
+
+    public init(disabled: DisabledRaises) { self.disabled = disabled }
+
+    public enum DisabledRaises: String, Hashable, Sendable, CaseIterable {
+        /// It sets the vector's pending bit (QEMU msix_notify: `if (msix_is_masked(dev, vector))
+        /// { msix_set_pending(dev, vector); return; }`, and a disabled function is masked).
+        case pending
+        /// There is none: a function with MSI-X disabled "is prohibited from using MSI-X", and
+        /// VFIO has no host vectors then (a device passed through).
+        case dropped
+    }
+
+    /// An emulated device (QEMU hw/pci/msix.c).
+    public static let emulated = InterruptPolicy(disabled: .pending)
+    /// A device passed through with VFIO.
+    public static let passThrough = InterruptPolicy(disabled: .dropped)
+
+    public var description: String { presetName }
+}
+
+extension InterruptPolicy: SwitchedPolicy {
+    public static let presets: [(name: String, policy: InterruptPolicy)] = [("emulated", .emulated), ("pass-through", .passThrough)]
+
+    public static let switches: [PolicySwitch<InterruptPolicy>] = [
+        .choice("disabled", \.disabled) {
+            switch $0 {
+            case .pending: "a raise while MSI-X is disabled sets the vector's pending bit; enabling with the vector unmasked delivers it once"
+            case .dropped: "there is no raise while MSI-X is disabled (the device may not use MSI-X)"
+            }
+        },
+    ]
+
+    public init(parsing text: String) throws(ConfigurationProblem) {
+        try self.init(parsingSwitches: text)
     }
 }
 

@@ -156,8 +156,9 @@ final class WorkerServer {
             if arg(5) == 1 && !WorkerCoding.load(args[6...], into: mirror.guest) { return [UInt64.max] }
             return mirror.invalidate(invalidation)
         case .irqCreate:
-            guard args.count >= 3 else { return [1] }
-            let configuration = InterruptConfiguration(vectors: int(0), dynamicAllocation: arg(1) != 0, defaultPASID: UInt32(truncatingIfNeeded: arg(2)))
+            guard args.count >= 4 else { return [1] }
+            let configuration = InterruptConfiguration(vectors: int(0), dynamicAllocation: arg(1) != 0, defaultPASID: UInt32(truncatingIfNeeded: arg(2)),
+                                                       policy: arg(3) == 0 ? .emulated : .passThrough)
             guard let vmm = try? PluginInterrupts(library: library, configuration: configuration, host: RemoteInterruptHost(server: self)) else { return [1] }
             return store(vmm)
         case .irqSetEnabled, .irqSetFunctionMask, .irqWriteEntry, .irqSetVectorMask, .irqSetPASID, .irqPendingBits, .irqHostTriggered:

@@ -201,14 +201,16 @@ final class WorkerInterrupts: WorkerProxy, InterruptSystem {
 
     init(pool: WorkerPool, configuration: InterruptConfiguration, host: any InterruptHostInterface, name: String) throws(ImplementationUnavailable) {
         self.host = host
-        try super.init(pool: pool, create: .irqCreate, [UInt64(configuration.vectors), configuration.dynamicAllocation ? 1 : 0, UInt64(configuration.defaultPASID)],
+        try super.init(pool: pool, create: .irqCreate, [UInt64(configuration.vectors), configuration.dynamicAllocation ? 1 : 0, UInt64(configuration.defaultPASID),
+                                                        configuration.policy.disabled == .pending ? 0 : 1],
                        refused: "plug-in '\(name)' refused the interrupt configuration \(configuration)")
     }
 
     override func serve(_ callback: [UInt64]) -> [UInt64] {
         guard let first = callback.first, let op = WorkerOp(rawValue: first) else { return [] }
         func arg(_ i: Int) -> UInt64 { i + 1 < callback.count ? callback[i + 1] : 0 }
-        let vector = Int(min(arg(0), 1 << 20))
+        // Reported as the plug-in sent it (a uint32): an impossible vector shows as itself.
+        let vector = Int(min(arg(0), UInt64(UInt32.max)))
         switch op {
         case .irqEnable: if case .success = host.enable(count: vector) { return [0] } else { return [1] }
         case .irqDisable: host.disable()
