@@ -14,10 +14,7 @@ struct InputFile: ParsableArguments {
 
     /// The file's bytes and surface, or a clear error.
     func read() throws -> (bytes: [UInt8], surface: Surface) {
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw ValidationError("cannot read '\(file)': no such file, or not readable")
-        }
-        return ([UInt8](data), try resolveSurface())
+        (try readInput(file, limit: 64 << 20), try resolveSurface())
     }
 
     /// The surface named by `--surface`, or by a `Corpus/<surface>/` component of the path.
@@ -47,6 +44,42 @@ struct InputFile: ParsableArguments {
 /// The one command that replays a shrunk failure: same surface, implementation and policy.
 func replayCommandLine(surface: Surface, options: ImplementationOptions, base64: String) -> String {
     "swift run -c release iommu-check run --surface \(surface.rawValue) \(options.commandLine) --replay '\(base64)'"
+}
+
+/// An input that cannot be used (a file, a trace): the sentence on standard error and exit 64,
+/// without the usage text ArgumentParser adds to a `ValidationError` (the command line was fine).
+func refuse(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
+    return ExitCode(64)
+}
+
+/// The bytes of `path` ("-" is standard input), read with read(2) so FIFOs, pipes and devices
+/// work; more than `limit` bytes, or a line longer than `lineLimit`, is refused as it streams
+/// (so `/dev/zero` is refused, not read until memory runs out).
+func readInput(_ path: String, limit: Int = 1 << 34, lineLimit: Int? = nil) throws -> [UInt8] {
+    let descriptor = path == "-" ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { throw refuse("cannot read '\(path)': \(String(cString: strerror(errno)))") }
+    defer { if descriptor != STDIN_FILENO { close(descriptor) } }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    var lineStart = 0
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        if count < 0 {
+            if errno == EINTR { continue }
+            throw refuse("cannot read '\(path)': \(String(cString: strerror(errno)))")
+        }
+        if count == 0 { return bytes }
+        bytes.append(contentsOf: chunk[0..<count])
+        guard bytes.count <= limit else { throw refuse("'\(path)' is larger than \(limit) bytes") }
+        if let lineLimit {
+            if let newline = bytes[lineStart...].lastIndex(of: 0x0A) { lineStart = newline + 1 }
+            guard bytes.count - lineStart <= lineLimit else {
+                let line = bytes[..<lineStart].lazy.filter { $0 == 0x0A }.count + 1
+                throw refuse("'\(path)': line \(line) is longer than \(lineLimit) bytes (is this a trace?)")
+            }
+        }
+    }
 }
 
 /// Writes `bytes` to `path`, or explains why it could not.

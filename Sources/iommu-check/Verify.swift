@@ -40,14 +40,12 @@ struct Verify: ParsableCommand {
     }
 
     func run() throws {
-        let data = trace == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: trace)
-        guard let data else { throw ValidationError("cannot read '\(trace)': no such file, or not readable") }
-        guard let text = String(data: data, encoding: .utf8) else { throw ValidationError("'\(trace)' is not UTF-8 text") }
+        let bytes = try readInput(trace, lineLimit: 16 << 20)
         let result: (surface: Surface, verdict: TraceVerdict)
         do {
-            result = try RecordedTrace.verify(text)
+            result = try RecordedTrace.verify(bytes)
         } catch {
-            throw ValidationError("\(trace): \(error)")
+            throw refuse("\(trace): \(error)")
         }
         let verdict = result.verdict
         if json {

@@ -105,6 +105,11 @@ public struct AddressSpaceTrace: Sendable {
     private static func configuration(_ line: JSONLine, version: Int, namedPolicies: [AddressSpacePolicy]) throws(TraceError) -> AddressSpaceConfiguration {
         let v1 = version == 1
         func field(_ name: String) -> String { "configuration.\(name)" }
+        // Version 1 has defaults for what it leaves out, but an empty object states nothing at
+        // all: more likely a logger that lost its configuration than a choice of defaults.
+        guard !line.object.isEmpty else {
+            throw TraceError(line: line.number, field: "configuration", "empty; state the configuration the trace was recorded under (pageSize, aperture, reserved, mappingLimit, policy: docs/TRACES.md)")
+        }
         var configuration = AddressSpaceConfiguration(reservedRegions: [ReservedRegion(AddressSpaceConfiguration.x86MSIWindow, kind: .reserved)])
         if line.has("policy") {
             let name = try line.string("policy")

@@ -6,14 +6,14 @@ struct JSONLine {
     let number: Int
     let object: [String: Any]
 
-    /// Parses `text` (one line) as a JSON object.
+    /// Parses `text` (one line) as a JSON object, strictly (`StrictJSON`).
     init(number: Int, text: String) throws(TraceError) {
         self.number = number
         let parsed: Any
         do {
-            parsed = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+            parsed = try StrictJSON.parse(Array(text.utf8))
         } catch {
-            throw TraceError(line: number, "not valid JSON (\(Self.reason(error)))")
+            throw TraceError(line: number, "not valid JSON (\(error.message))")
         }
         guard let object = parsed as? [String: Any] else { throw TraceError(line: number, "expected a JSON object, found \(Self.kind(parsed))") }
         self.object = object
@@ -47,12 +47,11 @@ struct JSONLine {
             guard let parsed = parseAddress(text) else { throw TraceError(line: number, field: field, "'\(text)' is not a 0x-hex or decimal unsigned 64-bit value") }
             return parsed
         }
-        if let number = value as? NSNumber, !Self.isBoolean(value) {
-            let double = number.doubleValue
-            guard double >= 0, double == double.rounded() else {
-                throw TraceError(line: self.number, field: field, "\(number) is not an unsigned integer")
+        if let written = value as? JSONNumber {
+            guard let parsed = written.value else {
+                throw TraceError(line: number, field: field, "\(written.text) is not an unsigned 64-bit integer (0 to 18446744073709551615, no sign, fraction or exponent)")
             }
-            return number.uint64Value
+            return parsed
         }
         throw TraceError(line: number, field: field, "expected an address string such as \"0x1000\", found \(Self.kind(value))")
     }
@@ -71,7 +70,7 @@ struct JSONLine {
 
     func boolean(_ field: String) throws(TraceError) -> Bool {
         guard let value = object[field] else { throw TraceError(line: number, field: field, "missing; expected true or false") }
-        guard Self.isBoolean(value), let flag = value as? Bool else { throw TraceError(line: number, field: field, "expected true or false, found \(Self.kind(value))") }
+        guard let flag = value as? Bool else { throw TraceError(line: number, field: field, "expected true or false, found \(Self.kind(value))") }
         return flag
     }
 
@@ -98,27 +97,21 @@ struct JSONLine {
         return match.1
     }
 
-    /// JSON true and false: `is Bool` also matches the numbers 0 and 1, so compare the class.
-    static func isBoolean(_ value: Any) -> Bool {
-        ObjectIdentifier(type(of: value as AnyObject)) == ObjectIdentifier(type(of: NSNumber(value: true)))
-    }
+    /// JSON true and false (`StrictJSON` gives `Bool` for them and nothing else).
+    static func isBoolean(_ value: Any) -> Bool { value is Bool }
 
     static func kind(_ value: Any) -> String {
         if isBoolean(value) { return "a boolean" }
         switch value {
         case is String: return "a string"
-        case is NSNumber: return "a number"
+        case is JSONNumber: return "a number"
         case is [Any]: return "an array"
         case is [String: Any]: return "an object"
-        case is NSNull: return "null"
+        case is StrictJSON.JSONNull: return "null"
         default: return "\(type(of: value))"
         }
     }
 
-    private static func reason(_ error: Error) -> String {
-        let text = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
-        return text ?? "unparseable"
-    }
 }
 
 /// Encodes a JSON object on one line with its keys in the given order (JSONSerialization

@@ -45,10 +45,22 @@ struct TraceHeader {
 /// Splits trace text into numbered non-empty lines; `#` starts a comment line.
 func traceLines(_ text: String) -> [(number: Int, text: String)] {
     var lines: [(Int, String)] = []
-    for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-        let line = raw.trimmingCharacters(in: .whitespaces)
+    // Split the UTF-8, not the Characters: Swift reads "\r\n" as one Character, so a CRLF file
+    // split on "\n" would be one line. JSON Lines allows either line end.
+    for (index, raw) in text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+        let bytes = raw.last == 0x0D ? raw.dropLast() : raw[...]
+        let line = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespaces)
         if line.isEmpty || line.hasPrefix("#") { continue }
         lines.append((index + 1, line))
     }
     return lines
+}
+
+/// Trace bytes as text; invalid UTF-8 is refused with the line it is on.
+public func traceText(_ bytes: [UInt8]) throws(TraceError) -> String {
+    if let text = String(validating: bytes, as: UTF8.self) { return text }
+    for (index, line) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where String(validating: line, as: UTF8.self) == nil {
+        throw TraceError(line: index + 1, "not valid UTF-8")
+    }
+    throw TraceError(line: 1, "not valid UTF-8")
 }
