@@ -6,11 +6,39 @@ import PropertyCheck
 /// sequence in the corpus format, decoded by the same generators the property checks use, so a
 /// crash file replays, shrinks and prints like any other failure.
 public enum FuzzEntry {
-    /// The implementation fuzz targets check, from `IOMMU_FUZZ_IMPLEMENTATION`
-    /// (`optimized` by default; `mutant:NAME` measures how fast libFuzzer finds a planted bug).
+    /// The implementation fuzz targets check, from `IOMMU_FUZZ_IMPLEMENTATION`: `optimized` (the
+    /// default), `reference`, `mutant:NAME` (how fast libFuzzer finds a planted bug), or
+    /// `plugin:PATH` (a plug-in, in the fuzzer's process, so its crash is the fuzzer's crash).
+    /// Anything else ends the target with a message: a typo must not fuzz the built-in code.
     public static let implementation: ImplementationChoice = {
         let text = ProcessInfo.processInfo.environment["IOMMU_FUZZ_IMPLEMENTATION"] ?? "optimized"
-        return ImplementationChoice(parsing: text) ?? .optimized
+        if text.hasPrefix("plugin:"), text.count > 7 { return .plugin(PluginReference(path: String(text.dropFirst(7)), workerExecutable: nil)) }
+        if let choice = ImplementationChoice(parsing: text) { return choice }
+        stop("IOMMU_FUZZ_IMPLEMENTATION='\(text)' is not reference, optimized, mutant:NAME or plugin:PATH")
+    }()
+
+    private static func stop(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("iommu-conformance: \(message)\n".utf8))
+        exit(64)
+    }
+
+    /// The one command that replays a crash file of `surface` under this implementation.
+    static func replayHint(_ surface: Surface) -> String {
+        let target = switch implementation {
+        case .plugin(let plugin): "--plugin \(plugin.path) --in-process"
+        default: "--implementation \(implementation)"
+        }
+        return "swift run -c release iommu-check replay <crash file> --surface \(surface.rawValue) \(target)"
+    }
+
+    /// Each surface's check, built once per process: building it per input (plug-in load
+    /// and all) cost more than the input.
+    private static let checks: [Surface: Result<SurfaceCheck, ImplementationUnavailable>] = {
+        var checks: [Surface: Result<SurfaceCheck, ImplementationUnavailable>] = [:]
+        for surface in Surface.allCases {
+            checks[surface] = Result { () throws(ImplementationUnavailable) in try SurfaceCheck.make(surface, implementation: implementation) }
+        }
+        return checks
     }()
 
     /// Most choices one fuzz input may draw; keeps every input well under a millisecond.
@@ -34,11 +62,17 @@ public enum FuzzEntry {
     /// What a libFuzzer target does with one input: 0 when it conforms; on a disagreement,
     /// print it and abort so libFuzzer writes the crash file.
     public static func run(_ surface: Surface, _ data: UnsafeRawBufferPointer) -> CInt {
-        guard case .fail(let failure) = verdict(surface, Array(data)) else { return 0 }
+        let check: SurfaceCheck
+        switch checks[surface] {
+        case .success(let built)?: check = built
+        case .failure(let error)?: stop("cannot fuzz \(surface) with \(implementation): \(error)")
+        case nil: stop("no \(surface) check")
+        }
+        guard case .fail(let failure) = check.makeTestCase()(ChoiceStream(.bytes(Array(data)), maxChoices: maxChoices)) else { return 0 }
         let message = """
         iommu-conformance: \(surface) disagreement (\(implementation)):
           \(failure.message)
-        shrink and print it with: swift run -c release iommu-check replay <crash file>
+        shrink and print it with: \(replayHint(surface))
 
         """
         FileHandle.standardError.write(Data(message.utf8))

@@ -41,9 +41,29 @@ struct InputFile: ParsableArguments {
     }
 }
 
-/// The one command that replays a shrunk failure: same surface, implementation and policy.
-func replayCommandLine(surface: Surface, options: ImplementationOptions, base64: String) -> String {
-    "swift run -c release iommu-check run --surface \(surface.rawValue) \(options.commandLine) --replay '\(base64)'"
+/// The one command that replays a shrunk failure: this executable, the same surface,
+/// implementation, policy, timeout and steps (the steps bound how the choices decode).
+func replayCommandLine(surface: Surface, options: ImplementationOptions, steps: Double? = nil, base64: String) -> String {
+    let stepsOption = steps.map { $0 == Run.defaultSteps ? "" : " --steps \($0)" } ?? ""
+    return "\(invocation()) run --surface \(surface.rawValue) \(options.commandLine)\(stepsOption) --replay '\(base64)'"
+}
+
+/// How to run this executable again from the current directory: the name it was started by
+/// when a shell found it on PATH, else its path, relative when it lies below the current
+/// directory (`.build/release/iommu-check`), quoted for a shell.
+func invocation() -> String {
+    let started = CommandLine.arguments.first ?? ""
+    if !started.isEmpty, !started.contains("/") { return shellQuoted(started) }
+    let executable = started.hasPrefix("/") || started.isEmpty ? ownExecutable() : started
+    let directory = FileManager.default.currentDirectoryPath
+    let path = executable.hasPrefix(directory + "/") ? String(executable.dropFirst(directory.count + 1)) : executable
+    return shellQuoted(path)
+}
+
+/// `text` as one shell word.
+func shellQuoted(_ text: String) -> String {
+    let plain = text.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "/._-:@%+=,".unicodeScalars.contains($0) }
+    return plain && !text.isEmpty ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
 
 /// An input that cannot be used (a file, a trace): the sentence on standard error and exit 64,
@@ -80,6 +100,16 @@ func readInput(_ path: String, limit: Int = 1 << 34, lineLimit: Int? = nil) thro
             }
         }
     }
+}
+
+/// Refuses, before a run, an output path that cannot be written (the run's failure must not
+/// be lost to it afterwards). A file created by the test is removed again.
+func checkWritable(_ path: String) throws {
+    let existed = FileManager.default.fileExists(atPath: path)
+    let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+    guard descriptor >= 0 else { throw refuse("cannot write '\(path)': \(String(cString: strerror(errno)))") }
+    close(descriptor)
+    if !existed { unlink(path) }
 }
 
 /// Writes `bytes` to `path`, or explains why it could not.

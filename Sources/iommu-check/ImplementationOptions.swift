@@ -15,7 +15,8 @@ struct ImplementationOptions: ParsableArguments {
     var inProcess = false
 
     @Option(help: "Seconds a plug-in worker may take for one call before it is killed as hung.")
-    var timeout: Double = 5
+    var timeout: Double = Self.defaultTimeout
+    static let defaultTimeout: Double = 5
 
     @Option(help: "The contract the implementation claims (address-space: \(AddressSpacePolicy.presetNames.joined(separator: ", ")), optionally :SWITCH=VALUE,...; isolation: \(IsolationPolicy.presetNames.joined(separator: ", ")); shadow: window-for-changed-pages, atomic-replace). Default: drawn per case.")
     var policy: String?
@@ -34,9 +35,10 @@ struct ImplementationOptions: ParsableArguments {
 
     /// The options as they go on a replay command line.
     var commandLine: String {
-        var parts = [plugin.map { "--plugin \($0)" } ?? "--implementation \(implementation)"]
+        var parts = [plugin.map { "--plugin \(shellQuoted($0))" } ?? "--implementation \(shellQuoted(implementation))"]
         if plugin != nil && inProcess { parts.append("--in-process") }
-        if let policy { parts.append("--policy \(policy)") }
+        if plugin != nil && timeout != Self.defaultTimeout { parts.append("--timeout \(timeout)") }
+        if let policy { parts.append("--policy \(shellQuoted(policy))") }
         return parts.joined(separator: " ")
     }
 

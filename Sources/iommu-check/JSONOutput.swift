@@ -57,6 +57,13 @@ struct CheckJSON: Codable {
         errors = report.errors
         self.traceWrittenTo = traceWrittenTo
     }
+
+    /// A surface that could not be checked at all.
+    init(surface: String, implementation: String, error: String) {
+        (self.surface, self.implementation, passed, seed, cases, operations, seconds, operationsPerSecond) = (surface, implementation, false, 0, 0, 0, 0, 0)
+        healthProblems = []
+        errors = [error]
+    }
 }
 
 /// Prints `value` as pretty JSON with sorted keys, so output is byte-for-byte repeatable.

@@ -36,7 +36,8 @@ struct Run: ParsableCommand {
     var replay: String?
 
     @Option(help: "Mean operations per case.")
-    var steps: Double = 40
+    var steps: Double = Self.defaultSteps
+    static let defaultSteps: Double = 40
 
     @Option(help: "Save a shrunk failure under this directory (Corpus/<surface>/regressions replays it in swift test).")
     var saveRegressions: String?
@@ -62,14 +63,15 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        var surfaces = surface.map { [Surface(rawValue: $0)!] } ?? SurfaceCheck.available
-        if let plugin = target.plugin, surface == nil {
+        var surfaces = surface.flatMap { Surface(rawValue: $0) }.map { [$0] } ?? SurfaceCheck.available
+        if case .plugin(let reference) = target.choice, surface == nil {
             do {
-                surfaces = try PluginLibrary(path: plugin).surfaces
+                surfaces = try reference.surfaces()
             } catch {
-                throw ValidationError(error.description)
+                throw refuse(error.description)
             }
         }
+        if let emitTrace { try checkWritable(emitTrace) }
         let parsedSeed: UInt64?
         do {
             parsedSeed = try seed.map { text throws(ConfigurationError) in try CheckConfiguration.parseSeed(text) }
@@ -79,14 +81,24 @@ struct Run: ParsableCommand {
         // Worker calls are a ping-pong between two processes: keep both on one CPU.
         if target.plugin != nil && !target.inProcess { pinToCurrentCPU() }
         var failed = false
+        var refusals: [String] = []
         var outputs: [CheckJSON] = []
         for surface in surfaces {
-            let check = try target.makeCheck(surface, stateful: StatefulOptions(averageSteps: steps, maxSteps: Int(steps * 5)))
+            // A surface that cannot be checked (the plug-in refuses its policy, say) is reported
+            // after the others ran; what they found is never lost.
+            let check: SurfaceCheck
+            do {
+                check = try target.makeCheck(surface, stateful: StatefulOptions(averageSteps: steps, maxSteps: Int(steps * 5)))
+            } catch {
+                refusals.append("\(surface): \(error)")
+                if json { outputs.append(CheckJSON(surface: surface.rawValue, implementation: "\(target.choice)", error: "\(error)")) } else { print("\(surface): cannot be checked: \(error)\n") }
+                continue
+            }
             var configuration = CheckConfiguration(name: surface.rawValue, seed: parsedSeed, cases: cases)
             configuration.replay = replay.flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) }
             configuration.regressionsDirectory = saveRegressions
             configuration.savesRegressions = saveRegressions != nil
-            configuration.replayCommand = { [target] base64 in replayCommandLine(surface: surface, options: target, base64: base64) }
+            configuration.replayCommand = { [target] base64 in replayCommandLine(surface: surface, options: target, steps: steps, base64: base64) }
             configuration.progressInterval = max(1, cases / 100)
             let started = ContinuousClock.now
             // A progress line only on a terminal; logs get the summary alone.
@@ -98,8 +110,12 @@ struct Run: ParsableCommand {
             if configuration.progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             var tracePath: String?
             if let emitTrace, let bytes = report.failure?.bytes ?? configuration.replay {
-                try writeText(check.recordTrace(bytes), to: emitTrace)
-                tracePath = emitTrace
+                do {
+                    try writeText(check.recordTrace(bytes), to: emitTrace)
+                    tracePath = emitTrace
+                } catch {
+                    refusals.append("\(surface): \(error)")
+                }
             }
             if !report.passed { failed = true }
             if json {
@@ -113,7 +129,9 @@ struct Run: ParsableCommand {
             print()
         }
         if json { printJSON(outputs) }
+        let refused = refusals.isEmpty ? nil : refuse(refusals.joined(separator: "\n"))
         if failed { throw ExitCode(1) }
+        if let refused { throw refused }
     }
 }
 

@@ -9,6 +9,12 @@ enum ExamplePlugins {
     nonisolated(unsafe) private static var built: [String: String] = [:]
     private static let directory = FileManager.default.temporaryDirectory.appendingPathComponent("iommu-check-plugins-\(getpid())")
 
+    /// The misbehaving plug-in of Tests/Fixtures/misbehaving.c: an example wrapped to break
+    /// one rule (`misbehaviour` without its MISBEHAVE_ prefix).
+    static func misbehaving(_ misbehaviour: String, isolation: Bool = false) throws -> String {
+        try build("../../Tests/Fixtures/misbehaving.c", ["MISBEHAVE_\(misbehaviour)"] + (isolation ? ["EXAMPLE_ISOLATION"] : []))
+    }
+
     /// The path of `source` (a file in Examples/c-plugin) built with `defines`.
     static func build(_ source: String, _ defines: [String] = []) throws -> String {
         lock.lock()
@@ -16,7 +22,7 @@ enum ExamplePlugins {
         let key = ([source] + defines).joined(separator: " ")
         if let path = built[key] { return path }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let output = directory.appendingPathComponent("lib\(built.count)-\(source.replacingOccurrences(of: ".c", with: "")).so").path
+        let output = directory.appendingPathComponent("lib\(built.count)-\(URL(fileURLWithPath: source).deletingPathExtension().lastPathComponent).so").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["clang", "-shared", "-fPIC", "-O1", "-Wall", "-Werror",

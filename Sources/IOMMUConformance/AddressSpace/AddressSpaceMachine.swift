@@ -50,8 +50,9 @@ struct AddressSpaceMachine: StateMachine {
         record?(operation, actual)
         let verdict = judge.judge(operation, actual: actual)
         if let problem = verdict.problem { return .disagreed(message: "\(operation): \(problem)") }
-        if operation.isMutating, let problem = compareState(around: operation) ?? foreign.take() {
-            return .disagreed(message: "after \(operation) -> \(actual): \(problem)")
+        if operation.isMutating, let problem = compareState(around: operation) {
+            // A worker that died during the probes answered nothing: name that, not the invented answer.
+            return .disagreed(message: "after \(operation) -> \(actual): \(foreign.take() ?? problem)")
         }
         generator.note(operation)
         // Requests whose answer the sources leave open are counted apart: a run made of them checks little.
@@ -92,6 +93,7 @@ struct AddressSpaceMachine: StateMachine {
         case .failure(let fault): .faulted(fault)
         }
         guard let problem = judge.translationProblem(address, access, actual: actual) else { return nil }
+        if foreign.pending { return "the answer to a probe was not the plug-in's" }
         let operation = AddressSpaceOperation.translate(iova: address, access: access)
         // The probe that exposed it goes into an emitted trace, so 'verify' sees it.
         record?(operation, actual)
@@ -101,7 +103,7 @@ struct AddressSpaceMachine: StateMachine {
     mutating func finish() -> String? {
         let expected = model.extents, actual = implementation.mappings(in: 0...UInt64.max)
         if let failure = foreign.take() { return failure }
-        guard expected != actual else { return nil }
+        guard expected != actual else { return foreign.close() }
         return "final extents differ: model \(expected), implementation \(actual)"
     }
 

@@ -80,4 +80,7 @@ struct InterruptMachine: StateMachine {
     }
 
     func describe(_ command: InterruptOperation) -> String { command.description }
+
+    /// The plug-in's `destroy`, at the end of the case: a crash there fails the case.
+    func finish() -> String? { foreign.close() }
 }

@@ -194,7 +194,7 @@ struct IsolationMachine: StateMachine {
         }
         let (expected, problem) = IsolationJudge(model: model).judge(operation, actual: actual)
         if let problem { return .disagreed(message: "\(operation): \(problem)") }
-        if let problem = compareState() ?? foreign.take() { return .disagreed(message: "after \(operation) -> \(expected): \(problem)") }
+        if let problem = compareState() { return .disagreed(message: "after \(operation) -> \(expected): \(foreign.take() ?? problem)") }
         return .agreed(outcome: expected.label, accepted: expected.isSuccess)
     }
 
@@ -209,6 +209,7 @@ struct IsolationMachine: StateMachine {
                     let expected = model.dma(device: device, pasid: pasid, iova: 0x10000, access: access)
                     let actual = view.dma(device: device, pasid: pasid, access: access)
                     if expected != actual {
+                        if foreign.pending { return "the answer to a probe was not the plug-in's" }
                         // The probe that exposed it goes into an emitted trace, so 'verify' sees it.
                         record?(.dma(device: device, pasid: pasid, iova: 0x10000, access: access), .dma(actual))
                         return "dma(d\(device)\(pasid.map { ", pasid \($0)" } ?? ""), 0x10000, \(access)): model \(expected), implementation \(actual)"
@@ -221,6 +222,9 @@ struct IsolationMachine: StateMachine {
         }
         return IsolationMonitor.safetyViolation(view, topology, monitor.pasids)
     }
+
+    /// The plug-in's `destroy`, at the end of the case: a crash there fails the case.
+    func finish() -> String? { foreign.close() }
 
     private func describe(_ owner: Int?) -> String { owner.map { "c\($0)" } ?? "kernel" }
 

@@ -82,6 +82,7 @@ final class PluginAddressSpace: AddressSpace, ReportsForeignFailures {
     }
 
     func takeForeignFailure() -> String? { failures.take() }
+    var foreignFailurePending: Bool { failures.pending }
 
     /// The error a status code names, or nil for success; an unknown code is recorded.
     private func error(_ status: Int32, _ call: String) -> AddressSpaceError?? {
@@ -151,6 +152,9 @@ final class PluginAddressSpace: AddressSpace, ReportsForeignFailures {
         }
     }
 
+    /// More extents than any checked case can hold (the generator makes at most a few hundred).
+    static let mostExtents = 1 << 20
+
     func mappings(in range: ClosedRange<UInt64>) -> [Extent] {
         var capacity = 16
         for _ in 0..<3 {
@@ -160,6 +164,11 @@ final class PluginAddressSpace: AddressSpace, ReportsForeignFailures {
                 case .v1(let ops): ops.mappings!(handle, range.lowerBound, range.upperBound, out.baseAddress, capacity)
                 case .v2(let ops): ops.mappings!(handle, range.lowerBound, range.upperBound, out.baseAddress, capacity)
                 }
+            }
+            // size_t comes in as Int: SIZE_MAX is -1 here, and 2^40 would be 35 TB of buffer.
+            guard count >= 0, count <= Self.mostExtents else {
+                failures.record("mappings returned a count of \(UInt(bitPattern: count)) extents (at most \(Self.mostExtents) are believable)")
+                return []
             }
             if count > capacity {
                 capacity = count

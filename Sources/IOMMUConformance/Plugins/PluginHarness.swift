@@ -17,61 +17,81 @@ public struct PluginReference: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "plugin:\(path)\(workerExecutable == nil ? " (in process)" : "")" }
+
+    /// The surfaces the plug-in provides. In worker mode a worker loads it and says; the
+    /// library is never loaded in this process.
+    public func surfaces() throws(PluginError) -> [Surface] {
+        if let workerExecutable { return try WorkerConnection(executable: workerExecutable, pluginPath: path, timeout: timeout).loaded.surfaces }
+        return try PluginLibrary(path: path).surfaces
+    }
 }
 
 /// Builds a plug-in's surface objects, in process or through a worker pool. Loading happens
 /// once, up front, so a bad library (wrong ABI version, a missing function) is refused before
 /// any case runs.
 final class PluginHarness: @unchecked Sendable {
-    private let library: PluginLibrary?
-    private let pool: WorkerPool?
+    private enum Mode {
+        case inProcess(PluginLibrary)
+        case worker(WorkerPool)
+    }
+    private let mode: Mode
     let name: String
     /// The plug-in ABI version the library speaks.
     let abiVersion: UInt32
 
     init(_ reference: PluginReference, surface: Surface) throws(ImplementationUnavailable) {
         do throws(PluginError) {
-            // Load in this process once to check the table, even when cases run in a worker.
-            let library = try PluginLibrary(path: reference.path)
-            if surface == .isolation, let refusal = library.isolationRefusal { throw PluginError(refusal) }
-            if surface == .shadow, let refusal = library.shadowRefusal { throw PluginError(refusal) }
-            guard library.surfaces.contains(surface) else {
-                throw PluginError("plug-in '\(library.name)' does not provide the \(surface) surface (it provides: \(library.surfaces.map(\.rawValue).joined(separator: ", ")))")
-            }
-            name = library.name
-            abiVersion = library.abiVersion
+            // In worker mode the library is loaded only in the worker, which reports its table:
+            // a constructor that exits, aborts, hangs, prints or changes signal handling would
+            // otherwise act in the checker.
+            let loaded: LoadedPlugin
             if let executable = reference.workerExecutable {
                 let pool = WorkerPool(executable: executable, pluginPath: reference.path, timeout: reference.timeout)
-                _ = try pool.connection()
-                self.pool = pool
-                self.library = nil
+                loaded = try pool.connection().loaded
+                mode = .worker(pool)
             } else {
-                self.library = library
-                self.pool = nil
+                let library = try PluginLibrary(path: reference.path)
+                loaded = LoadedPlugin(library)
+                mode = .inProcess(library)
             }
+            if surface == .isolation, let refusal = loaded.isolationRefusal { throw PluginError(refusal) }
+            if surface == .shadow, let refusal = loaded.shadowRefusal { throw PluginError(refusal) }
+            guard loaded.surfaces.contains(surface) else {
+                throw PluginError("plug-in '\(loaded.name)' does not provide the \(surface) surface (it provides: \(loaded.surfaces.map(\.rawValue).joined(separator: ", ")))")
+            }
+            name = loaded.name
+            abiVersion = loaded.abiVersion
         } catch {
             throw ImplementationUnavailable(error.description)
         }
     }
 
     func addressSpace(_ configuration: AddressSpaceConfiguration) throws(ImplementationUnavailable) -> any AddressSpace {
-        if let pool { return try WorkerAddressSpace(pool: pool, configuration: configuration, name: name) }
-        return try PluginAddressSpace(library: library!, configuration: configuration)
+        switch mode {
+        case .worker(let pool): try WorkerAddressSpace(pool: pool, configuration: configuration, name: name)
+        case .inProcess(let library): try PluginAddressSpace(library: library, configuration: configuration)
+        }
     }
 
     func isolation(_ topology: Topology, checkpoint: @escaping () -> Void) throws(ImplementationUnavailable) -> any IsolationSystem {
-        if let pool { return try WorkerIsolation(pool: pool, topology: topology, checkpoint: checkpoint, name: name) }
-        return try PluginIsolation(library: library!, topology: topology, checkpoint: checkpoint)
+        switch mode {
+        case .worker(let pool): try WorkerIsolation(pool: pool, topology: topology, checkpoint: checkpoint, name: name)
+        case .inProcess(let library): try PluginIsolation(library: library, topology: topology, checkpoint: checkpoint)
+        }
     }
 
     func shadow(_ guest: GuestIOMMU, _ host: ShadowHost) throws(ImplementationUnavailable) -> any ShadowSystem {
-        if let pool { return try WorkerShadow(pool: pool, configuration: guest.configuration, guest: guest, host: host, name: name) }
-        return try PluginShadow(library: library!, configuration: guest.configuration, guest: guest, host: host)
+        switch mode {
+        case .worker(let pool): try WorkerShadow(pool: pool, configuration: guest.configuration, guest: guest, host: host, name: name)
+        case .inProcess(let library): try PluginShadow(library: library, configuration: guest.configuration, guest: guest, host: host)
+        }
     }
 
     func interrupts(_ configuration: InterruptConfiguration, _ host: InterruptHost) throws(ImplementationUnavailable) -> any InterruptSystem {
-        if let pool { return try WorkerInterrupts(pool: pool, configuration: configuration, host: host, name: name) }
-        return try PluginInterrupts(library: library!, configuration: configuration, host: host)
+        switch mode {
+        case .worker(let pool): try WorkerInterrupts(pool: pool, configuration: configuration, host: host, name: name)
+        case .inProcess(let library): try PluginInterrupts(library: library, configuration: configuration, host: host)
+        }
     }
 }
 
@@ -85,5 +105,14 @@ struct ForeignFailures {
     /// What the foreign implementation did wrong since the last call, if anything.
     func take() -> String? {
         source?.takeForeignFailure().map { "the plug-in broke its contract: \($0)" }
+    }
+
+    /// Whether a failure waits to be taken: the last answer was then not the plug-in's, and
+    /// must not be judged or recorded in a trace.
+    var pending: Bool { source?.foreignFailurePending ?? false }
+
+    /// Destroys the foreign object now; its failure, if any, fails the case.
+    func close() -> String? {
+        source?.closeForeign().map { "the plug-in broke its contract: \($0)" }
     }
 }

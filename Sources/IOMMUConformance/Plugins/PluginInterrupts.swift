@@ -22,16 +22,16 @@ final class PluginInterrupts: InterruptSystem, ReportsForeignFailures {
         table = .allocate(capacity: 1)
         table.initialize(to: iommu_check_interrupt_host(
             context: nil,
-            enable: { context, count in PluginInterrupts.unwrap(context).hostCall { $0.enable(count: Int(count)) } },
-            disable: { context in PluginInterrupts.unwrap(context).host.disable() },
-            grow: { context, count in PluginInterrupts.unwrap(context).hostCall { $0.grow(to: Int(count)) } },
-            allocated: { context in UInt32(PluginInterrupts.unwrap(context).host.allocated) },
-            set_trigger: { context, vector in PluginInterrupts.unwrap(context).host.setTrigger(vector: Int(vector)) },
-            set_pasid: { context, vector, has, pasid in PluginInterrupts.unwrap(context).host.setPASID(vector: Int(vector), pasid: has == 0 ? nil : pasid) },
-            latched_bits: { context in PluginInterrupts.unwrap(context).host.latchedBits },
-            take_latched: { context, vector in UInt32(clamping: PluginInterrupts.unwrap(context).host.takeLatched(vector: Int(vector))) },
-            deliver: { context, vector, address, data in PluginInterrupts.unwrap(context).host.deliver(vector: Int(vector), address: address, data: data) }))
-        table.pointee.context = Unmanaged.passUnretained(self).toOpaque()
+            enable: { context, count in PluginInterrupts.unwrap(context, "enable")?.hostCall { $0.enable(count: Int(count)) } ?? 1 },
+            disable: { context in PluginInterrupts.unwrap(context, "disable")?.host.disable() },
+            grow: { context, count in PluginInterrupts.unwrap(context, "grow")?.hostCall { $0.grow(to: Int(count)) } ?? 1 },
+            allocated: { context in UInt32(PluginInterrupts.unwrap(context, "allocated")?.host.allocated ?? 0) },
+            set_trigger: { context, vector in PluginInterrupts.unwrap(context, "set_trigger")?.host.setTrigger(vector: Int(vector)) },
+            set_pasid: { context, vector, has, pasid in PluginInterrupts.unwrap(context, "set_pasid")?.host.setPASID(vector: Int(vector), pasid: has == 0 ? nil : pasid) },
+            latched_bits: { context in PluginInterrupts.unwrap(context, "latched_bits")?.host.latchedBits ?? 0 },
+            take_latched: { context, vector in UInt32(clamping: PluginInterrupts.unwrap(context, "take_latched")?.host.takeLatched(vector: Int(vector)) ?? 0) },
+            deliver: { context, vector, address, data in PluginInterrupts.unwrap(context, "deliver")?.host.deliver(vector: Int(vector), address: address, data: data) }))
+        table.pointee.context = CallbackContext.make(self)
         var config = iommu_check_interrupt_config(vectors: UInt32(configuration.vectors), dynamic_allocation: configuration.dynamicAllocation ? 1 : 0,
                                                   default_pasid: configuration.defaultPASID, disabled_raises: configuration.policy.disabled == .pending ? 0 : 1)
         handle = ops.create!(&config, table)
@@ -43,11 +43,12 @@ final class PluginInterrupts: InterruptSystem, ReportsForeignFailures {
 
     deinit {
         ops.destroy!(handle)
+        CallbackContext<PluginInterrupts>.end(table.pointee.context)
         table.deallocate()
     }
 
-    private static func unwrap(_ context: UnsafeMutableRawPointer?) -> PluginInterrupts {
-        Unmanaged<PluginInterrupts>.fromOpaque(context!).takeUnretainedValue()
+    private static func unwrap(_ context: UnsafeMutableRawPointer?, _ name: String) -> PluginInterrupts? {
+        CallbackContext.owner(context, name)
     }
 
     private func hostCall(_ call: (any InterruptHostInterface) -> Result<Void, InterruptHost.HostError>) -> Int32 {
@@ -55,7 +56,8 @@ final class PluginInterrupts: InterruptSystem, ReportsForeignFailures {
         return 1
     }
 
-    func takeForeignFailure() -> String? { failures.take() }
+    func takeForeignFailure() -> String? { failures.take() ?? LateCallbacks.take() }
+    var foreignFailurePending: Bool { failures.pending }
 
     private func vector(_ value: Int) -> UInt32 { UInt32(clamping: value) }
 

@@ -8,6 +8,7 @@ final class PluginIsolation: IsolationSystem, ReportsForeignFailures {
     private var handle: UnsafeMutableRawPointer?
     private let host: UnsafeMutablePointer<iommu_check_isolation_host>
     private let checkpoint: () -> Void
+    private let checkpointGuard = CallbackGuard()
     private let failures = ForeignFailureBox()
     private let domainCount: Int
 
@@ -21,9 +22,10 @@ final class PluginIsolation: IsolationSystem, ReportsForeignFailures {
         domainCount = topology.domainOwners.count
         host = .allocate(capacity: 1)
         host.initialize(to: iommu_check_isolation_host(context: nil, checkpoint: { context in
-            Unmanaged<PluginIsolation>.fromOpaque(context!).takeUnretainedValue().checkpoint()
+            guard let system = CallbackContext<PluginIsolation>.owner(context, "checkpoint") else { return }
+            system.checkpointGuard.run("checkpoint", system.failures, system.checkpoint)
         }))
-        host.pointee.context = Unmanaged.passUnretained(self).toOpaque()
+        host.pointee.context = CallbackContext.make(self)
         let groupOf = topology.groupOfDevice.map { UInt32($0) }
         let pasid = topology.pasidCapable.map { UInt8($0 ? 1 : 0) }
         let owners = topology.domainOwners.map { UInt32($0) }
@@ -52,10 +54,12 @@ final class PluginIsolation: IsolationSystem, ReportsForeignFailures {
 
     deinit {
         ops.destroy!(handle)
+        CallbackContext<PluginIsolation>.end(host.pointee.context)
         host.deallocate()
     }
 
-    func takeForeignFailure() -> String? { failures.take() }
+    func takeForeignFailure() -> String? { failures.take() ?? LateCallbacks.take() }
+    var foreignFailurePending: Bool { failures.pending }
 
     private func result(_ status: Int32, _ call: String) -> Result<Void, IsolationError> {
         if status == 0 { return .success(()) }

@@ -98,6 +98,11 @@ public final class PluginLibrary: @unchecked Sendable {
     private static func name(_ pointer: UnsafePointer<CChar>?, _ path: String) throws(PluginError) -> String {
         let name = pointer.map { String(cString: $0) } ?? ""
         guard !name.isEmpty else { throw PluginError("'\(path)' has no name in its plug-in table") }
+        // The name is printed in every report: a newline or an escape code in it could forge a
+        // "passed" line or hide text on a terminal.
+        guard name.count <= 200, name.unicodeScalars.allSatisfy({ !$0.properties.isDefaultIgnorableCodePoint && $0.value >= 0x20 && $0.value != 0x7F && !(0x80...0x9F).contains($0.value) }) else {
+            throw PluginError("'\(path)' has a plug-in name with a control character or over 200 characters (\(quoted(String(name.prefix(60))))); the name must be one line of printable text")
+        }
         return name
     }
 
@@ -143,4 +148,12 @@ public struct PluginError: Error, CustomStringConvertible, Sendable {
 /// differential runners ask after every step and report it as a conformance failure.
 public protocol ReportsForeignFailures: AnyObject {
     func takeForeignFailure() -> String?
+    var foreignFailurePending: Bool { get }
+    /// Ends the foreign object at the end of a case (`destroy`), and what went wrong if
+    /// anything did: a `destroy` that crashes fails the case.
+    func closeForeign() -> String?
+}
+
+extension ReportsForeignFailures {
+    public func closeForeign() -> String? { nil }
 }

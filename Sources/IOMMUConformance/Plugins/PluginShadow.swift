@@ -9,7 +9,7 @@ final class PluginShadow: ShadowSystem, ReportsForeignFailures {
     private let table: UnsafeMutablePointer<iommu_check_shadow_host>
     let guest: any ShadowGuestInterface
     let host: any ShadowHostInterface
-    private let failures = ForeignFailureBox()
+    fileprivate let failures = ForeignFailureBox()
 
     init(library: PluginLibrary, configuration: ShadowConfiguration, guest: any ShadowGuestInterface, host: any ShadowHostInterface) throws(ImplementationUnavailable) {
         guard let ops = library.shadow else {
@@ -23,29 +23,36 @@ final class PluginShadow: ShadowSystem, ReportsForeignFailures {
         table.initialize(to: iommu_check_shadow_host(
             context: nil,
             guest_leaves: { context, domain, first, last, out, capacity in
-                let leaves = PluginShadow.unwrap(context).guest.guestLeavesWithHost(domain: Int(domain), first: first, last: last)
-                for (index, item) in leaves.prefix(capacity).enumerated() {
+                guard let layer = PluginShadow.unwrap(context, "guest_leaves") else { return 0 }
+                let leaves = layer.guest.guestLeavesWithHost(domain: Int(domain), first: first, last: last)
+                for (index, item) in leaves.prefix(max(0, capacity)).enumerated() {
                     let leaf = item.leaf
                     out?[index] = iommu_check_guest_leaf(iova: leaf.iova, size: leaf.size, gpa: leaf.gpa, host_phys: item.host, permissions: UInt32(leaf.permissions.rawValue), reserved: 0)
                 }
                 return leaves.count
             },
-            guest_to_host: { context, gpa in PluginShadow.unwrap(context).guest.hostPhysical(gpa) ?? 0 },
+            guest_to_host: { context, gpa in PluginShadow.unwrap(context, "guest_to_host")?.guest.hostPhysical(gpa) ?? 0 },
             map: { context, domain, iova, length, phys, permissions in
-                PluginShadow.status(PluginShadow.unwrap(context).host.map(domain: Int(domain), iova: iova, length: length, phys: phys, permissions: Permissions(rawValue: UInt8(truncatingIfNeeded: permissions))))
+                guard let layer = PluginShadow.unwrap(context, "map") else { return -1 }
+                return PluginShadow.status(layer.host.map(domain: Int(domain), iova: iova, length: length, phys: phys, permissions: Permissions(rawValue: UInt8(truncatingIfNeeded: permissions))))
             },
             unmap: { context, domain, iova, length in
-                PluginShadow.status(PluginShadow.unwrap(context).host.unmap(domain: Int(domain), iova: iova, length: length).map { _ in () })
+                guard let layer = PluginShadow.unwrap(context, "unmap") else { return -1 }
+                return PluginShadow.status(layer.host.unmap(domain: Int(domain), iova: iova, length: length).map { _ in () })
             },
             replace: { context, domain, iova, length, extents, count in
-                let list = (0..<count).map { i in
-                    let e = extents![i]
-                    return Extent(iova: e.iova, length: e.length, phys: e.phys, permissions: Permissions(rawValue: UInt8(truncatingIfNeeded: e.permissions)))
+                guard let layer = PluginShadow.unwrap(context, "replace") else { return -1 }
+                guard count >= 0, count <= PluginAddressSpace.mostExtents, count == 0 || extents != nil else {
+                    layer.failures.record("replace was called with \(count) extents at \(extents == nil ? "NULL" : "an array of that length")")
+                    return -1
                 }
-                return PluginShadow.status(PluginShadow.unwrap(context).host.replace(domain: Int(domain), iova: iova, length: length, with: list))
+                let list = UnsafeBufferPointer(start: extents, count: count).map { e in
+                    Extent(iova: e.iova, length: e.length, phys: e.phys, permissions: Permissions(rawValue: UInt8(truncatingIfNeeded: e.permissions)))
+                }
+                return PluginShadow.status(layer.host.replace(domain: Int(domain), iova: iova, length: length, with: list))
             },
-            notify_unmap: { context, domain, iova, length in PluginShadow.unwrap(context).host.notifyUnmap(domain: Int(domain), iova: iova, length: length) }))
-        table.pointee.context = Unmanaged.passUnretained(self).toOpaque()
+            notify_unmap: { context, domain, iova, length in PluginShadow.unwrap(context, "notify_unmap")?.host.notifyUnmap(domain: Int(domain), iova: iova, length: length) }))
+        table.pointee.context = CallbackContext.make(self)
         var config = iommu_check_shadow_config(domain_count: UInt32(configuration.domains), address_width: UInt32(configuration.addressWidth),
                                                window: UInt32(ShadowPolicy.Window.allCases.firstIndex(of: configuration.policy.window)!),
                                                locality: UInt32(ShadowPolicy.Locality.allCases.firstIndex(of: configuration.policy.locality)!),
@@ -60,11 +67,12 @@ final class PluginShadow: ShadowSystem, ReportsForeignFailures {
 
     deinit {
         ops.destroy!(handle)
+        CallbackContext<PluginShadow>.end(table.pointee.context)
         table.deallocate()
     }
 
-    private static func unwrap(_ context: UnsafeMutableRawPointer?) -> PluginShadow {
-        Unmanaged<PluginShadow>.fromOpaque(context!).takeUnretainedValue()
+    private static func unwrap(_ context: UnsafeMutableRawPointer?, _ name: String) -> PluginShadow? {
+        CallbackContext.owner(context, name)
     }
 
     private static func status(_ result: Result<Void, AddressSpaceError>) -> Int32 {
@@ -74,7 +82,8 @@ final class PluginShadow: ShadowSystem, ReportsForeignFailures {
         }
     }
 
-    func takeForeignFailure() -> String? { failures.take() }
+    func takeForeignFailure() -> String? { failures.take() ?? LateCallbacks.take() }
+    var foreignFailurePending: Bool { failures.pending }
 
     func invalidate(_ invalidation: Invalidation) -> ShadowResult {
         let status: Int32 = switch invalidation {

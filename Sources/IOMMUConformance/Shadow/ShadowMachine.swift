@@ -45,8 +45,9 @@ struct ShadowMachine: StateMachine {
             var calls: [ShadowHost.Call] = []
             let (problem, result) = Self.resync(invalidation, dma: dma, implementation: implementation, host: host, monitor: monitor, guest: guest,
                                                 recordCall: record == nil ? nil : { calls.append($0) })
+            if let failure = foreign.take() { return .disagreed(message: "\(operation): \(failure)") }
             record?(operation, calls, result)
-            if let problem = problem ?? foreign.take() {
+            if let problem {
                 return .disagreed(message: "\(operation): \(problem)")
             }
             return .agreed(outcome: result == .done ? "ok" : result.rawValue, accepted: result == .done)
@@ -82,4 +83,7 @@ struct ShadowMachine: StateMachine {
     }
 
     func describe(_ command: ShadowOperation) -> String { command.description }
+
+    /// The plug-in's `destroy`, at the end of the case: a crash there fails the case.
+    func finish() -> String? { foreign.close() }
 }

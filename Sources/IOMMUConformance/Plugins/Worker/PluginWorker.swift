@@ -12,10 +12,15 @@ public enum PluginWorker {
         var none = sigset_t()
         sigemptyset(&none)
         pthread_sigmask(SIG_SETMASK, &none, nil)
-        // The protocol gets its own descriptor; whatever the plug-in prints goes to stderr.
-        let protocolOutput = dup(STDOUT_FILENO)
+        // The protocol gets its own descriptors, close-on-exec; whatever the plug-in prints goes
+        // to stderr, and what it reads from stdin is end of file.
+        let protocolInput = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3)
+        let protocolOutput = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3)
         dup2(STDERR_FILENO, STDOUT_FILENO)
-        let channel = FrameChannel(input: STDIN_FILENO, output: protocolOutput)
+        let null = open("/dev/null", O_RDONLY)
+        if null >= 0 { dup2(null, STDIN_FILENO); close(null) }
+        let channel = FrameChannel(input: protocolInput, output: protocolOutput)
+        watchParent()
         let library: PluginLibrary
         do {
             library = try PluginLibrary(path: pluginPath)
@@ -23,8 +28,7 @@ public enum PluginWorker {
             _ = channel.send([FrameKind.hello.rawValue, 1] + Words.pack(error.description))
             return 1
         }
-        let mask = library.surfaces.reduce(UInt64(0)) { $0 | 1 << UInt64(Surface.allCases.firstIndex(of: $1)!) }
-        guard channel.send([FrameKind.hello.rawValue, 0, mask]) else { return 1 }
+        guard channel.send(LoadedPlugin(library).helloWords) else { return 1 }
         let server = WorkerServer(library: library, channel: channel)
         while case .success(let frame) = channel.receive(timeout: nil) {
             guard frame.first == FrameKind.request.rawValue else { return 2 }
@@ -32,6 +36,19 @@ public enum PluginWorker {
         }
         return 0
     }
+}
+
+/// Exits the worker when the checker is gone (its parent changes), even while the plug-in
+/// spins in a call: a checker stopped by SIGINT or SIGTERM leaves no worker at 100% CPU.
+private func watchParent() {
+    let parent = getppid()
+    var thread = pthread_t()
+    let started = pthread_create(&thread, nil, { parent in
+        let checker = pid_t(Int(bitPattern: parent))
+        while getppid() == checker { usleep(200_000) }
+        _exit(4)
+    }, UnsafeMutableRawPointer(bitPattern: Int(parent)))
+    if started == 0 { pthread_detach(thread) }
 }
 
 /// Dispatches requests to in-process plug-in wrappers whose callbacks go back over the channel.
@@ -212,6 +229,7 @@ final class ShadowMirror: ReportsForeignFailures {
     }
 
     func takeForeignFailure() -> String? { layer.takeForeignFailure() }
+    var foreignFailurePending: Bool { layer.foreignFailurePending }
 }
 
 /// The worker's stand-in for the checker's interrupt host.

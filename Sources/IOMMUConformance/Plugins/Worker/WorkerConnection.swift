@@ -18,7 +18,13 @@ final class WorkerConnection {
     /// Why the worker is gone, once it is.
     private(set) var death: String?
 
+    /// What the worker's hello said about the plug-in it loaded.
+    private(set) var loaded = LoadedPlugin(name: "", abiVersion: 0, surfaces: [], isolationRefusal: nil, shadowRefusal: nil)
+
     init(executable: String, pluginPath: String, timeout: Double) throws(PluginError) {
+        // A worker that dies between two calls must be reported, not kill the checker with
+        // SIGPIPE on the next write (exit 141, nothing printed).
+        _ = Self.ignorePipeSignal
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["worker", "--plugin", pluginPath]
@@ -43,34 +49,46 @@ final class WorkerConnection {
         toWorkerHandle = toWorker.fileHandleForWriting
         fromWorkerHandle = fromWorker.fileHandleForReading
         channel = FrameChannel(input: fromWorker.fileHandleForReading.fileDescriptor, output: toWorker.fileHandleForWriting.fileDescriptor)
-        switch channel.receive(timeout: max(timeout, 10)) {
+        switch channel.receive(timeout: max(2 * timeout, 2), alive: { Self.running(process) }) {
         case .success(let hello) where hello.first == FrameKind.hello.rawValue && hello.count >= 2:
             if hello[1] != 0 {
                 var index = 2
                 let message = Words.unpack(hello, &index) ?? "the worker could not load the plug-in"
-                process.waitUntilExit()
+                killGroup()
                 throw PluginError(message)
             }
+            guard let loaded = LoadedPlugin(hello: hello) else {
+                killGroup()
+                throw PluginError("the plug-in worker '\(executable)' sent a malformed hello (is it the same iommu-check?)")
+            }
+            self.loaded = loaded
+        case .failure(.timedOut):
+            killGroup()
+            throw PluginError("the plug-in worker did not finish loading '\(pluginPath)' within \(max(2 * timeout, 2)) s (a constructor or iommu_check_plugin_v2 that does not return?), so it was killed")
         default:
-            throw PluginError("the plug-in worker '\(executable)' did not start: \(describeExit())")
+            throw PluginError("the plug-in worker did not start with '\(pluginPath)': it \(describeExit()) while loading it (a constructor or iommu_check_plugin_v2 that exits or crashes?)")
         }
     }
 
+    private static let ignorePipeSignal: Void = { signal(SIGPIPE, SIG_IGN) }()
+
+    /// Whether the worker still runs. Foundation's `isRunning` stays true for a while after
+    /// the worker died (until its monitor thread reaps it), and forever when a child the
+    /// plug-in forked holds the pipe; `WNOWAIT` asks the kernel without reaping it.
+    private static func running(_ process: Process) -> Bool { exitStatus(process) == nil }
+
     deinit {
-        if process.isRunning {
-            try? toWorkerHandle.close()
-            kill()
-            process.waitUntilExit()
-        }
+        try? toWorkerHandle.close()
+        killGroup()
     }
 
     /// Runs `request`; `callback` answers the worker's host callbacks. On success returns the
     /// foreign-failure text the worker reported (empty for none) and the result words.
     func call(_ request: [UInt64], during description: String, callback: ([UInt64]) -> [UInt64]) -> Result<(failure: String, results: [UInt64]), PluginError> {
         if let death { return .failure(PluginError(death)) }
-        guard channel.send([FrameKind.request.rawValue] + request) else { return .failure(die("closed its input during \(description)")) }
+        guard channel.send([FrameKind.request.rawValue] + request) else { return .failure(die("\(describeExit()) before \(description)")) }
         while true {
-            switch channel.receive(timeout: timeout) {
+            switch channel.receive(timeout: timeout, alive: { [process] in Self.running(process) }) {
             case .success(let frame):
                 guard let kind = frame.first else { return .failure(die("sent an empty frame during \(description)")) }
                 if kind == FrameKind.result.rawValue {
@@ -80,9 +98,9 @@ final class WorkerConnection {
                 }
                 guard kind == FrameKind.callback.rawValue else { return .failure(die("sent frame kind \(kind) during \(description)")) }
                 let answer = callback(Array(frame.dropFirst()))
-                guard channel.send([FrameKind.callbackResult.rawValue] + answer) else { return .failure(die("closed its input during \(description)")) }
+                guard channel.send([FrameKind.callbackResult.rawValue] + answer) else { return .failure(die("\(describeExit()) during \(description)")) }
             case .failure(.timedOut):
-                kill()
+                killGroup()
                 return .failure(die("hung: no answer within \(timeout) s during \(description), so it was killed"))
             case .failure(.closed):
                 return .failure(die("\(describeExit()) during \(description)"))
@@ -94,25 +112,85 @@ final class WorkerConnection {
 
     private func die(_ message: String) -> PluginError {
         death = "the plug-in worker \(message)"
-        if process.isRunning { kill() }
+        killGroup()
         return PluginError(death!)
     }
 
-    /// SIGKILL, not SIGTERM: a worker started from a thread that blocks SIGTERM (libdispatch's
-    /// threads do, and the mask survives exec) would ignore it and hang the checker in wait.
-    private func kill() {
-        _ = Glibc.kill(process.processIdentifier, SIGKILL)
+    /// SIGKILL to the worker's process group, so children a plug-in forked (which hold the
+    /// worker's pipes) go with it. SIGKILL, not SIGTERM: a worker started from a thread that
+    /// blocks SIGTERM (libdispatch's threads do, and the mask survives exec) would ignore it.
+    /// The worker leads its own group (Foundation's Process starts it so); if it did not, the
+    /// group kill fails and the worker alone is killed.
+    private func killGroup() {
+        let pid = process.processIdentifier
+        guard pid > 0 else { return }
+        if getpgid(pid) == pid { _ = Glibc.kill(-pid, SIGKILL) }
+        _ = Glibc.kill(pid, SIGKILL)
     }
 
-    /// "crashed with signal 11 (SIGSEGV)" or "exited with status 3".
+    /// "crashed with signal 11 (SIGSEGV)" or "exited with status 3". A worker that is still
+    /// running (it closed its output) is killed after a second, so this never hangs.
     private func describeExit() -> String {
-        process.waitUntilExit()
-        let status = process.terminationStatus
-        if process.terminationReason == .uncaughtSignal {
-            let names: [Int32: String] = [SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGILL: "SIGILL", SIGFPE: "SIGFPE", SIGKILL: "SIGKILL", SIGTERM: "SIGTERM"]
-            return "crashed with signal \(status)\(names[status].map { " (\($0))" } ?? "")"
+        let deadline = ContinuousClock.now + .seconds(1)
+        var killed = false
+        while true {
+            if let (code, status) = Self.exitStatus(process) {
+                let names: [Int32: String] = [SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGILL: "SIGILL", SIGFPE: "SIGFPE", SIGKILL: "SIGKILL", SIGTERM: "SIGTERM"]
+                if killed { return "closed its channel while still running, and was killed" }
+                if code == CLD_EXITED { return "exited with status \(status)" }
+                return "crashed with signal \(status)\(names[status].map { " (\($0))" } ?? "")"
+            }
+            if ContinuousClock.now > deadline, !killed {
+                killGroup()
+                killed = true
+            }
+            usleep(1000)
         }
-        return "exited with status \(status)"
+    }
+
+    /// How the worker ended (`CLD_EXITED` and its status, or the signal), nil while it runs.
+    /// Asked with `WNOWAIT`, which leaves the worker for Foundation to reap.
+    private static func exitStatus(_ process: Process) -> (code: Int32, status: Int32)? {
+        var info = siginfo_t()
+        guard waitid(P_PID, id_t(process.processIdentifier), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else {
+            // Already reaped by Foundation: its record has the answer.
+            guard !process.isRunning else { return nil }
+            return (process.terminationReason == .exit ? Int32(CLD_EXITED) : Int32(CLD_KILLED), process.terminationStatus)
+        }
+        guard info._sifields._sigchld.si_pid != 0 else { return nil }
+        return (info.si_code, info._sifields._sigchld.si_status)
+    }
+}
+
+/// The plug-in as the worker loaded it: the checker never loads it itself in worker mode, so a
+/// constructor or entry point that exits, crashes, hangs or prints cannot touch the checker.
+struct LoadedPlugin {
+    var name: String
+    var abiVersion: UInt32
+    var surfaces: [Surface]
+    var isolationRefusal: String?
+    var shadowRefusal: String?
+
+    init(name: String, abiVersion: UInt32, surfaces: [Surface], isolationRefusal: String?, shadowRefusal: String?) {
+        (self.name, self.abiVersion, self.surfaces, self.isolationRefusal, self.shadowRefusal) = (name, abiVersion, surfaces, isolationRefusal, shadowRefusal)
+    }
+
+    init(_ library: PluginLibrary) {
+        self.init(name: library.name, abiVersion: library.abiVersion, surfaces: library.surfaces, isolationRefusal: library.isolationRefusal, shadowRefusal: library.shadowRefusal)
+    }
+
+    /// hello, 0, surface mask, ABI version, name, isolation refusal, shadow refusal ("" for none).
+    var helloWords: [UInt64] {
+        let mask = surfaces.reduce(UInt64(0)) { mask, surface in mask | 1 << UInt64(Surface.allCases.firstIndex(of: surface) ?? 0) }
+        return [FrameKind.hello.rawValue, 0, mask, UInt64(abiVersion)] + Words.pack(name) + Words.pack(isolationRefusal ?? "") + Words.pack(shadowRefusal ?? "")
+    }
+
+    init?(hello: [UInt64]) {
+        guard hello.count >= 4, hello[3] <= UInt64(UInt32.max) else { return nil }
+        var index = 4
+        guard let name = Words.unpack(hello, &index), let isolation = Words.unpack(hello, &index), let shadow = Words.unpack(hello, &index) else { return nil }
+        let surfaces = Surface.allCases.enumerated().filter { hello[2] & 1 << UInt64($0.offset) != 0 }.map(\.element)
+        self.init(name: name, abiVersion: UInt32(hello[3]), surfaces: surfaces, isolationRefusal: isolation.isEmpty ? nil : isolation, shadowRefusal: shadow.isEmpty ? nil : shadow)
     }
 }
 
@@ -130,12 +208,16 @@ final class WorkerPool: @unchecked Sendable {
         self.timeout = timeout
     }
 
+    /// What the first worker reported about the plug-in.
+    private(set) var loaded: LoadedPlugin?
+
     func connection() throws(PluginError) -> WorkerConnection {
         lock.lock()
         defer { lock.unlock() }
         if let current, current.death == nil { return current }
         let fresh = try WorkerConnection(executable: executable, pluginPath: pluginPath, timeout: timeout)
         current = fresh
+        if loaded == nil { loaded = fresh.loaded }
         return fresh
     }
 }

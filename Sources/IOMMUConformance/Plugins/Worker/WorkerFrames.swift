@@ -73,24 +73,26 @@ final class FrameChannel {
         }
     }
 
-    func receive(timeout seconds: Double?) -> Result<[UInt64], Failure> {
+    /// The next frame. With `alive`, waiting is done in slices that ask whether the other side
+    /// still runs: a dead worker whose pipe a forked child keeps open is `.closed`, not a hang.
+    func receive(timeout seconds: Double?, alive: (() -> Bool)? = nil) -> Result<[UInt64], Failure> {
         var header: UInt64 = 0
-        if let failure = read(into: &header, bytes: 8, timeout: seconds) { return .failure(failure) }
+        if let failure = read(into: &header, bytes: 8, timeout: seconds, alive: alive) { return .failure(failure) }
         guard header <= 1 << 24 else { return .failure(.malformed("a frame of \(header) words")) }
         var words = [UInt64](repeating: 0, count: Int(header))
         let failure = words.withUnsafeMutableBytes { raw -> Failure? in
             guard raw.count > 0 else { return nil }
-            return read(raw.baseAddress!, bytes: raw.count, timeout: seconds)
+            return read(raw.baseAddress!, bytes: raw.count, timeout: seconds, alive: alive)
         }
         if let failure { return .failure(failure) }
         return .success(words)
     }
 
-    private func read(into value: inout UInt64, bytes: Int, timeout: Double?) -> Failure? {
-        withUnsafeMutableBytes(of: &value) { read($0.baseAddress!, bytes: bytes, timeout: timeout) }
+    private func read(into value: inout UInt64, bytes: Int, timeout: Double?, alive: (() -> Bool)?) -> Failure? {
+        withUnsafeMutableBytes(of: &value) { read($0.baseAddress!, bytes: bytes, timeout: timeout, alive: alive) }
     }
 
-    private func read(_ buffer: UnsafeMutableRawPointer, bytes: Int, timeout: Double?) -> Failure? {
+    private func read(_ buffer: UnsafeMutableRawPointer, bytes: Int, timeout: Double?, alive: (() -> Bool)?) -> Failure? {
         var offset = 0
         let deadline = timeout.map { ContinuousClock.now + .seconds($0) }
         while offset < bytes {
@@ -98,9 +100,13 @@ final class FrameChannel {
                 let left = deadline - ContinuousClock.now
                 let milliseconds = max(0, Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
                 var descriptor = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
-                let ready = poll(&descriptor, 1, milliseconds)
+                let ready = poll(&descriptor, 1, alive == nil ? milliseconds : min(milliseconds, 50))
                 if ready < 0 && errno == EINTR { continue }
-                if ready == 0 { return .timedOut }
+                if ready == 0 {
+                    if let alive, !alive() { return .closed }
+                    if milliseconds == 0 { return .timedOut }
+                    continue
+                }
             }
             let got = Glibc.read(input, buffer + offset, bytes - offset)
             if got < 0 && errno == EINTR { continue }

@@ -23,8 +23,21 @@ class WorkerProxy: ReportsForeignFailures {
         }
     }
 
-    deinit {
-        if connection.death == nil { _ = connection.call([WorkerOp.destroy.rawValue, handle], during: "destroy", callback: { _ in [] }) }
+    // No callbacks are served from deinit: `self` may not be captured while it is destroyed.
+    deinit { _ = destroy { _ in [] } }
+
+    /// Sends `destroy` once and waits for it: a plug-in that crashes or hangs in `destroy`
+    /// fails the case instead of passing it.
+    func closeForeign() -> String? { destroy { [unowned self] in self.serve($0) } }
+
+    private func destroy(serving callback: ([UInt64]) -> [UInt64]) -> String? {
+        guard handle != 0 else { return nil }
+        defer { handle = 0 }
+        if let death = connection.death { return death }
+        switch connection.call([WorkerOp.destroy.rawValue, handle], during: "destroy", callback: callback) {
+        case .success(let answer): return answer.failure.isEmpty ? nil : answer.failure
+        case .failure(let error): return error.description
+        }
     }
 
     /// Calls `op` on this object; nil (with the failure recorded) if the worker died or hung.
@@ -47,6 +60,7 @@ class WorkerProxy: ReportsForeignFailures {
     func serve(_ callback: [UInt64]) -> [UInt64] { [] }
 
     func takeForeignFailure() -> String? { failures.take() }
+    var foreignFailurePending: Bool { failures.pending }
 }
 
 final class WorkerAddressSpace: WorkerProxy, AddressSpace {

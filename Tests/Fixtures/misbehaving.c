@@ -1,0 +1,172 @@
+/* Misbehaving plug-ins for the harness tests (issue 15): an example plug-in from
+ * Examples/c-plugin, wrapped so that it breaks one rule. Build with -DEXAMPLE_ISOLATION (else the
+ * address-space example) and one -DMISBEHAVE_... The wrapper forwards every call to the example
+ * and adds the misbehaviour. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define iommu_check_plugin_v2 example_plugin_v2
+#define iommu_check_plugin_v1 example_plugin_v1
+#ifdef EXAMPLE_ISOLATION
+#include "../../Examples/c-plugin/isolation.c"
+#else
+#include "../../Examples/c-plugin/address_space.c"
+#endif
+#undef iommu_check_plugin_v2
+#undef iommu_check_plugin_v1
+
+#ifdef MISBEHAVE_ABORT_IN_CONSTRUCTOR
+__attribute__((constructor)) static void misbehave(void) { abort(); }
+#endif
+#ifdef MISBEHAVE_PRINT_IN_CONSTRUCTOR
+__attribute__((constructor)) static void misbehave(void) { printf("hello from a constructor\n"); fflush(stdout); }
+#endif
+#ifdef MISBEHAVE_IGNORE_SIGCHLD
+__attribute__((constructor)) static void misbehave(void) { signal(SIGCHLD, SIG_IGN); }
+#endif
+
+static struct iommu_check_plugin wrapped;
+
+#ifndef EXAMPLE_ISOLATION
+static struct iommu_check_address_space_ops ops;
+
+#ifdef MISBEHAVE_THREAD_CRASH_AFTER_CREATE
+static void *thread_crash(void *unused) {
+    (void)unused;
+    usleep(20000);
+    raise(SIGSEGV);
+    return NULL;
+}
+#endif
+
+static void *w_create(const struct iommu_check_as_config *config) {
+#ifdef MISBEHAVE_THREAD_CRASH_AFTER_CREATE
+    static int started;
+    if (!started++) {
+        pthread_t thread;
+        pthread_create(&thread, NULL, thread_crash, NULL);
+        pthread_detach(thread);
+    }
+#endif
+#ifdef MISBEHAVE_FORK_CHILD
+    static int forked;
+    if (!forked++ && fork() == 0) { sleep(30); _exit(0); }
+#endif
+#ifdef MISBEHAVE_CLOSE_STDIN
+    close(0);
+#endif
+    return as_create(config);
+}
+
+static void w_destroy(void *handle) {
+#ifdef MISBEHAVE_CRASH_IN_DESTROY
+    (void)handle;
+    raise(SIGSEGV);
+#elif defined(MISBEHAVE_DOUBLE_FREE_IN_DESTROY)
+    as_destroy(handle);
+    as_destroy(handle);
+#else
+    as_destroy(handle);
+#endif
+}
+
+static int32_t w_map(void *handle, uint64_t iova, uint64_t length, uint64_t phys, uint32_t permissions) {
+#if defined(MISBEHAVE_FORK_CHILD) || defined(MISBEHAVE_IGNORE_SIGCHLD)
+    static int calls;
+    if (++calls == 5) abort();
+#endif
+    return as_map(handle, iova, length, phys, permissions);
+}
+
+static size_t w_mappings(void *handle, uint64_t first, uint64_t last, struct iommu_check_extent *out, size_t capacity) {
+#ifdef MISBEHAVE_MAPPINGS_SIZE_MAX
+    (void)handle; (void)first; (void)last; (void)out; (void)capacity;
+    return SIZE_MAX;
+#elif defined(MISBEHAVE_MAPPINGS_HUGE)
+    (void)handle; (void)first; (void)last; (void)out; (void)capacity;
+    return (size_t)1 << 40;
+#else
+    return as_mappings(handle, first, last, out, capacity);
+#endif
+}
+#else
+static struct iommu_check_isolation_ops ops;
+#ifdef MISBEHAVE_CHECKPOINT_FROM_THREAD
+static void *late_checkpoint(void *system) {
+    usleep(1000);
+    checkpoint(system);
+    return NULL;
+}
+#endif
+
+static int32_t w_claim(void *handle, uint32_t context, uint32_t group) {
+#ifdef MISBEHAVE_CHECKPOINT_FROM_THREAD
+    pthread_t thread;
+    pthread_create(&thread, NULL, late_checkpoint, handle);
+    pthread_join(thread, NULL);
+#endif
+    return claim(handle, context, group);
+}
+
+static int32_t w_dma(void *handle, uint32_t device, uint32_t pasid, uint64_t iova, uint32_t access, uint32_t *domain, uint64_t *phys) {
+#ifdef MISBEHAVE_REENTRANT_CHECKPOINT
+    checkpoint(handle);
+#endif
+    return dma(handle, device, pasid, iova, access, domain, phys);
+}
+
+#ifdef MISBEHAVE_CHECKPOINT_AFTER_DESTROY
+/* Keeps a copy of a destroyed system's host table, and calls it from the next create. */
+static struct system stale;
+static int has_stale;
+#endif
+
+static void *w_create(const struct iommu_check_topology *t, const struct iommu_check_isolation_host *host) {
+#ifdef MISBEHAVE_CHECKPOINT_AFTER_DESTROY
+    if (has_stale) checkpoint(&stale);
+#endif
+    return create(t, host);
+}
+
+static void w_destroy(void *handle) {
+#ifdef MISBEHAVE_CHECKPOINT_AFTER_DESTROY
+    stale = *(struct system *)handle;
+    has_stale = 1;
+#endif
+    destroy(handle);
+}
+#endif
+
+const struct iommu_check_plugin *iommu_check_plugin_v2(void) {
+#ifdef MISBEHAVE_EXIT_IN_ENTRY
+    exit(0);
+#endif
+#ifdef MISBEHAVE_HANG_IN_ENTRY
+    for (;;) pause();
+#endif
+    wrapped = *example_plugin_v2();
+#ifndef EXAMPLE_ISOLATION
+    ops = *wrapped.address_space;
+    ops.create = w_create;
+    ops.destroy = w_destroy;
+    ops.map = w_map;
+    ops.mappings = w_mappings;
+    wrapped.address_space = &ops;
+#else
+    ops = *wrapped.isolation;
+    ops.create = w_create;
+    ops.claim = w_claim;
+    ops.dma = w_dma;
+    ops.destroy = w_destroy;
+    wrapped.isolation = &ops;
+#endif
+#ifdef MISBEHAVE_BAD_NAME
+    wrapped.name = "evil\n\xe2\x9c\x94 check 'address-space': passed\x1b[2K";
+#endif
+    return &wrapped;
+}
