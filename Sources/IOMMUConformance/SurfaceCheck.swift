@@ -10,17 +10,39 @@ public struct SurfaceCheck: Sendable {
     /// The JSON Lines trace of a case (docs/TRACES.md), for `--emit-trace`.
     public let recordTrace: @Sendable ([UInt8]) -> String
 
+    /// Whether cases run in plug-in workers (a failure is then confirmed in a fresh one).
+    public var inWorkers = false
+
     /// Runs the check: saved regressions first, then generated cases.
     public func run(_ configuration: CheckConfiguration) -> CheckReport {
-        check(configuration, kindNames: kindNames, makeTestCase())
+        var configuration = configuration
+        if inWorkers && configuration.freshStart == nil { configuration.freshStart = { WorkerPool.retireAll() } }
+        return check(configuration, kindNames: kindNames, makeTestCase())
     }
 
     /// The check of `surface` against `implementation`, with `policy` (a preset name) where the
     /// surface has one. Errors name what is wrong: an unknown mutant, a policy the surface lacks.
-    public static func make(_ surface: Surface, implementation: ImplementationChoice, policy: String? = nil, stateful: StatefulOptions = StatefulOptions()) throws(ImplementationUnavailable) -> SurfaceCheck {
+    /// `fixed` fixes configuration axes of the surface (an axis it lacks is refused).
+    public static func make(_ surface: Surface, implementation: ImplementationChoice, policy: String? = nil, stateful: StatefulOptions = StatefulOptions(),
+                            fixed: FixedConfiguration = FixedConfiguration()) throws(ImplementationUnavailable) -> SurfaceCheck {
+        var check = try build(surface, implementation: implementation, policy: policy, stateful: stateful, fixed: fixed)
+        if case .plugin(let reference) = implementation, reference.workerExecutable != nil { check.inWorkers = true }
+        return check
+    }
+
+    private static func build(_ surface: Surface, implementation: ImplementationChoice, policy: String?, stateful: StatefulOptions,
+                              fixed: FixedConfiguration) throws(ImplementationUnavailable) -> SurfaceCheck {
+        var fixed = fixed
+        if surface == .addressSpace, let width = fixed.addressWidth {
+            guard (1...64).contains(width) else { throw ImplementationUnavailable("--address-width \(width): expected 1 to 64 bits") }
+            guard fixed.aperture == nil else { throw ImplementationUnavailable("--address-width and --aperture both set the aperture; give one") }
+            fixed.aperture = AddressSpaceConfiguration.aperture(width: width)
+            fixed.addressWidth = nil
+        }
+        try fixed.check(for: surface)
         switch surface {
         case .addressSpace:
-            var options = AddressSpaceOptions()
+            var options = AddressSpaceOptions(aperture: fixed.aperture, pageSize: fixed.pageSize, mappingLimit: fixed.mappingLimit, reservedRegions: fixed.reservedRegions)
             if let policy {
                 do {
                     options.policy = try AddressSpacePolicy(parsing: policy)
@@ -31,31 +53,35 @@ public struct SurfaceCheck: Sendable {
             let check = try AddressSpaceCheck(options: options, stateful: stateful, implementation: implementation)
             return SurfaceCheck(surface: surface, kindNames: AddressSpaceCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
         case .isolation:
-            var fixed: IsolationPolicy?
+            var policyFixed: IsolationPolicy?
             if let policy {
                 do {
-                    fixed = try IsolationPolicy(parsing: policy)
+                    policyFixed = try IsolationPolicy(parsing: policy)
                 } catch {
                     throw ImplementationUnavailable(error.description)
                 }
             }
-            let check = try IsolationCheck(stateful: stateful, policy: fixed, implementation: implementation)
+            let check = try IsolationCheck(stateful: stateful, policy: policyFixed, implementation: implementation)
             return SurfaceCheck(surface: surface, kindNames: IsolationCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
         case .interrupts:
-            var fixed: InterruptPolicy?
+            var policyFixed: InterruptPolicy?
             if let policy {
                 do {
-                    fixed = try InterruptPolicy(parsing: policy)
+                    policyFixed = try InterruptPolicy(parsing: policy)
                 } catch {
                     throw ImplementationUnavailable(error.description)
                 }
             }
-            let check = try InterruptCheck(stateful: stateful, policy: fixed, implementation: implementation)
-            return SurfaceCheck(surface: surface, kindNames: InterruptCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
+            var check = try InterruptCheck(stateful: stateful, policy: policyFixed, implementation: implementation)
+            check.fixed = fixed
+            let built = check
+            return SurfaceCheck(surface: surface, kindNames: InterruptCheck.kindNames, makeTestCase: { built.testCase() }, recordTrace: { built.recordTrace($0) })
         case .shadow:
-            let (fixed, host) = try ShadowCheck.parse(policy)
-            let check = try ShadowCheck(stateful: stateful, policy: fixed, host: host, implementation: implementation)
-            return SurfaceCheck(surface: surface, kindNames: ShadowCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
+            let (policyFixed, host) = try ShadowCheck.parse(policy)
+            var check = try ShadowCheck(stateful: stateful, policy: policyFixed, host: host, implementation: implementation)
+            check.fixed = fixed
+            let built = check
+            return SurfaceCheck(surface: surface, kindNames: ShadowCheck.kindNames, makeTestCase: { built.testCase() }, recordTrace: { built.recordTrace($0) })
         }
     }
 

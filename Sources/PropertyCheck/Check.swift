@@ -24,11 +24,13 @@ public func check(_ configuration: CheckConfiguration, kindNames: [String] = [],
         var shrinker = Shrinker(testCase: testCase, failing: failing, maxChoices: configuration.maxChoices, budget: configuration.shrinkBudget)
         let result = shrinker.shrink()
         let final = ChoiceStream(.replay(result.choices), maxChoices: configuration.maxChoices, recordsTrace: true)
+        configuration.freshStart?()
         let failure: CaseFailure
         if case .fail(let found) = testCase(final) {
             failure = found
         } else {
-            failure = CaseFailure(message: "flaky: the case failed once, then passed when replayed; the test case is not a function of its choices. The first failure: \(original.message)")
+            let fresh = configuration.freshStart == nil ? "" : " in a fresh process (state kept from earlier cases, in globals?)"
+            failure = CaseFailure(message: "flaky: the case failed once, then passed when replayed\(fresh); the test case is not a function of its choices. The first failure: \(original.message)")
         }
         let bytes = final.encodedBytes
         var savedTo: String?

@@ -21,6 +21,10 @@ public struct CheckConfiguration: Sendable {
     public var replayCommand: @Sendable (_ base64: String) -> String
     /// Called every `progressInterval` cases with (cases done, cases planned).
     public var progress: (@Sendable (Int, Int) -> Void)?
+    /// Called before the shrunk failure is confirmed, so it runs as its replay command will:
+    /// a plug-in check starts a fresh worker here. A failure that then passes is reported as
+    /// not reproducing, with the trace of the first failure.
+    public var freshStart: (@Sendable () -> Void)?
     public var progressInterval = 1_000
     /// Edge and small-value bias of random generation (`ChoiceStream.edgeBias`); the detection
     /// benchmark turns it off to measure it.

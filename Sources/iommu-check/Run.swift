@@ -88,7 +88,7 @@ struct Run: ParsableCommand {
             // after the others ran; what they found is never lost.
             let check: SurfaceCheck
             do {
-                check = try target.makeCheck(surface, stateful: StatefulOptions(averageSteps: steps, maxSteps: Int(steps * 5)))
+                check = try target.makeCheckOrReason(surface, stateful: StatefulOptions(averageSteps: steps, maxSteps: Int(steps * 5)))
             } catch {
                 refusals.append("\(surface): \(error)")
                 if json { outputs.append(CheckJSON(surface: surface.rawValue, implementation: "\(target.choice)", error: "\(error)")) } else { print("\(surface): cannot be checked: \(error)\n") }

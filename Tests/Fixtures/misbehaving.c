@@ -60,6 +60,10 @@ static void *w_create(const struct iommu_check_as_config *config) {
 #ifdef MISBEHAVE_CLOSE_STDIN
     close(0);
 #endif
+#ifdef MISBEHAVE_ONLY_4K_40_BITS
+    /* Not a misbehaviour: an implementation that supports one page size and one aperture. */
+    if (config->page_size != 4096 || config->aperture_first != 0 || config->aperture_last != ((uint64_t)1 << 40) - 1) return NULL;
+#endif
     return as_create(config);
 }
 
@@ -79,6 +83,11 @@ static int32_t w_map(void *handle, uint64_t iova, uint64_t length, uint64_t phys
 #if defined(MISBEHAVE_FORK_CHILD) || defined(MISBEHAVE_IGNORE_SIGCHLD)
     static int calls;
     if (++calls == 5) abort();
+#endif
+#ifdef MISBEHAVE_STATE_IN_GLOBALS
+    /* Keeps a count across create and destroy: after 40 maps in one process, every map fails. */
+    static int maps;
+    if (++maps > 40) return IOMMU_CHECK_AS_OVERFLOW;
 #endif
     return as_map(handle, iova, length, phys, permissions);
 }

@@ -80,6 +80,47 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(30))
     }
 
+    /// A plug-in that supports one page size and one aperture fails every other case it is
+    /// given, and passes once the run fixes those axes (issue 15, item 12).
+    @Test func aPluginWithOneConfigurationPassesWhenTheRunFixesIt() throws {
+        let reference = ExamplePlugins.reference(try ExamplePlugins.misbehaving("ONLY_4K_40_BITS"), worker: false)
+        var fixed = FixedConfiguration()
+        fixed.pageSize = 4096
+        fixed.aperture = 0...((1 << 40) - 1)
+        var configuration = try testConfiguration("one-configuration", cases: 300)
+        let drawn = try SurfaceCheck.make(.addressSpace, implementation: .plugin(reference)).run(configuration)
+        #expect(drawn.failure?.message.contains("refused the address-space configuration") == true, "\(drawn)")
+        configuration.name = "one-configuration-fixed"
+        let report = try SurfaceCheck.make(.addressSpace, implementation: .plugin(reference), fixed: fixed).run(configuration)
+        #expect(report.passed, "\(report)")
+        #expect(report.statistics.totalCommands > 3_000)
+    }
+
+    @Test(arguments: [
+        (Surface.isolation, "--vectors is not a setting of the isolation surface"),
+        (Surface.addressSpace, "--vectors is not a setting of the address-space surface"),
+    ])
+    func anAxisTheSurfaceLacksIsRefused(surface: Surface, expected: String) throws {
+        var fixed = FixedConfiguration()
+        fixed.vectors = 8
+        #expect(throws: ImplementationUnavailable.self) { try SurfaceCheck.make(surface, implementation: .optimized, fixed: fixed) }
+        do {
+            _ = try SurfaceCheck.make(surface, implementation: .optimized, fixed: fixed)
+        } catch {
+            #expect(error.description.contains(expected), "\(error)")
+        }
+    }
+
+    /// A failure that depends on state the plug-in kept across cases is confirmed in a fresh
+    /// worker, as its replay command would run it, and reported as not reproducing.
+    @Test func aFailureThatNeedsEarlierCasesIsReportedAsNotReproducing() throws {
+        let report = try check(ExamplePlugins.misbehaving("STATE_IN_GLOBALS"), worker: true, cases: 50)
+        let failure = try #require(report.failure)
+        #expect(failure.message.contains("passed when replayed in a fresh process"), "\(failure)")
+        // The first failure is kept: its configuration and the step that failed.
+        #expect(failure.message.contains("The first failure: configuration:") && failure.message.contains("map("), "\(failure)")
+    }
+
     @Test func aPluginThatClosesStandardInputStillRuns() throws {
         let report = try check(ExamplePlugins.misbehaving("CLOSE_STDIN"), worker: true, cases: 20)
         #expect(report.passed, "\(report)")

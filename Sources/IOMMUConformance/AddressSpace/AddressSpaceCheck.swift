@@ -54,7 +54,7 @@ public struct AddressSpaceOptions: Sendable, Hashable {
     /// the choices never depends on the policy).
     public func drawConfiguration(_ stream: ChoiceStream) -> AddressSpaceConfiguration {
         let presets = AddressSpacePolicy.presets.map(\.policy)
-        let policy = pick(presets, weights: presets.map { !abiVersion1 || Self.abiVersion1Presets.contains($0) ? 1 : 0 }, fixed: self.policy, stream)
+        let policy = pick(presets, weights: presets.map { (!abiVersion1 || Self.abiVersion1Presets.contains($0)) && problem(under: $0) == nil ? 1 : 0 }, fixed: self.policy, stream)
         let pageWeights = zip(Self.pageSizes, Self.pageWeights).map { policy.granules.contains($0) && (!abiVersion1 || $0 >= 4096) ? $1 : 0 }
         let page = pick(Self.pageSizes, weights: pageWeights.contains { $0 > 0 } ? pageWeights : Self.pageWeights, fixed: pageSize, stream)
         let aperture = pick(Self.apertures, weights: zip(Self.apertures, Self.apertureWeights).map { !abiVersion1 || $0.lowerBound == 0 && ($0.upperBound &+ 1) & $0.upperBound == 0 ? $1 : 0 },
@@ -74,6 +74,25 @@ public struct AddressSpaceOptions: Sendable, Hashable {
         // A fixed limit (or a fixed "none") wins; a drawn one applies where the policy has a limit.
         let chosenLimit = mappingLimit ?? (policy.hasMappingLimit ? limit : nil)
         return AddressSpaceConfiguration(pageSize: page, aperture: aperture, reservedRegions: reserved, mappingLimit: chosenLimit, policy: policy)
+    }
+
+    /// Why the fixed axes cannot be had under `policy`, nil if they can (at once when none is
+    /// fixed: the draw asks for every preset in every case).
+    func problem(under policy: AddressSpacePolicy) -> String? {
+        guard pageSize != nil || aperture != nil || reservedRegions != nil || mappingLimit != nil else { return nil }
+        var probe = AddressSpaceConfiguration(policy: policy)
+        if !policy.hasMappingLimit { probe.mappingLimit = nil }
+        if !policy.hasAperture { (probe.aperture, probe.reservedRegions) = (0...UInt64.max, []) }
+        if let page = pageSize { probe.pageSize = page } else if !policy.granules.contains(probe.pageSize) { probe.pageSize = policy.granules.upperBound }
+        if let aperture { probe.aperture = aperture }
+        if let regions = reservedRegions { probe.reservedRegions = regions }
+        if let limit = mappingLimit { probe.mappingLimit = limit }
+        do {
+            try probe.validate()
+            return nil
+        } catch {
+            return error.description
+        }
     }
 
     /// The presets plug-in ABI version 1 can state, by the two halves of the policy it had.
@@ -136,18 +155,16 @@ public struct AddressSpaceCheck: Sendable {
 
     /// Refuses fixed options no case could have, with a sentence, before any case runs.
     static func validate(_ options: AddressSpaceOptions) throws(ImplementationUnavailable) {
-        guard let policy = options.policy else { return }
-        var probe = AddressSpaceConfiguration(policy: policy)
-        if !policy.hasMappingLimit { probe.mappingLimit = nil }
-        if !policy.hasAperture { (probe.aperture, probe.reservedRegions) = (0...UInt64.max, []) }
-        if let page = options.pageSize { probe.pageSize = page } else if !policy.granules.contains(probe.pageSize) { probe.pageSize = policy.granules.upperBound }
-        if let aperture = options.aperture { probe.aperture = aperture }
-        if let regions = options.reservedRegions { probe.reservedRegions = regions }
-        if let limit = options.mappingLimit { probe.mappingLimit = limit }
-        do {
-            try probe.validate()
-        } catch {
-            throw ImplementationUnavailable("impossible configuration: \(error.description)")
+        guard let policy = options.policy else {
+            // Cases draw only policies that can have the fixed axes; there must be one.
+            let presets = AddressSpacePolicy.presets.map(\.policy).filter { !options.abiVersion1 || AddressSpaceOptions.abiVersion1Presets.contains($0) }
+            if !presets.contains(where: { options.problem(under: $0) == nil }), let problem = options.problem(under: presets[0]) {
+                throw ImplementationUnavailable("impossible configuration under every policy: \(problem), under \(presets[0]) (and the others)")
+            }
+            return
+        }
+        if let problem = options.problem(under: policy) {
+            throw ImplementationUnavailable("impossible configuration: \(problem)")
         }
         if options.abiVersion1 && !AddressSpaceOptions.abiVersion1Presets.contains(policy) {
             throw ImplementationUnavailable("policy \(policy) cannot be stated in plug-in ABI version 1 (which knows \(AddressSpaceOptions.abiVersion1Presets.map(\.description).joined(separator: ", "))): rebuild the plug-in against ABI version 2")

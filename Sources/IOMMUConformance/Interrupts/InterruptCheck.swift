@@ -11,6 +11,8 @@ public struct InterruptCheck: Sendable {
     public var configuration: InterruptConfiguration?
     /// When set (and `configuration` is not), every drawn case uses this policy.
     public var policy: InterruptPolicy?
+    /// Axes every drawn case uses (vectors, dynamic allocation); the rest is drawn.
+    public var fixed = FixedConfiguration()
     public var makeImplementation: @Sendable (InterruptConfiguration, InterruptHost) throws -> any InterruptSystem
 
     public init(stateful: StatefulOptions = StatefulOptions(), configuration: InterruptConfiguration? = nil, policy: InterruptPolicy? = nil,
@@ -53,10 +55,10 @@ public struct InterruptCheck: Sendable {
     }
 
     func testCase(recording recorder: TraceRecorder<InterruptTrace>?) -> TestCase {
-        let stateful = self.stateful, fixed = self.configuration, policy = self.policy, make = self.makeImplementation
+        let stateful = self.stateful, whole = self.configuration, policy = self.policy, make = self.makeImplementation, axes = self.fixed
         return { stream in
-            let drawn = InterruptGenerator.drawConfiguration(stream, policy: policy)
-            let configuration = fixed ?? drawn
+            let drawn = axes.apply(to: InterruptGenerator.drawConfiguration(stream, policy: policy))
+            let configuration = whole ?? drawn
             let host = InterruptHost(configuration: configuration)
             let implementation: any InterruptSystem
             do {

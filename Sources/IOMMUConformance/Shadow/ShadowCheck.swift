@@ -12,6 +12,8 @@ public struct ShadowCheck: Sendable {
     public var policy: ShadowPolicy?
     /// When set, every case uses this host.
     public var host: ShadowHostPolicy?
+    /// Axes every case uses (width, domains, mapping limit); the rest is drawn.
+    public var fixed = FixedConfiguration()
     public var makeImplementation: @Sendable (GuestIOMMU, ShadowHost) throws -> any ShadowSystem
 
     public init(stateful: StatefulOptions = StatefulOptions(), policy: ShadowPolicy? = nil, host: ShadowHostPolicy? = nil,
@@ -79,9 +81,9 @@ public struct ShadowCheck: Sendable {
     }
 
     func testCase(recording recorder: TraceRecorder<ShadowTrace>?) -> TestCase {
-        let stateful = self.stateful, policy = self.policy, fixedHost = self.host, make = self.makeImplementation
+        let stateful = self.stateful, policy = self.policy, fixedHost = self.host, make = self.makeImplementation, fixed = self.fixed
         return { stream in
-            let configuration = ShadowGenerator.drawConfiguration(stream, policy: policy, host: fixedHost)
+            let configuration = fixed.apply(to: ShadowGenerator.drawConfiguration(stream, policy: policy, host: fixedHost))
             let guest = GuestIOMMU(configuration: configuration)
             let host = ShadowHost(configuration: configuration) { AddressSpaceModel(configuration: $0) }
             let implementation: any ShadowSystem

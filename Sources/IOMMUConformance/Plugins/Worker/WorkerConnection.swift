@@ -211,10 +211,27 @@ final class WorkerPool: @unchecked Sendable {
     /// What the first worker reported about the plug-in.
     private(set) var loaded: LoadedPlugin?
 
+    /// Bumped by `retireAll`: a pool whose worker is older starts a new one.
+    nonisolated(unsafe) private static var generation = 0
+    private static let generationLock = NSLock()
+    private var currentGeneration = 0
+
+    /// Makes every pool start a fresh worker for its next case (a failure is confirmed in a
+    /// fresh process, as its replay command runs it).
+    static func retireAll() {
+        generationLock.lock()
+        generation += 1
+        generationLock.unlock()
+    }
+
     func connection() throws(PluginError) -> WorkerConnection {
         lock.lock()
         defer { lock.unlock() }
-        if let current, current.death == nil { return current }
+        Self.generationLock.lock()
+        let generation = Self.generation
+        Self.generationLock.unlock()
+        if let current, current.death == nil, currentGeneration == generation { return current }
+        currentGeneration = generation
         let fresh = try WorkerConnection(executable: executable, pluginPath: pluginPath, timeout: timeout)
         current = fresh
         if loaded == nil { loaded = fresh.loaded }
