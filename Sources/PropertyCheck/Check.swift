@@ -74,6 +74,13 @@ public func check(_ configuration: CheckConfiguration, kindNames: [String] = [],
         }
     }
 
+    if configuration.jobs > 1 && configuration.cases > 1 {
+        let parallel = ParallelCases(configuration, kindNames: kindNames, testCase)
+        statistics.merge(parallel.statistics)
+        casesRun += parallel.casesRun
+        guard let (index, choices, found) = parallel.failure else { return finish(nil) }
+        return finish(shrinkAndReport(choices, original: found, origin: .generated(caseIndex: index)))
+    }
     let stream = ChoiceStream(.random(seed: 0), maxChoices: configuration.maxChoices)
     stream.statistics = statistics
     stream.edgeBias = configuration.edgeBias

@@ -21,9 +21,14 @@ public struct CheckConfiguration: Sendable {
     public var replayCommand: @Sendable (_ base64: String) -> String
     /// Called every `progressInterval` cases with (cases done, cases planned).
     public var progress: (@Sendable (Int, Int) -> Void)?
+    /// Threads the generated cases run on. The verdict, the shrunk failure and the statistics
+    /// are the same for any count: cases run in blocks, and the failing case with the lowest
+    /// index wins, with the statistics of the cases up to it. The test case must then be safe
+    /// to call from several threads at once (each call building its own state).
+    public var jobs = 1
     /// Called before the shrunk failure is confirmed, so it runs as its replay command will:
     /// a plug-in check starts a fresh worker here. A failure that then passes is reported as
-    /// not reproducing, with the trace of the first failure.
+    /// not reproducing, with the first failure's message.
     public var freshStart: (@Sendable () -> Void)?
     public var progressInterval = 1_000
     /// Edge and small-value bias of random generation (`ChoiceStream.edgeBias`); the detection

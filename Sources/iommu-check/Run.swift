@@ -45,11 +45,15 @@ struct Run: ParsableCommand {
     @Option(help: "Write the shrunk failure (or the --replay case) as a JSON Lines trace to this file; 'verify' judges it.")
     var emitTrace: String?
 
+    @Option(help: "Threads the cases run on (each with its own plug-in worker). The verdict, the shrunk failure and the statistics are the same for any count. Default: the number of CPUs; 1 for an in-process plug-in, which may not be thread-safe.")
+    var jobs: Int?
+
     @Flag(help: "Print an array of JSON objects, one per surface (see docs/TRACES.md, 'JSON output'), instead of text.")
     var json = false
 
     func validate() throws {
         guard cases > 0 else { throw ValidationError("--cases must be positive, got \(cases)") }
+        if let jobs, !(1...256).contains(jobs) { throw ValidationError("--jobs must be 1 to 256, got \(jobs)") }
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
         if let surface, Surface(rawValue: surface) == nil {
             throw ValidationError("--surface must be one of \(Surface.allCases.map(\.rawValue).joined(separator: ", ")), got '\(surface)'")
@@ -78,8 +82,9 @@ struct Run: ParsableCommand {
         } catch {
             throw ValidationError(error.description)
         }
-        // Worker calls are a ping-pong between two processes: keep both on one CPU.
-        if target.plugin != nil && !target.inProcess { pinToCurrentCPU() }
+        let jobs = self.jobs ?? (target.plugin != nil && target.inProcess ? 1 : ProcessInfo.processInfo.activeProcessorCount)
+        // Worker calls are a ping-pong between two processes: with one job, keep both on one CPU.
+        if target.plugin != nil && !target.inProcess && jobs == 1 { pinToCurrentCPU() }
         var failed = false
         var refusals: [String] = []
         var outputs: [CheckJSON] = []
@@ -96,6 +101,7 @@ struct Run: ParsableCommand {
             }
             var configuration = CheckConfiguration(name: surface.rawValue, seed: parsedSeed, cases: cases)
             configuration.replay = replay.flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) }
+            configuration.jobs = jobs
             configuration.regressionsDirectory = saveRegressions
             configuration.savesRegressions = saveRegressions != nil
             configuration.replayCommand = { [target] base64 in replayCommandLine(surface: surface, options: target, steps: steps, base64: base64) }

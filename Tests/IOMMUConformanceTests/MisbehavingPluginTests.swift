@@ -121,6 +121,22 @@ import Testing
         #expect(failure.message.contains("The first failure: configuration:") && failure.message.contains("map("), "\(failure)")
     }
 
+    /// Two jobs, each with its own worker, find and shrink the same failure as one.
+    @Test func twoJobsInWorkersGiveTheSameFailureAsOne() throws {
+        let reference = ExamplePlugins.reference(try ExamplePlugins.build("address_space.c", ["PLANT_BUG"]), worker: true)
+        let check = try SurfaceCheck.make(.addressSpace, implementation: .plugin(reference))
+        var reports: [CheckReport] = []
+        for jobs in [1, 2] {
+            var configuration = try testConfiguration("jobs-in-workers", cases: 200)
+            configuration.jobs = jobs
+            reports.append(check.run(configuration))
+        }
+        #expect(reports[0].failure != nil)
+        #expect(reports[0].failure?.choices == reports[1].failure?.choices)
+        #expect(reports[0].failure?.message == reports[1].failure?.message)
+        #expect(reports[0].statistics.summary == reports[1].statistics.summary)
+    }
+
     @Test func aPluginThatClosesStandardInputStillRuns() throws {
         let report = try check(ExamplePlugins.misbehaving("CLOSE_STDIN"), worker: true, cases: 20)
         #expect(report.passed, "\(report)")

@@ -82,3 +82,33 @@ import PropertyCheckFixtures
         #expect(report.failure.map { Gen.uint64(in: 0...10).replay($0.choices) } == 5)
     }
 }
+
+/// `jobs` splits the generated cases across threads without changing the run (issue 15).
+@Suite struct ParallelCheckTests {
+    @Test(arguments: [2, 3, 8])
+    func anyNumberOfJobsGivesTheSameVerdictFailureAndStatistics(jobs: Int) {
+        func run(_ jobs: Int, cases: Int) -> CheckReport {
+            var configuration = CheckConfiguration(name: "kv", seed: 9, cases: cases)
+            configuration.jobs = jobs
+            return check(configuration, machine: KeyValueMachine.init)
+        }
+        for cases in [2_000, 37] {
+            let serial = run(1, cases: cases), parallel = run(jobs, cases: cases)
+            #expect(serial.passed == parallel.passed)
+            #expect(serial.failure?.choices == parallel.failure?.choices)
+            #expect(serial.failure?.trace == parallel.failure?.trace)
+            #expect(serial.failure?.origin == parallel.failure?.origin)
+            #expect(serial.casesRun == parallel.casesRun)
+            #expect(serial.statistics.summary == parallel.statistics.summary)
+        }
+    }
+
+    @Test func aPassingParallelRunCountsEveryCase() {
+        var configuration = CheckConfiguration(name: "passing", seed: 1, cases: 1_000)
+        configuration.jobs = 4
+        let report = check(Gen.int(in: 0...10).array(count: 0...5), configuration) { $0.count <= 5 }
+        #expect(report.passed)
+        #expect(report.casesRun == 1_000)
+        #expect(report.statistics.cases == 1_000)
+    }
+}

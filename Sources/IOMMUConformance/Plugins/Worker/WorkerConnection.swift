@@ -194,12 +194,13 @@ struct LoadedPlugin {
     }
 }
 
-/// Keeps one live worker per plug-in check, and replaces it when it dies.
+/// Keeps one live worker per plug-in check and thread (cases of a `--jobs` run each use the
+/// worker of their thread), and replaces one when it dies.
 final class WorkerPool: @unchecked Sendable {
     let executable: String
     let pluginPath: String
     let timeout: Double
-    private var current: WorkerConnection?
+    private var workers: [pthread_t: (connection: WorkerConnection, generation: Int)] = [:]
     private let lock = NSLock()
 
     init(executable: String, pluginPath: String, timeout: Double) {
@@ -211,10 +212,9 @@ final class WorkerPool: @unchecked Sendable {
     /// What the first worker reported about the plug-in.
     private(set) var loaded: LoadedPlugin?
 
-    /// Bumped by `retireAll`: a pool whose worker is older starts a new one.
+    /// Bumped by `retireAll`: a worker from an older generation is replaced.
     nonisolated(unsafe) private static var generation = 0
     private static let generationLock = NSLock()
-    private var currentGeneration = 0
 
     /// Makes every pool start a fresh worker for its next case (a failure is confirmed in a
     /// fresh process, as its replay command runs it).
@@ -225,16 +225,23 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     func connection() throws(PluginError) -> WorkerConnection {
-        lock.lock()
-        defer { lock.unlock() }
         Self.generationLock.lock()
         let generation = Self.generation
         Self.generationLock.unlock()
-        if let current, current.death == nil, currentGeneration == generation { return current }
-        currentGeneration = generation
+        let thread = pthread_self()
+        lock.lock()
+        if let current = workers[thread], current.connection.death == nil, current.generation == generation {
+            lock.unlock()
+            return current.connection
+        }
+        workers[thread] = nil
+        lock.unlock()
+        // Started outside the lock: other threads' workers go on meanwhile.
         let fresh = try WorkerConnection(executable: executable, pluginPath: pluginPath, timeout: timeout)
-        current = fresh
+        lock.lock()
+        workers[thread] = (fresh, generation)
         if loaded == nil { loaded = fresh.loaded }
+        lock.unlock()
         return fresh
     }
 }
