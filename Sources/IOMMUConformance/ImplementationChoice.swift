@@ -1,3 +1,4 @@
+import PropertyCheck
 /// Which implementation a check runs in lockstep with the reference model.
 public enum ImplementationChoice: Sendable, Hashable, CustomStringConvertible {
     /// The reference model against itself: a check of the checker.
@@ -34,5 +35,25 @@ public enum ImplementationChoice: Sendable, Hashable, CustomStringConvertible {
 /// a plug-in that refuses the configuration).
 public struct ImplementationUnavailable: Error, CustomStringConvertible {
     public let description: String
+    /// The implementation declined the case's configuration (a plug-in's `create` returned
+    /// NULL): the case is counted as refused, not failed, and a run made mostly of refusals
+    /// fails its health check, naming them.
+    public var refusedConfiguration = false
     public init(_ description: String) { self.description = description }
+
+    static func refused(_ what: String) -> ImplementationUnavailable {
+        var error = ImplementationUnavailable(what)
+        error.refusedConfiguration = true
+        return error
+    }
+}
+
+/// The verdict of a case whose implementation could not be created: a refused configuration
+/// is a discard counted under its description, anything else fails the case.
+func creationVerdict(_ error: any Error, _ configuration: String, _ stream: ChoiceStream) -> CaseVerdict {
+    if let unavailable = error as? ImplementationUnavailable, unavailable.refusedConfiguration {
+        stream.event(refusedEvent + configuration)
+        return .discard
+    }
+    return .fail(CaseFailure(message: "the implementation could not be created for \(configuration): \(error)"))
 }

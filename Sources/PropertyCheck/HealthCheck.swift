@@ -1,8 +1,13 @@
+/// The event prefix of a case the implementation refused (its configuration follows).
+public let refusedEvent = "refused: "
+
 /// Thresholds that make a vacuous run fail: a property that passes because it tested nothing is
 /// a defect, not a pass (Hypothesis's `filter_too_much`; QuickCheck's coverage checks).
 public struct HealthCheck: Sendable {
     /// Fail when more than this share of cases was discarded.
     public var maxDiscardedShare = 0.9
+    /// Fail when more than this share of cases was refused by the implementation.
+    public var maxRefusedShare = 0.5
     /// Fail when fewer than this share of all commands was accepted (returned success).
     public var minAcceptedShare = 0.1
     /// Fail when a command kind ran at least `kindSampleSize` times and was never accepted.
@@ -19,6 +24,12 @@ public struct HealthCheck: Sendable {
         let discardedShare = Double(statistics.discardedCases) / Double(statistics.cases)
         if discardedShare > maxDiscardedShare {
             problems.append("\(statistics.discardedCases) of \(statistics.cases) cases (\(percent(discardedShare))) were discarded: the generator rarely produces a valid case, so the property was barely tested")
+        }
+        let refused = statistics.refusals
+        let refusedCount = refused.reduce(0) { $0 + $1.count }
+        if Double(refusedCount) > maxRefusedShare * Double(statistics.cases) {
+            let examples = refused.prefix(3).map { "\($0.configuration) (\($0.count))" }.joined(separator: "; ")
+            problems.append("\(refusedCount) of \(statistics.cases) cases (\(percent(Double(refusedCount) / Double(statistics.cases)))) were refused by the implementation (it could not be created for their configuration), in \(refused.count) configurations, most often: \(examples). Fix the settings it supports (--page-size, --address-width, --vectors, ...: docs/PLUGINS.md) so cases draw only those")
         }
         let commands = statistics.totalCommands
         if commands > 0 {

@@ -81,6 +81,13 @@ public final class Statistics: @unchecked Sendable {
         events.merge(other.events, uniquingKeysWith: +)
     }
 
+    /// Configurations the implementation refused, most often first (ties by name).
+    public var refusals: [(configuration: String, count: Int)] {
+        events.filter { $0.key.hasPrefix(refusedEvent) }
+            .map { (String($0.key.dropFirst(refusedEvent.count)), $0.value) }
+            .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+    }
+
     /// A plain-text table, sorted by name so two runs diff cleanly.
     public var summary: String {
         var lines: [String] = []
@@ -97,9 +104,15 @@ public final class Statistics: @unchecked Sendable {
             lines.append("outcomes:")
             for key in outcomes.keys.sorted() { lines.append("  \(key): \(outcomes[key] ?? 0)") }
         }
-        if !events.isEmpty {
+        let plain = events.keys.filter { !$0.hasPrefix(refusedEvent) }
+        if !plain.isEmpty {
             lines.append("events:")
-            for key in events.keys.sorted() { lines.append("  \(key): \(events[key] ?? 0)") }
+            for key in plain.sorted() { lines.append("  \(key): \(events[key] ?? 0)") }
+        }
+        let refused = refusals
+        if !refused.isEmpty {
+            lines.append("refused configurations: \(refused.reduce(0) { $0 + $1.count }) cases in \(refused.count) configurations, most often:")
+            for item in refused.prefix(5) { lines.append("  \(item.configuration): \(item.count)") }
         }
         return lines.joined(separator: "\n")
     }

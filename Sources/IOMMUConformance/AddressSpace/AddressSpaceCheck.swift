@@ -192,7 +192,7 @@ public struct AddressSpaceCheck: Sendable {
             do {
                 implementation = try make(configuration)
             } catch {
-                return .fail(CaseFailure(message: "the implementation could not be created for \(configuration): \(error)"))
+                return creationVerdict(error, "\(configuration)", stream)
             }
             var machine = AddressSpaceMachine(configuration: configuration, implementation: implementation, unmapAllArguments: !options.abiVersion1)
             if let recorder {

@@ -64,7 +64,7 @@ public struct InterruptCheck: Sendable {
             do {
                 implementation = try make(configuration, host)
             } catch {
-                return .fail(CaseFailure(message: "the implementation could not be created for \(configuration): \(error)"))
+                return creationVerdict(error, "\(configuration)", stream)
             }
             host.system = implementation
             var machine = InterruptMachine(configuration: configuration, host: host, implementation: implementation)

@@ -56,7 +56,7 @@ public struct IsolationCheck: Sendable {
             do {
                 implementation = try make(topology) { [unowned monitor] in monitor.checkpoint() }
             } catch {
-                return .fail(CaseFailure(message: "the implementation could not be created for \(topology): \(error)"))
+                return creationVerdict(error, "\(topology)", stream)
             }
             monitor.system = implementation
             var machine = IsolationMachine(topology: topology, monitor: monitor, implementation: implementation)

@@ -34,7 +34,7 @@ final class PluginAddressSpace: AddressSpace, ReportsForeignFailures {
                 return ops.create!(&config)
             }
         }
-        guard let created else { throw ImplementationUnavailable("plug-in '\(library.name)' refused the address-space configuration \(configuration)") }
+        guard let created else { throw ImplementationUnavailable.refused("plug-in '\(library.name)' refused the address-space configuration \(configuration)") }
         handle = created
     }
 

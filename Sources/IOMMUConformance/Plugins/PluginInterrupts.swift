@@ -37,7 +37,7 @@ final class PluginInterrupts: InterruptSystem, ReportsForeignFailures {
         handle = ops.create!(&config, table)
         guard handle != nil else {
             table.deallocate()
-            throw ImplementationUnavailable("plug-in '\(library.name)' refused the interrupt configuration \(configuration)")
+            throw ImplementationUnavailable.refused("plug-in '\(library.name)' refused the interrupt configuration \(configuration)")
         }
     }
 

@@ -48,7 +48,7 @@ final class PluginIsolation: IsolationSystem, ReportsForeignFailures {
         }
         guard handle != nil else {
             host.deallocate()
-            throw ImplementationUnavailable("plug-in '\(library.name)' refused the topology \(topology)")
+            throw ImplementationUnavailable.refused("plug-in '\(library.name)' refused the topology \(topology)")
         }
     }
 

@@ -61,7 +61,7 @@ final class PluginShadow: ShadowSystem, ReportsForeignFailures {
         handle = ops.create!(&config, table)
         guard handle != nil else {
             table.deallocate()
-            throw ImplementationUnavailable("plug-in '\(library.name)' refused the shadow configuration \(configuration)")
+            throw ImplementationUnavailable.refused("plug-in '\(library.name)' refused the shadow configuration \(configuration)")
         }
     }
 

@@ -90,7 +90,7 @@ public struct ShadowCheck: Sendable {
             do {
                 implementation = try make(guest, host)
             } catch {
-                return .fail(CaseFailure(message: "the implementation could not be created for \(configuration): \(error)"))
+                return creationVerdict(error, "\(configuration)", stream)
             }
             var machine = ShadowMachine(configuration: configuration, guest: guest, host: host, implementation: implementation)
             if let recorder {

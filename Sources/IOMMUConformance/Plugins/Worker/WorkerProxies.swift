@@ -17,7 +17,7 @@ class WorkerProxy: ReportsForeignFailures {
         case .success(let answer) where answer.results.count == 2 && answer.results[0] == 0:
             handle = answer.results[1]
         case .success:
-            throw ImplementationUnavailable(refused)
+            throw ImplementationUnavailable.refused(refused)
         case .failure(let error):
             throw ImplementationUnavailable(error.description)
         }
