@@ -82,12 +82,18 @@ final class CallbackGuard {
     private let thread = pthread_self()
     private var depth = 0
 
-    /// Runs `body` unless the callback breaks the ABI, which is recorded in `failures`.
-    func run(_ name: String, _ failures: ForeignFailureBox, _ body: () -> Void) {
+    /// Whether the callback `name` came on the calling thread; if not, it is recorded.
+    func onCallingThread(_ name: String, _ failures: ForeignFailureBox) -> Bool {
         guard pthread_equal(pthread_self(), thread) != 0 else {
             failures.record("\(name) was called from a thread the plug-in started; host callbacks are allowed only on the thread of the call they belong to")
-            return
+            return false
         }
+        return true
+    }
+
+    /// Runs `body` unless the callback breaks the ABI, which is recorded in `failures`.
+    func run(_ name: String, _ failures: ForeignFailureBox, _ body: () -> Void) {
+        guard onCallingThread(name, failures) else { return }
         guard depth == 0 else {
             failures.record("\(name) was called again from inside a call the checker made during \(name) (a re-entrant \(name))")
             return

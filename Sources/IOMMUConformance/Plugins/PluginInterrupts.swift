@@ -9,7 +9,7 @@ final class PluginInterrupts: InterruptSystem, ReportsForeignFailures {
     private let table: UnsafeMutablePointer<iommu_check_interrupt_host>
     let host: any InterruptHostInterface
     private let vectors: Int
-    private let failures = ForeignFailureBox()
+    fileprivate let failures = ForeignFailureBox()
 
     init(library: PluginLibrary, configuration: InterruptConfiguration, host: any InterruptHostInterface) throws(ImplementationUnavailable) {
         guard let ops = library.interrupts else {
@@ -48,8 +48,11 @@ final class PluginInterrupts: InterruptSystem, ReportsForeignFailures {
     }
 
     private static func unwrap(_ context: UnsafeMutableRawPointer?, _ name: String) -> PluginInterrupts? {
-        CallbackContext.owner(context, name)
+        guard let owner = CallbackContext<PluginInterrupts>.owner(context, name), owner.callbackGuard.onCallingThread(name, owner.failures) else { return nil }
+        return owner
     }
+
+    private let callbackGuard = CallbackGuard()
 
     private func hostCall(_ call: (any InterruptHostInterface) -> Result<Void, InterruptHost.HostError>) -> Int32 {
         if case .success = call(host) { return 0 }

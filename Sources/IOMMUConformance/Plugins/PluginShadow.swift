@@ -72,8 +72,11 @@ final class PluginShadow: ShadowSystem, ReportsForeignFailures {
     }
 
     private static func unwrap(_ context: UnsafeMutableRawPointer?, _ name: String) -> PluginShadow? {
-        CallbackContext.owner(context, name)
+        guard let owner = CallbackContext<PluginShadow>.owner(context, name), owner.callbackGuard.onCallingThread(name, owner.failures) else { return nil }
+        return owner
     }
+
+    private let callbackGuard = CallbackGuard()
 
     private static func status(_ result: Result<Void, AddressSpaceError>) -> Int32 {
         switch result {
