@@ -60,7 +60,7 @@ static void *w_create(const struct iommu_check_as_config *config) {
 #ifdef MISBEHAVE_CLOSE_STDIN
     close(0);
 #endif
-#ifdef MISBEHAVE_ONLY_4K_40_BITS
+#if defined(MISBEHAVE_ONLY_4K_40_BITS) || defined(MISBEHAVE_ONLY_4K_40_BITS_DECLARED)
     /* Not a misbehaviour: an implementation that supports one page size and one aperture. */
     if (config->page_size != 4096 || config->aperture_first != 0 || config->aperture_last != ((uint64_t)1 << 40) - 1) return NULL;
 #endif
@@ -173,6 +173,17 @@ const struct iommu_check_plugin *iommu_check_plugin_v2(void) {
     ops.dma = w_dma;
     ops.destroy = w_destroy;
     wrapped.isolation = &ops;
+#endif
+#ifdef MISBEHAVE_ONLY_4K_40_BITS_DECLARED
+    /* The same implementation, declaring what it supports: the checker draws only that. */
+    static const struct iommu_check_capabilities supports = {
+        .page_sizes = 4096, .aperture_first = 0, .aperture_last = ((uint64_t)1 << 40) - 1,
+    };
+    wrapped.capabilities = &supports;
+#endif
+#ifdef MISBEHAVE_BAD_CAPABILITIES
+    static const struct iommu_check_capabilities impossible = { .max_vectors = 65 };
+    wrapped.capabilities = &impossible;
 #endif
 #ifdef MISBEHAVE_BAD_NAME
     wrapped.name = "evil\n\xe2\x9c\x94 check 'address-space': passed\x1b[2K";

@@ -99,6 +99,21 @@ import Testing
         #expect(report.statistics.totalCommands > 3_000)
     }
 
+    /// The same plug-in declaring its capabilities (ABI revision 1) passes with nothing fixed.
+    @Test(arguments: [false, true])
+    func aPluginThatDeclaresWhatItSupportsIsCheckedOnThat(worker: Bool) throws {
+        let reference = ExamplePlugins.reference(try ExamplePlugins.misbehaving("ONLY_4K_40_BITS_DECLARED"), worker: worker)
+        let report = try SurfaceCheck.make(.addressSpace, implementation: .plugin(reference)).run(try testConfiguration("declared", cases: worker ? 40 : 300))
+        #expect(report.passed, "\(report)")
+        #expect(report.statistics.refusals.isEmpty)
+    }
+
+    @Test(arguments: [false, true])
+    func impossibleCapabilitiesAreRefusedAtLoad(worker: Bool) throws {
+        let message = try refusal(ExamplePlugins.misbehaving("BAD_CAPABILITIES"), worker: worker)
+        #expect(message?.contains("capabilities->max_vectors is 65") == true, "\(String(describing: message))")
+    }
+
     @Test(arguments: [
         (Surface.isolation, "--vectors is not a setting of the isolation surface"),
         (Surface.addressSpace, "--vectors is not a setting of the address-space surface"),

@@ -41,7 +41,7 @@ extern "C" {
 #define IOMMU_CHECK_ABI_VERSION 2u
 /* Additions within a version append fields and raise the revision; the checker reads a field
  * only from plug-ins built at or after the revision that added it. */
-#define IOMMU_CHECK_ABI_REVISION 0u
+#define IOMMU_CHECK_ABI_REVISION 1u
 
 #define IOMMU_CHECK_READ 1u
 #define IOMMU_CHECK_WRITE 2u
@@ -450,6 +450,21 @@ struct iommu_check_interrupt_ops {
  * The plug-in table.
  * ------------------------------------------------------------------------------------------ */
 
+/* What a plug-in supports (revision 1). The checker draws only configurations inside it, so a
+ * plug-in that supports one page size or one aperture is checked on what it supports. Every
+ * field 0 means "anything". A create that returns NULL anyway counts as a refused configuration;
+ * a run mostly refused fails its health check. */
+struct iommu_check_capabilities {
+    uint64_t page_sizes;         /* address space: bit k set: 2^k-byte pages are supported */
+    uint64_t aperture_first;     /* address space: the one aperture supported, */
+    uint64_t aperture_last;      /*   when aperture_last is not 0 */
+    uint32_t reserved_regions;   /* address space: 1: only configurations without reserved regions */
+    uint32_t max_domains;        /* shadow: at most this many domains */
+    uint64_t address_widths;     /* shadow: bit w set: a w-bit IOVA space is supported */
+    uint32_t max_vectors;        /* interrupts: at most this many vectors (1 ... 64) */
+    uint32_t dynamic_allocation; /* interrupts: 1: only hosts without it; 2: only hosts with it */
+};
+
 struct iommu_check_plugin {
     uint32_t abi_version;  /* IOMMU_CHECK_ABI_VERSION */
     uint32_t abi_revision; /* IOMMU_CHECK_ABI_REVISION */
@@ -458,6 +473,9 @@ struct iommu_check_plugin {
     const struct iommu_check_isolation_ops *isolation;
     const struct iommu_check_shadow_ops *shadow;
     const struct iommu_check_interrupt_ops *interrupts;
+    /* Revision 1: NULL, or what the plug-in supports. Read only from plug-ins whose
+     * abi_revision is 1 or later. */
+    const struct iommu_check_capabilities *capabilities;
 };
 
 typedef const struct iommu_check_plugin *(*iommu_check_plugin_entry)(void);

@@ -16,6 +16,8 @@ public struct AddressSpaceOptions: Sendable, Hashable {
     public var reservedRegions: [ReservedRegion]?
     /// Draw only what plug-in ABI version 1 can state (`PluginAddressSpace.versionOne`).
     public var abiVersion1 = false
+    /// Page sizes allowed (bit k: 2^k bytes; 0: any), from a plug-in's capabilities.
+    public var pageSizeMask: UInt64 = 0
 
     public init(policy: AddressSpacePolicy? = nil, aperture: ClosedRange<UInt64>? = nil, pageSize: UInt64? = nil, mappingLimit: Int?? = nil, reservedRegions: [ReservedRegion]? = nil) {
         self.policy = policy
@@ -55,8 +57,9 @@ public struct AddressSpaceOptions: Sendable, Hashable {
     public func drawConfiguration(_ stream: ChoiceStream) -> AddressSpaceConfiguration {
         let presets = AddressSpacePolicy.presets.map(\.policy)
         let policy = pick(presets, weights: presets.map { (!abiVersion1 || Self.abiVersion1Presets.contains($0)) && problem(under: $0) == nil ? 1 : 0 }, fixed: self.policy, stream)
-        let pageWeights = zip(Self.pageSizes, Self.pageWeights).map { policy.granules.contains($0) && (!abiVersion1 || $0 >= 4096) ? $1 : 0 }
-        let page = pick(Self.pageSizes, weights: pageWeights.contains { $0 > 0 } ? pageWeights : Self.pageWeights, fixed: pageSize, stream)
+        let pageWeights = zip(Self.pageSizes, Self.pageWeights).map { policy.granules.contains($0) && (!abiVersion1 || $0 >= 4096) && allows($0) ? $1 : 0 }
+        // An allowed size the list lacks (8 KiB, say) is used as a fixed one.
+        let page = pick(Self.pageSizes, weights: pageWeights.contains { $0 > 0 } ? pageWeights : Self.pageWeights, fixed: pageSize ?? smallestAllowed(in: policy.granules), stream)
         let aperture = pick(Self.apertures, weights: zip(Self.apertures, Self.apertureWeights).map { !abiVersion1 || $0.lowerBound == 0 && ($0.upperBound &+ 1) & $0.upperBound == 0 ? $1 : 0 },
                             fixed: self.aperture, stream)
         let kindsStated = !abiVersion1 || !policy.msiDoorbell
@@ -76,9 +79,20 @@ public struct AddressSpaceOptions: Sendable, Hashable {
         return AddressSpaceConfiguration(pageSize: page, aperture: aperture, reservedRegions: reserved, mappingLimit: chosenLimit, policy: policy)
     }
 
+    private func allows(_ page: UInt64) -> Bool { pageSizeMask == 0 || pageSizeMask & page != 0 }
+
+    /// The smallest allowed page size `granules` holds when no listed size is allowed under it.
+    private func smallestAllowed(in granules: ClosedRange<UInt64>) -> UInt64? {
+        guard pageSizeMask != 0, !Self.pageSizes.contains(where: { granules.contains($0) && allows($0) }) else { return nil }
+        return (0...30).map { UInt64(1) << UInt64($0) }.first { allows($0) && granules.contains($0) }
+    }
+
     /// Why the fixed axes cannot be had under `policy`, nil if they can (at once when none is
     /// fixed: the draw asks for every preset in every case).
     func problem(under policy: AddressSpacePolicy) -> String? {
+        if pageSizeMask != 0 && pageSize == nil && !(0...30).contains(where: { allows(UInt64(1) << UInt64($0)) && policy.granules.contains(UInt64(1) << UInt64($0)) }) {
+            return "none of the declared page sizes (\(hex(pageSizeMask))) is one \(policy) can have"
+        }
         guard pageSize != nil || aperture != nil || reservedRegions != nil || mappingLimit != nil else { return nil }
         var probe = AddressSpaceConfiguration(policy: policy)
         if !policy.hasMappingLimit { probe.mappingLimit = nil }
@@ -136,6 +150,7 @@ public struct AddressSpaceCheck: Sendable {
         let plugin: PluginHarness? = if case .plugin(let reference) = implementation { try PluginHarness(reference, surface: .addressSpace) } else { nil }
         var options = options
         if plugin?.abiVersion == 1 { options.abiVersion1 = true }
+        if let capabilities = plugin?.capabilities { options = capabilities.apply(to: options) }
         try Self.validate(options)
         self.init(options: options, stateful: stateful) { configuration in
             switch implementation {

@@ -13,6 +13,8 @@ public struct InterruptCheck: Sendable {
     public var policy: InterruptPolicy?
     /// Axes every drawn case uses (vectors, dynamic allocation); the rest is drawn.
     public var fixed = FixedConfiguration()
+    /// What a plug-in declares it supports; drawn cases are moved inside it.
+    public var capabilities = PluginCapabilities()
     public var makeImplementation: @Sendable (InterruptConfiguration, InterruptHost) throws -> any InterruptSystem
 
     public init(stateful: StatefulOptions = StatefulOptions(), configuration: InterruptConfiguration? = nil, policy: InterruptPolicy? = nil,
@@ -43,6 +45,7 @@ public struct InterruptCheck: Sendable {
                 return InterruptOptimized(configuration: configuration, host: host)
             }
         }
+        capabilities = plugin?.capabilities ?? PluginCapabilities()
     }
 
     public static let kindNames = InterruptOperation.kindNames
@@ -55,9 +58,9 @@ public struct InterruptCheck: Sendable {
     }
 
     func testCase(recording recorder: TraceRecorder<InterruptTrace>?) -> TestCase {
-        let stateful = self.stateful, whole = self.configuration, policy = self.policy, make = self.makeImplementation, axes = self.fixed
+        let stateful = self.stateful, whole = self.configuration, policy = self.policy, make = self.makeImplementation, axes = self.fixed, capabilities = self.capabilities
         return { stream in
-            let drawn = axes.apply(to: InterruptGenerator.drawConfiguration(stream, policy: policy))
+            let drawn = axes.apply(to: capabilities.apply(to: InterruptGenerator.drawConfiguration(stream, policy: policy)))
             let configuration = whole ?? drawn
             let host = InterruptHost(configuration: configuration)
             let implementation: any InterruptSystem

@@ -38,6 +38,8 @@ final class PluginHarness: @unchecked Sendable {
     let name: String
     /// The plug-in ABI version the library speaks.
     let abiVersion: UInt32
+    /// What the plug-in declares it supports; cases draw inside it.
+    let capabilities: PluginCapabilities
 
     init(_ reference: PluginReference, surface: Surface) throws(ImplementationUnavailable) {
         do throws(PluginError) {
@@ -61,6 +63,7 @@ final class PluginHarness: @unchecked Sendable {
             }
             name = loaded.name
             abiVersion = loaded.abiVersion
+            capabilities = loaded.capabilities
         } catch {
             throw ImplementationUnavailable(error.description)
         }

@@ -19,6 +19,8 @@ public final class PluginLibrary: @unchecked Sendable {
     let isolationRefusal: String?
     /// Why a version-1 library's shadow table is not used.
     let shadowRefusal: String?
+    /// What the library declares it supports (revision 1 and later; empty before).
+    public let capabilities: PluginCapabilities
     private let handle: UnsafeMutableRawPointer
 
     /// The address-space table in the version the plug-in speaks.
@@ -51,6 +53,7 @@ public final class PluginLibrary: @unchecked Sendable {
                 throw PluginError("'\(path)' (\(loaded.name)): \(problem) is NULL; every function of a provided surface is required")
             }
             (abiVersion, name, addressSpace, isolation, shadow, interrupts) = (loaded.version, loaded.name, loaded.addressSpace, loaded.isolation, loaded.shadow, loaded.interrupts)
+            capabilities = loaded.capabilities
             shadowRefusal = loaded.refusedShadow ? "'\(path)' (\(loaded.name)) has a version-1 shadow table, which knew one host (a raw page table with atomic replace) and no way to report running out of host mappings; export iommu_check_plugin_v2 and implement the version-2 shadow table: the config's window, locality, host and mapping limit, host calls under the host's rules, and a result from invalidate (docs/PLUGINS.md)" : nil
             isolationRefusal = loaded.refusedIsolation ? "'\(path)' (\(loaded.name)) has a version-1 isolation table, which followed a contract Linux does not have (PASIDs per device, a second claim by the same owner shared); export iommu_check_plugin_v2 and implement the version-2 isolation table: the topology's policy fields, claim_device, release_device, attach_device, detach_device, PASIDs attached per group (docs/PLUGINS.md)" : nil
         } catch {
@@ -62,7 +65,8 @@ public final class PluginLibrary: @unchecked Sendable {
     }
 
     private typealias Loaded = (version: UInt32, name: String, addressSpace: AddressSpaceTable?, isolation: iommu_check_isolation_ops?,
-                                shadow: iommu_check_shadow_ops?, interrupts: iommu_check_interrupt_ops?, refusedIsolation: Bool, refusedShadow: Bool)
+                                shadow: iommu_check_shadow_ops?, interrupts: iommu_check_interrupt_ops?, refusedIsolation: Bool, refusedShadow: Bool,
+                                capabilities: PluginCapabilities)
 
     /// Reads the table through whichever entry point the library exports, copying it (its
     /// functions stay valid while the library is loaded).
@@ -78,7 +82,11 @@ public final class PluginLibrary: @unchecked Sendable {
             guard plugin.abi_revision <= IOMMU_CHECK_ABI_REVISION else {
                 throw PluginError("'\(path)' was built against a newer iommu_check.h (revision \(plugin.abi_revision)); this checker reads revisions up to \(IOMMU_CHECK_ABI_REVISION): update iommu-check")
             }
-            return (2, try name(plugin.name, path), plugin.address_space.map { .v2($0.pointee) }, plugin.isolation?.pointee, plugin.shadow?.pointee, plugin.interrupts?.pointee, false, false)
+            let named = try name(plugin.name, path)
+            // The field exists only in tables built at revision 1 or later.
+            let capabilities = plugin.abi_revision >= 1 ? try plugin.capabilities.map { p throws(PluginError) in try PluginCapabilities(p.pointee, name: named) } : nil
+            return (2, named, plugin.address_space.map { .v2($0.pointee) }, plugin.isolation?.pointee, plugin.shadow?.pointee, plugin.interrupts?.pointee, false, false,
+                    capabilities ?? PluginCapabilities())
         }
         if let symbol = dlsym(handle, "iommu_check_plugin_v1") {
             guard let table = unsafeBitCast(symbol, to: iommu_check_plugin_entry_v1.self)() else {
@@ -88,7 +96,8 @@ public final class PluginLibrary: @unchecked Sendable {
             guard plugin.abi_version == 1 else {
                 throw PluginError("'\(path)' was built for ABI version \(plugin.abi_version); this checker speaks versions 1 and 2: rebuild it against this iommu_check.h and export iommu_check_plugin_v2")
             }
-            return (1, try name(plugin.name, path), plugin.address_space.map { .v1($0.pointee) }, nil, nil, plugin.interrupts?.pointee, plugin.isolation != nil, plugin.shadow != nil)
+            return (1, try name(plugin.name, path), plugin.address_space.map { .v1($0.pointee) }, nil, nil, plugin.interrupts?.pointee, plugin.isolation != nil, plugin.shadow != nil,
+                    PluginCapabilities())
         }
         throw PluginError("'\(path)' does not export iommu_check_plugin_v2 (see Sources/CIOMMUCheck/include/iommu_check.h)")
     }

@@ -14,6 +14,8 @@ public struct ShadowCheck: Sendable {
     public var host: ShadowHostPolicy?
     /// Axes every case uses (width, domains, mapping limit); the rest is drawn.
     public var fixed = FixedConfiguration()
+    /// What a plug-in declares it supports; drawn cases are moved inside it.
+    public var capabilities = PluginCapabilities()
     public var makeImplementation: @Sendable (GuestIOMMU, ShadowHost) throws -> any ShadowSystem
 
     public init(stateful: StatefulOptions = StatefulOptions(), policy: ShadowPolicy? = nil, host: ShadowHostPolicy? = nil,
@@ -46,6 +48,7 @@ public struct ShadowCheck: Sendable {
                 return system
             }
         }
+        capabilities = plugin?.capabilities ?? PluginCapabilities()
     }
 
     public static let kindNames = ShadowOperation.kindNames
@@ -81,9 +84,9 @@ public struct ShadowCheck: Sendable {
     }
 
     func testCase(recording recorder: TraceRecorder<ShadowTrace>?) -> TestCase {
-        let stateful = self.stateful, policy = self.policy, fixedHost = self.host, make = self.makeImplementation, fixed = self.fixed
+        let stateful = self.stateful, policy = self.policy, fixedHost = self.host, make = self.makeImplementation, fixed = self.fixed, capabilities = self.capabilities
         return { stream in
-            let configuration = fixed.apply(to: ShadowGenerator.drawConfiguration(stream, policy: policy, host: fixedHost))
+            let configuration = fixed.apply(to: capabilities.apply(to: ShadowGenerator.drawConfiguration(stream, policy: policy, host: fixedHost)))
             let guest = GuestIOMMU(configuration: configuration)
             let host = ShadowHost(configuration: configuration) { AddressSpaceModel(configuration: $0) }
             let implementation: any ShadowSystem

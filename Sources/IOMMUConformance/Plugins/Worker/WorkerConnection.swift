@@ -170,6 +170,7 @@ struct LoadedPlugin {
     var surfaces: [Surface]
     var isolationRefusal: String?
     var shadowRefusal: String?
+    var capabilities = PluginCapabilities()
 
     init(name: String, abiVersion: UInt32, surfaces: [Surface], isolationRefusal: String?, shadowRefusal: String?) {
         (self.name, self.abiVersion, self.surfaces, self.isolationRefusal, self.shadowRefusal) = (name, abiVersion, surfaces, isolationRefusal, shadowRefusal)
@@ -177,12 +178,14 @@ struct LoadedPlugin {
 
     init(_ library: PluginLibrary) {
         self.init(name: library.name, abiVersion: library.abiVersion, surfaces: library.surfaces, isolationRefusal: library.isolationRefusal, shadowRefusal: library.shadowRefusal)
+        capabilities = library.capabilities
     }
 
-    /// hello, 0, surface mask, ABI version, name, isolation refusal, shadow refusal ("" for none).
+    /// hello, 0, surface mask, ABI version, name, isolation refusal, shadow refusal ("" for
+    /// none), the capabilities' eight words.
     var helloWords: [UInt64] {
         let mask = surfaces.reduce(UInt64(0)) { mask, surface in mask | 1 << UInt64(Surface.allCases.firstIndex(of: surface) ?? 0) }
-        return [FrameKind.hello.rawValue, 0, mask, UInt64(abiVersion)] + Words.pack(name) + Words.pack(isolationRefusal ?? "") + Words.pack(shadowRefusal ?? "")
+        return [FrameKind.hello.rawValue, 0, mask, UInt64(abiVersion)] + Words.pack(name) + Words.pack(isolationRefusal ?? "") + Words.pack(shadowRefusal ?? "") + capabilities.words
     }
 
     init?(hello: [UInt64]) {
@@ -191,6 +194,8 @@ struct LoadedPlugin {
         guard let name = Words.unpack(hello, &index), let isolation = Words.unpack(hello, &index), let shadow = Words.unpack(hello, &index) else { return nil }
         let surfaces = Surface.allCases.enumerated().filter { hello[2] & 1 << UInt64($0.offset) != 0 }.map(\.element)
         self.init(name: name, abiVersion: UInt32(hello[3]), surfaces: surfaces, isolationRefusal: isolation.isEmpty ? nil : isolation, shadowRefusal: shadow.isEmpty ? nil : shadow)
+        guard let capabilities = PluginCapabilities(words: hello[index...]) else { return nil }
+        self.capabilities = capabilities
     }
 }
 
