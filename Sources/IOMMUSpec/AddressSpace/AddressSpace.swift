@@ -26,6 +26,21 @@ public protocol AddressSpace: AnyObject {
 
     /// The mappings that overlap `range`, whole (not clipped), in IOVA order.
     func mappings(in range: ClosedRange<UInt64>) -> [Extent]
+
+    /// Whether `translations` is cheaper than one `translate` per probe (an implementation in
+    /// another process answers many probes in one round trip).
+    var batchesTranslations: Bool { get }
+
+    /// `translate` of each probe, in order.
+    func translations(_ probes: [(iova: UInt64, access: Access)]) -> [Result<UInt64, TranslationFault>]
+}
+
+extension AddressSpace {
+    public var batchesTranslations: Bool { false }
+
+    public func translations(_ probes: [(iova: UInt64, access: Access)]) -> [Result<UInt64, TranslationFault>] {
+        probes.map { translate(iova: $0.iova, access: $0.access) }
+    }
 }
 
 /// One mapping: `length` bytes at `iova` reaching `phys`, with `permissions`.

@@ -103,6 +103,17 @@ final class WorkerServer {
         case .asCreate:
             guard let configuration = WorkerCoding.configuration(args), let space = try? PluginAddressSpace(library: library, configuration: configuration) else { return [1] }
             return store(space)
+        case .asTranslateMany:
+            guard let space = object as? PluginAddressSpace else { return [UInt64.max] }
+            let count = min(int(1), 1 << 12)
+            var results: [UInt64] = []
+            for probe in 0..<count where args.count >= 4 + 2 * probe {
+                switch space.translate(iova: arg(2 + 2 * probe), access: arg(3 + 2 * probe) == 2 ? .write : .read) {
+                case .success(let phys): results += [0, phys]
+                case .failure(let fault): results += [UInt64((TranslationFault.allCases.firstIndex(of: fault) ?? 0) + 1), 0]
+                }
+            }
+            return results
         case .asMap, .asUnmap, .asUnmapAll, .asTranslate, .asMappings:
             guard let space = object as? PluginAddressSpace else { return [UInt64.max] }
             switch op {

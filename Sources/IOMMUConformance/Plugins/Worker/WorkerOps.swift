@@ -7,6 +7,8 @@ enum WorkerOp: UInt64 {
     case destroy = 1
     // AddressSpace: handle first.
     case asCreate = 10, asMap, asUnmap, asUnmapAll, asTranslate, asMappings
+    /// Many translations in one round trip (the state comparison's probes).
+    case asTranslateMany = 16
     // Isolation.
     case isoCreate = 20, isoBind, isoClaim, isoRelease, isoAttach, isoDetach, isoAttachPASID, isoDetachPASID, isoDMA, isoOwner
     /// Many DMA probes, or every group's owner, in one round trip (the monitor's checkpoints).

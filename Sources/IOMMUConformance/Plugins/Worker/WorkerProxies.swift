@@ -94,6 +94,21 @@ final class WorkerAddressSpace: WorkerProxy, AddressSpace {
         return .failure(words[0] <= UInt64(all.count) ? all[Int(words[0]) - 1] : .notMapped)
     }
 
+    var batchesTranslations: Bool { true }
+
+    func translations(_ probes: [(iova: UInt64, access: Access)]) -> [Result<UInt64, TranslationFault>] {
+        let arguments = [UInt64(probes.count)] + probes.flatMap { [$0.iova, UInt64($0.access.rawValue)] }
+        guard let words = call(.asTranslateMany, arguments, "translate of \(probes.count) probes", minimumResults: 2 * probes.count) else {
+            return probes.map { _ in .failure(.notMapped) }
+        }
+        let all = TranslationFault.allCases
+        return probes.indices.map { index in
+            let status = words[2 * index]
+            if status == 0 { return .success(words[2 * index + 1]) }
+            return .failure(status <= UInt64(all.count) ? all[Int(status) - 1] : .notMapped)
+        }
+    }
+
     func mappings(in range: ClosedRange<UInt64>) -> [Extent] {
         guard let words = call(.asMappings, [range.lowerBound, range.upperBound], "mappings") else { return [] }
         var index = 0
