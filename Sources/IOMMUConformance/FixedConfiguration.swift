@@ -51,8 +51,7 @@ public struct FixedConfiguration: Sendable, Hashable {
         }
         if let vectors, !(1...64).contains(vectors) { throw ImplementationUnavailable("--vectors \(vectors): the ABI's tables have 1 to 64 vectors") }
         if surface == .shadow {
-            var probe = ShadowConfiguration(domains: domains ?? 1, addressWidth: addressWidth ?? 48, host: .vfioType1, mappingLimit: mappingLimit ?? nil)
-            if mappingLimit == nil { probe.mappingLimit = nil }
+            let probe = ShadowConfiguration(domains: domains ?? 1, addressWidth: addressWidth ?? 48, host: .vfioType1, mappingLimit: mappingLimit ?? nil)
             do {
                 try probe.validate()
             } catch {

@@ -135,10 +135,9 @@ final class WorkerConnection {
         var killed = false
         while true {
             if let (code, status) = Self.exitStatus(process) {
-                let names: [Int32: String] = [SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGILL: "SIGILL", SIGFPE: "SIGFPE", SIGKILL: "SIGKILL", SIGTERM: "SIGTERM"]
                 if killed { return "closed its channel while still running, and was killed" }
                 if code == CLD_EXITED { return "exited with status \(status)" }
-                return "crashed with signal \(status)\(names[status].map { " (\($0))" } ?? "")"
+                return "crashed with signal \(status)\(Self.signalNames[status].map { " (\($0))" } ?? "")"
             }
             if ContinuousClock.now > deadline, !killed {
                 killGroup()
@@ -147,6 +146,8 @@ final class WorkerConnection {
             usleep(1000)
         }
     }
+
+    private static let signalNames: [Int32: String] = [SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGILL: "SIGILL", SIGFPE: "SIGFPE", SIGKILL: "SIGKILL", SIGTERM: "SIGTERM"]
 
     /// How the worker ended (`CLD_EXITED` and its status, or the signal), nil while it runs.
     /// Asked with `WNOWAIT`, which leaves the worker for Foundation to reap.
