@@ -48,6 +48,9 @@ struct AddressSpaceMachine: StateMachine {
     }
 
     mutating func step(_ operation: AddressSpaceOperation) -> StepResult {
+        if batches, operation.isMutating, let plan = comparisonPlan(around: operation) {
+            implementation.expectComparison(mappings: plan.range, translations: probes(at: plan.edges))
+        }
         let actual = operation.apply(to: implementation)
         if let failure = foreign.take() { return .disagreed(message: "\(operation): \(failure)") }
         record?(operation, actual)
@@ -63,30 +66,42 @@ struct AddressSpaceMachine: StateMachine {
         return .agreed(outcome: label, accepted: actual.isSuccess)
     }
 
-    /// Extents in the operation's range widened by a page, and translations at its edges.
-    private func compareState(around operation: AddressSpaceOperation) -> String? {
+    /// The range whose extents are compared after `operation` (its own widened by a page), and
+    /// the edges translated then.
+    private func comparisonPlan(around operation: AddressSpaceOperation) -> (range: ClosedRange<UInt64>, edges: [UInt64])? {
         guard let range = operation.range else { return nil }
         let low = range.lowerBound >= page ? range.lowerBound - page : 0
         let high = range.upperBound <= UInt64.max - page ? range.upperBound + page : .max
-        let expected = model.mappings(in: low...high), actual = implementation.mappings(in: low...high)
+        let mask = ~(page - 1)
+        return (low...high, [low, range.lowerBound & mask, range.upperBound & mask, high & mask])
+    }
+
+    /// The edges for both accesses, then recent addresses read: one batch of probes.
+    private func probes(at edges: [UInt64]) -> [(iova: UInt64, access: Access)] {
+        edges.flatMap { address in Access.allCases.map { (iova: address, access: $0) } } + generator.recent.map { (iova: $0, access: Access.read) }
+    }
+
+    /// Extents in the operation's range widened by a page, and translations at its edges.
+    private func compareState(around operation: AddressSpaceOperation) -> String? {
+        guard let plan = comparisonPlan(around: operation) else { return nil }
+        let expected = model.mappings(in: plan.range), actual = implementation.mappings(in: plan.range)
         if expected != actual {
             // A translation where the lists differ, so an emitted trace shows the difference too.
             for extent in Set(expected).symmetricDifference(actual).sorted(by: { $0.iova < $1.iova }) {
                 if compareTranslation(extent.iova, .read) != nil || compareTranslation(extent.iova, .write) != nil { break }
             }
-            return "mappings in [\(hex(low)), \(hex(high))]: model \(expected), implementation \(actual)"
+            return "mappings in [\(hex(plan.range.lowerBound)), \(hex(plan.range.upperBound))]: model \(expected), implementation \(actual)"
         }
-        let mask = ~(page - 1)
-        let edges = [low, range.lowerBound & mask, range.upperBound & mask, high & mask]
         if batches {
-            // One round trip for every probe; judged in the same order as one at a time.
-            let probes = edges.flatMap { address in Access.allCases.map { (iova: address, access: $0) } } + generator.recent.map { (iova: $0, access: Access.read) }
+            // One round trip for every probe (none, when they came with the operation); judged
+            // in the same order as one at a time.
+            let probes = probes(at: plan.edges)
             for (probe, answer) in zip(probes, implementation.translations(probes)) {
                 if let problem = compareTranslation(probe.iova, probe.access, answer: answer) { return problem }
             }
             return nil
         }
-        for address in edges {
+        for address in plan.edges {
             for access in Access.allCases {
                 if let problem = compareTranslation(address, access) { return problem }
             }

@@ -17,6 +17,8 @@ struct InterruptMachine: StateMachine {
     let implementation: any InterruptSystem
     /// A plug-in's contract violations, asked after every step.
     let foreign: ForeignFailures
+    /// Cast once per case: a plug-in in a worker takes each step whole.
+    let mirrored: (any MirroredInterrupts)?
     let generator: InterruptGenerator
     /// Called with every operation and what the implementation delivered and left pending
     /// (run --emit-trace).
@@ -27,6 +29,7 @@ struct InterruptMachine: StateMachine {
         self.host = host
         self.implementation = implementation
         foreign = ForeignFailures(implementation)
+        mirrored = implementation as? MirroredInterrupts
         generator = InterruptGenerator(configuration: configuration)
     }
 
@@ -38,7 +41,7 @@ struct InterruptMachine: StateMachine {
 
     func step(_ operation: InterruptOperation) -> StepResult {
         let implementationBefore = host.deliveries.count, modelBefore = model.deliveries.count
-        let outcome = Self.perform(operation, on: implementation, host: host, model: model)
+        let outcome = Self.perform(operation, on: implementation, mirrored, host: host, model: model)
         if let failure = foreign.take() { return .disagreed(message: "\(operation): \(failure)") }
         let expected = Array(model.deliveries[modelBefore...])
         let actual = Array(host.deliveries[implementationBefore...])
@@ -57,22 +60,26 @@ struct InterruptMachine: StateMachine {
     /// Applies a guest write to an implementation, with its scheduled raises, through the host,
     /// and to the model: the write first, then the raises the device may make in the state after
     /// it (none, for a passed-through device with MSI-X disabled). Returns the raise's fate for
-    /// a raise, else "ok".
+    /// a raise, else "ok". A mirrored implementation runs the whole step in its worker, where
+    /// the host's copy makes the raises, and replays them here.
     @discardableResult
-    static func perform(_ operation: InterruptOperation, on system: any InterruptSystem, host: InterruptHost, model: InterruptModel) -> String {
+    static func perform(_ operation: InterruptOperation, on system: any InterruptSystem, _ mirrored: (any MirroredInterrupts)?, host: InterruptHost, model: InterruptModel) -> String {
         model.applyWrite(operation)
         let raises = model.mayRaise ? operation.injections : []
         var outcome = "ok"
-        host.during(raises) {
-            switch operation {
-            case .setEnabled(let on, _): system.setEnabled(on)
-            case .setFunctionMask(let on, _): system.setFunctionMask(on)
-            case .writeEntry(let vector, let address, let data, _): system.writeEntry(vector: vector, address: address, data: data)
-            case .setVectorMask(let vector, let masked, _): system.setVectorMask(vector: vector, masked: masked)
-            case .setPASID(let vector, let pasid, _): system.setPASID(vector: vector, pasid: pasid)
-            case .raise(let vector, let pasid):
-                outcome = model.raise(vector: vector, pasid: pasid).rawValue
-                if outcome != "prohibited" { host.raise(vector: vector, pasid: pasid) }
+        if case .raise(let vector, let pasid) = operation { outcome = model.raise(vector: vector, pasid: pasid).rawValue }
+        if let mirrored {
+            mirrored.perform(operation, raiseNow: outcome != "prohibited", raises: raises)
+        } else {
+            host.during(raises) {
+                switch operation {
+                case .setEnabled(let on, _): system.setEnabled(on)
+                case .setFunctionMask(let on, _): system.setFunctionMask(on)
+                case .writeEntry(let vector, let address, let data, _): system.writeEntry(vector: vector, address: address, data: data)
+                case .setVectorMask(let vector, let masked, _): system.setVectorMask(vector: vector, masked: masked)
+                case .setPASID(let vector, let pasid, _): system.setPASID(vector: vector, pasid: pasid)
+                case .raise(let vector, let pasid): if outcome != "prohibited" { host.raise(vector: vector, pasid: pasid) }
+                }
             }
         }
         for injection in raises.sorted(by: { $0.afterCall < $1.afterCall }) { model.raise(vector: injection.vector, pasid: injection.pasid) }
@@ -83,4 +90,11 @@ struct InterruptMachine: StateMachine {
 
     /// The plug-in's `destroy`, at the end of the case: a crash there fails the case.
     func finish() -> String? { foreign.close() }
+}
+
+/// An interrupt system that takes a whole step at once: the guest write, the device raise when
+/// `raiseNow` (a raise the model did not prohibit), and the raises scheduled during it, its
+/// host calls made against a copy of the host and replayed on the checker's.
+protocol MirroredInterrupts: AnyObject {
+    func perform(_ operation: InterruptOperation?, raiseNow: Bool, raises: [InterruptHost.Injection])
 }

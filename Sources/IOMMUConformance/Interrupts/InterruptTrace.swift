@@ -145,9 +145,10 @@ public struct InterruptTrace: Sendable {
             return problems + ["the implementation could not be created: \(error)"]
         }
         host.system = implementation
+        let mirrored = implementation as? MirroredInterrupts
         for step in steps {
             let modelBefore = model.deliveries.count, hostBefore = host.deliveries.count
-            InterruptMachine.perform(step.operation, on: implementation, host: host, model: model)
+            InterruptMachine.perform(step.operation, on: implementation, mirrored, host: host, model: model)
             if let problem = InterruptModel.judge(expected: Array(model.deliveries[modelBefore...]), actual: Array(host.deliveries[hostBefore...])) {
                 problems.append("line \(step.line): \(step.operation): \(problem)")
             }

@@ -14,7 +14,9 @@ final class IsolationMonitor {
     /// Untagged, then each probed PASID (Topology.probedPASIDs), computed once per case.
     let pasids: [UInt32?]
     /// The groups checkpoints probe: nil is every group.
-    var focus: [Int]?
+    var focus: [Int]? {
+        didSet { batched?.checkpointFocus = focus }
+    }
     weak var system: (any IsolationSystem)? {
         didSet { batched = system as? BatchedIsolationProbes }
     }
@@ -90,7 +92,7 @@ final class IsolationMonitor {
 }
 
 /// One DMA the checker makes to see where a device's traffic goes.
-struct IsolationProbe {
+struct IsolationProbe: Equatable {
     let device: Int
     let pasid: UInt32?
     let access: Access
@@ -100,6 +102,8 @@ struct IsolationProbe {
 /// Implemented by systems for which one call per probe is costly (a plug-in in a worker: one
 /// pipe round trip each); the checker then asks for all probes and owners at once.
 protocol BatchedIsolationProbes: AnyObject {
+    /// The groups the monitor probes at the checkpoints of the next operation (nil: every group).
+    var checkpointFocus: [Int]? { get set }
     func dma(_ probes: [IsolationProbe]) -> [DMAOutcome]
     func owners(groups: Int) -> [Int?]
 }
@@ -119,7 +123,7 @@ struct IsolationView {
         self.pasids = pasids
         if let batched {
             owners = batched.owners(groups: topology.groups.count)
-            let devices = groups.map { $0.flatMap { topology.groups[$0] } } ?? Array(0..<topology.deviceCount)
+            let devices = Self.devices(of: groups, topology)
             let perDevice = pasids.count * Access.allCases.count
             let answers = batched.dma(Self.probes(devices: devices, pasids: pasids))
             var byDevice: [Int: [DMAOutcome]] = [:]
@@ -132,6 +136,11 @@ struct IsolationView {
             owners = nil
             outcomes = nil
         }
+    }
+
+    /// The devices of `groups`, in order (nil: every device).
+    static func devices(of groups: [Int]?, _ topology: Topology) -> [Int] {
+        groups.map { $0.flatMap { topology.groups[$0] } } ?? Array(0..<topology.deviceCount)
     }
 
     static func probes(devices: [Int], pasids: [UInt32?]) -> [IsolationProbe] {

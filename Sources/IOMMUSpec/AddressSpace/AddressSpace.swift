@@ -33,10 +33,17 @@ public protocol AddressSpace: AnyObject {
 
     /// `translate` of each probe, in order.
     func translations(_ probes: [(iova: UInt64, access: Access)]) -> [Result<UInt64, TranslationFault>]
+
+    /// Said (where `batchesTranslations`) before the next map, unmap or unmap-all: the
+    /// `mappings(in:)` and `translations` the checker asks right after it. An implementation in
+    /// another process answers them in that call's round trip.
+    func expectComparison(mappings range: ClosedRange<UInt64>, translations probes: [(iova: UInt64, access: Access)])
 }
 
 extension AddressSpace {
     public var batchesTranslations: Bool { false }
+
+    public func expectComparison(mappings range: ClosedRange<UInt64>, translations probes: [(iova: UInt64, access: Access)]) {}
 
     public func translations(_ probes: [(iova: UInt64, access: Access)]) -> [Result<UInt64, TranslationFault>] {
         probes.map { translate(iova: $0.iova, access: $0.access) }

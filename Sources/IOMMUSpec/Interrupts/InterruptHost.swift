@@ -60,6 +60,9 @@ public final class InterruptHost {
     public private(set) var raises: [(vector: Int, pasid: UInt32, fate: Fate)] = []
     private var injections: [Injection] = []
     private var callsThisOperation = 0
+    /// Told of every raise and its fate before the implementation hears of it (a plug-in
+    /// worker's copy of the host logs its raises in order with its host calls).
+    public var onRaise: ((_ vector: Int, _ pasid: UInt32, _ fate: Fate) -> Void)?
 
     public init(configuration: InterruptConfiguration) {
         self.configuration = configuration
@@ -132,14 +135,17 @@ public final class InterruptHost {
         guard tags.indices.contains(vector) else { return }
         guard pasid == (tags[vector] ?? configuration.defaultPASID) else {
             raises.append((vector, pasid, .rejected))
+            onRaise?(vector, pasid, .rejected)
             return
         }
         if vector < allocated {
             raises.append((vector, pasid, .signalled))
+            onRaise?(vector, pasid, .signalled)
             system?.hostTriggered(vector: vector)
         } else {
             raises.append((vector, pasid, .latched))
             latched[vector] = true
+            onRaise?(vector, pasid, .latched)
         }
     }
 

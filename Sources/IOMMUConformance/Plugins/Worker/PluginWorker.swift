@@ -51,7 +51,7 @@ private func watchParent() {
     if started == 0 { pthread_detach(thread) }
 }
 
-/// Dispatches requests to in-process plug-in wrappers whose callbacks go back over the channel.
+/// Dispatches requests to in-process plug-in wrappers over the worker's copies of the hosts.
 final class WorkerServer {
     let library: PluginLibrary
     let channel: FrameChannel
@@ -72,17 +72,6 @@ final class WorkerServer {
         return channel.send([FrameKind.result.rawValue] + Words.pack(failure) + results)
     }
 
-    /// Sends a callback and waits for its result, serving any request that arrives meanwhile
-    /// (the checker DMAs through the plug-in from inside a checkpoint).
-    func callback(_ words: [UInt64]) -> [UInt64] {
-        guard channel.send([FrameKind.callback.rawValue] + words) else { exit(3) }
-        while true {
-            guard case .success(let frame) = channel.receive(timeout: nil), let kind = frame.first else { exit(3) }
-            if kind == FrameKind.callbackResult.rawValue { return Array(frame.dropFirst()) }
-            guard kind == FrameKind.request.rawValue, answer(Array(frame.dropFirst())) else { exit(3) }
-        }
-    }
-
     private func store(_ object: AnyObject) -> [UInt64] {
         let handle = nextHandle
         nextHandle += 1
@@ -100,6 +89,18 @@ final class WorkerServer {
         case .destroy:
             objects[arg(0)] = nil
             return []
+        case .batch:
+            // handle, count, then each request as its length and words (opcode, arguments).
+            let creates: Set<WorkerOp> = [.asCreate, .isoCreate, .shadowCreate, .irqCreate, .destroy, .batch]
+            var results = [arg(1)], at = 2
+            for _ in 0..<min(arg(1), 64) {
+                let length = Int(min(arg(at), UInt64(args.count)))
+                guard length >= 1, at + 1 + length <= args.count, let inner = WorkerOp(rawValue: args[at + 1]), !creates.contains(inner) else { return [UInt64.max] }
+                let answer = handle([inner.rawValue, arg(0)] + args[(at + 2)..<(at + 1 + length)])
+                results += [UInt64(answer.count)] + answer
+                at += 1 + length
+            }
+            return results
         case .asCreate:
             guard let configuration = WorkerCoding.configuration(args), let space = try? PluginAddressSpace(library: library, configuration: configuration) else { return [1] }
             return store(space)
@@ -130,10 +131,19 @@ final class WorkerServer {
             }
         case .isoCreate:
             guard let topology = WorkerCoding.topology(args) else { return [1] }
-            guard let system = try? PluginIsolation(library: library, topology: topology, checkpoint: { [unowned self] in _ = self.callback([WorkerOp.checkpoint.rawValue]) }) else { return [1] }
-            return store(system)
+            guard let probed = try? ProbedIsolation(library: library, topology: topology) else { return [1] }
+            return store(probed)
+        case .isoStep:
+            // handle, focus flag (1: a list follows), focus count, the groups, then the operation.
+            guard let probed = object as? ProbedIsolation, args.count >= 4 else { return [UInt64.max] }
+            let count = Int(min(arg(2), UInt64(args.count)))
+            guard args.count >= 4 + count else { return [UInt64.max] }
+            let focus = arg(1) == 1 ? args[3..<(3 + count)].map { Int(min($0, 1 << 20)) } : nil
+            let inner = args[3 + count]
+            guard inner != WorkerOp.isoStep.rawValue else { return [UInt64.max] }
+            return probed.step(focus: focus) { handle([inner, arg(0)] + args[(4 + count)...]) }
         case .isoDMAMany, .isoOwners:
-            guard let system = object as? PluginIsolation else { return [UInt64.max] }
+            guard let system = (object as? ProbedIsolation)?.system else { return [UInt64.max] }
             let count = min(int(1), 1 << 16)
             if op == .isoOwners { return (0..<count).map { system.owner(of: $0).map { UInt64($0) } ?? UInt64.max } }
             var results: [UInt64] = []
@@ -145,7 +155,7 @@ final class WorkerServer {
             return results
         case .isoBind, .isoClaim, .isoRelease, .isoAttach, .isoDetach, .isoAttachPASID, .isoDetachPASID, .isoDMA, .isoOwner,
              .isoClaimDevice, .isoReleaseDevice, .isoAttachDevice, .isoDetachDevice:
-            guard let system = object as? PluginIsolation else { return [UInt64.max] }
+            guard let system = (object as? ProbedIsolation)?.system else { return [UInt64.max] }
             let result: Result<Void, IsolationError>
             switch op {
             case .isoBind: result = system.bind(device: int(1), driver: Driver.allCases[min(int(2), Driver.allCases.count - 1)])
@@ -187,20 +197,11 @@ final class WorkerServer {
             guard args.count >= 4 else { return [1] }
             let configuration = InterruptConfiguration(vectors: int(0), dynamicAllocation: arg(1) != 0, defaultPASID: UInt32(truncatingIfNeeded: arg(2)),
                                                        policy: arg(3) == 0 ? .emulated : .passThrough)
-            guard let vmm = try? PluginInterrupts(library: library, configuration: configuration, host: RemoteInterruptHost(server: self)) else { return [1] }
-            return store(vmm)
-        case .irqSetEnabled, .irqSetFunctionMask, .irqWriteEntry, .irqSetVectorMask, .irqSetPASID, .irqPendingBits, .irqHostTriggered:
-            guard let vmm = object as? PluginInterrupts else { return [UInt64.max] }
-            switch op {
-            case .irqSetEnabled: vmm.setEnabled(arg(1) != 0)
-            case .irqSetFunctionMask: vmm.setFunctionMask(arg(1) != 0)
-            case .irqWriteEntry: vmm.writeEntry(vector: int(1), address: arg(2), data: UInt32(truncatingIfNeeded: arg(3)))
-            case .irqSetVectorMask: vmm.setVectorMask(vector: int(1), masked: arg(2) != 0)
-            case .irqSetPASID: vmm.setPASID(vector: int(1), pasid: arg(2) == 0 ? nil : UInt32(truncatingIfNeeded: arg(3)))
-            case .irqPendingBits: return [vmm.pendingBits()]
-            default: vmm.hostTriggered(vector: int(1))
-            }
-            return []
+            guard let mirror = try? InterruptMirror(library: library, configuration: configuration) else { return [1] }
+            return store(mirror)
+        case .irqStep:
+            guard let mirror = object as? InterruptMirror else { return [UInt64.max] }
+            return mirror.step(args[1...])
         default:
             return [UInt64.max]
         }
@@ -241,23 +242,4 @@ final class ShadowMirror: ReportsForeignFailures {
 
     func takeForeignFailure() -> String? { layer.takeForeignFailure() }
     var foreignFailurePending: Bool { layer.foreignFailurePending }
-}
-
-/// The worker's stand-in for the checker's interrupt host.
-final class RemoteInterruptHost: InterruptHostInterface {
-    unowned let server: WorkerServer
-    init(server: WorkerServer) { self.server = server }
-
-    private func word(_ words: [UInt64]) -> UInt64 { words.first ?? 0 }
-    private func status(_ words: [UInt64]) -> Result<Void, InterruptHost.HostError> { word(words) == 0 ? .success(()) : .failure(.indexEnabled) }
-
-    func enable(count: Int) -> Result<Void, InterruptHost.HostError> { status(server.callback([WorkerOp.irqEnable.rawValue, UInt64(count)])) }
-    func disable() { _ = server.callback([WorkerOp.irqDisable.rawValue]) }
-    func grow(to count: Int) -> Result<Void, InterruptHost.HostError> { status(server.callback([WorkerOp.irqGrow.rawValue, UInt64(count)])) }
-    var allocated: Int { Int(min(word(server.callback([WorkerOp.irqAllocated.rawValue])), 64)) }
-    func setTrigger(vector: Int) { _ = server.callback([WorkerOp.irqSetTrigger.rawValue, UInt64(vector)]) }
-    func setPASID(vector: Int, pasid: UInt32?) { _ = server.callback([WorkerOp.irqHostSetPASID.rawValue, UInt64(vector), pasid == nil ? 0 : 1, UInt64(pasid ?? 0)]) }
-    var latchedBits: UInt64 { word(server.callback([WorkerOp.irqLatchedBits.rawValue])) }
-    func takeLatched(vector: Int) -> Int { Int(min(word(server.callback([WorkerOp.irqTakeLatched.rawValue, UInt64(vector)])), 1 << 30)) }
-    func deliver(vector: Int, address: UInt64, data: UInt32) { _ = server.callback([WorkerOp.irqDeliver.rawValue, UInt64(vector), address, UInt64(data)]) }
 }

@@ -1,8 +1,8 @@
 import Foundation
 import IOMMUSpec
 
-/// The checker's side of one plug-in worker process. A call sends a request and serves the
-/// worker's callbacks until the result arrives. If the worker dies or does not answer within
+/// The checker's side of one plug-in worker process. A call sends a request and waits for its
+/// result (the worker answers the plug-in's host callbacks from its own copies of the hosts). If the worker dies or does not answer within
 /// the timeout, the connection is dead and says why; the pool starts a new worker for the
 /// next case, so the campaign goes on.
 final class WorkerConnection {
@@ -82,31 +82,26 @@ final class WorkerConnection {
         killGroup()
     }
 
-    /// Runs `request`; `callback` answers the worker's host callbacks. On success returns the
-    /// foreign-failure text the worker reported (empty for none) and the result words.
-    func call(_ request: [UInt64], during description: String, callback: ([UInt64]) -> [UInt64]) -> Result<(failure: String, results: [UInt64]), PluginError> {
+    /// Runs `request`. On success returns the foreign-failure text the worker reported (empty
+    /// for none) and the result words.
+    func call(_ request: [UInt64], during description: String) -> Result<(failure: String, results: [UInt64]), PluginError> {
         if let death { return .failure(PluginError(death)) }
         guard channel.send([FrameKind.request.rawValue] + request) else { return .failure(die("\(describeExit()) before \(description)")) }
-        while true {
-            switch channel.receive(timeout: timeout, alive: { [process] in Self.running(process) }) {
-            case .success(let frame):
-                guard let kind = frame.first else { return .failure(die("sent an empty frame during \(description)")) }
-                if kind == FrameKind.result.rawValue {
-                    var index = 1
-                    guard let failure = Words.unpack(frame, &index) else { return .failure(die("sent a malformed result during \(description)")) }
-                    return .success((failure, Array(frame[index...])))
-                }
-                guard kind == FrameKind.callback.rawValue else { return .failure(die("sent frame kind \(kind) during \(description)")) }
-                let answer = callback(Array(frame.dropFirst()))
-                guard channel.send([FrameKind.callbackResult.rawValue] + answer) else { return .failure(die("\(describeExit()) during \(description)")) }
-            case .failure(.timedOut):
-                killGroup()
-                return .failure(die("hung: no answer within \(timeout) s during \(description), so it was killed"))
-            case .failure(.closed):
-                return .failure(die("\(describeExit()) during \(description)"))
-            case .failure(.malformed(let what)):
-                return .failure(die("sent \(what) during \(description)"))
+        switch channel.receive(timeout: timeout, alive: { [process] in Self.running(process) }) {
+        case .success(let frame):
+            guard frame.first == FrameKind.result.rawValue else {
+                return .failure(die(frame.first.map { "sent frame kind \($0) during \(description)" } ?? "sent an empty frame during \(description)"))
             }
+            var index = 1
+            guard let failure = Words.unpack(frame, &index) else { return .failure(die("sent a malformed result during \(description)")) }
+            return .success((failure, Array(frame[index...])))
+        case .failure(.timedOut):
+            killGroup()
+            return .failure(die("hung: no answer within \(timeout) s during \(description), so it was killed"))
+        case .failure(.closed):
+            return .failure(die("\(describeExit()) during \(description)"))
+        case .failure(.malformed(let what)):
+            return .failure(die("sent \(what) during \(description)"))
         }
     }
 

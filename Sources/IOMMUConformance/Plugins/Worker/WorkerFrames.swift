@@ -8,10 +8,6 @@ enum FrameKind: UInt64 {
     case request = 1
     /// Worker to checker: an operation's result (foreign-failure text, then results).
     case result = 2
-    /// Worker to checker: the plug-in called back into the host (opcode, arguments).
-    case callback = 3
-    /// Checker to worker: what the callback returned.
-    case callbackResult = 4
     /// Worker to checker, first frame: 0 and the surfaces' mask when the plug-in loaded,
     /// 1 and the error text when it did not.
     case hello = 5
@@ -43,7 +39,8 @@ enum Words {
     }
 }
 
-/// Reads and writes frames on a pair of file descriptors, with an optional read timeout.
+/// Reads and writes frames on a pair of file descriptors, with an optional read timeout. Reads
+/// are buffered: a frame usually arrives whole in one read(2), and a batch of frames in one.
 final class FrameChannel {
     enum Failure: Error {
         case closed
@@ -53,15 +50,23 @@ final class FrameChannel {
 
     let input: Int32
     let output: Int32
+    private var buffer: UnsafeMutableRawPointer
+    private var capacity = 1 << 16
+    /// The unread bytes are `start ..< end`.
+    private var start = 0, end = 0
 
     init(input: Int32, output: Int32) {
         self.input = input
         self.output = output
+        buffer = .allocate(byteCount: capacity, alignment: 8)
     }
 
+    deinit { buffer.deallocate() }
+
     func send(_ words: [UInt64]) -> Bool {
-        var frame = [UInt64(words.count)] + words
-        return frame.withUnsafeMutableBytes { raw in
+        var frame = [UInt64(words.count)]
+        frame.append(contentsOf: words)
+        return frame.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
                 let written = write(output, raw.baseAddress! + offset, raw.count - offset)
@@ -76,26 +81,37 @@ final class FrameChannel {
     /// The next frame. With `alive`, waiting is done in slices that ask whether the other side
     /// still runs: a dead worker whose pipe a forked child keeps open is `.closed`, not a hang.
     func receive(timeout seconds: Double?, alive: (() -> Bool)? = nil) -> Result<[UInt64], Failure> {
-        var header: UInt64 = 0
-        if let failure = read(into: &header, bytes: 8, timeout: seconds, alive: alive) { return .failure(failure) }
+        let deadline = seconds.map { ContinuousClock.now + .seconds($0) }
+        if let failure = fill(8, deadline, alive) { return .failure(failure) }
+        let header = buffer.loadUnaligned(fromByteOffset: start, as: UInt64.self)
         guard header <= 1 << 24 else { return .failure(.malformed("a frame of \(header) words")) }
-        var words = [UInt64](repeating: 0, count: Int(header))
-        let failure = words.withUnsafeMutableBytes { raw -> Failure? in
-            guard raw.count > 0 else { return nil }
-            return read(raw.baseAddress!, bytes: raw.count, timeout: seconds, alive: alive)
+        let bytes = 8 * Int(header)
+        if let failure = fill(8 + bytes, deadline, alive) { return .failure(failure) }
+        let words = [UInt64](unsafeUninitializedCapacity: Int(header)) { words, count in
+            UnsafeMutableRawBufferPointer(words).copyMemory(from: UnsafeRawBufferPointer(start: buffer + start + 8, count: bytes))
+            count = Int(header)
         }
-        if let failure { return .failure(failure) }
+        start += 8 + bytes
+        if start == end { (start, end) = (0, 0) }
         return .success(words)
     }
 
-    private func read(into value: inout UInt64, bytes: Int, timeout: Double?, alive: (() -> Bool)?) -> Failure? {
-        withUnsafeMutableBytes(of: &value) { read($0.baseAddress!, bytes: bytes, timeout: timeout, alive: alive) }
-    }
-
-    private func read(_ buffer: UnsafeMutableRawPointer, bytes: Int, timeout: Double?, alive: (() -> Bool)?) -> Failure? {
-        var offset = 0
-        let deadline = timeout.map { ContinuousClock.now + .seconds($0) }
-        while offset < bytes {
+    /// Reads until `count` unread bytes are buffered.
+    private func fill(_ count: Int, _ deadline: ContinuousClock.Instant?, _ alive: (() -> Bool)?) -> Failure? {
+        guard end - start < count else { return nil }
+        if start + count > capacity {
+            // Move the unread bytes to the front, and grow when a frame is larger than the buffer.
+            if count > capacity {
+                let larger = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 8)
+                larger.copyMemory(from: buffer + start, byteCount: end - start)
+                buffer.deallocate()
+                (buffer, capacity) = (larger, count)
+            } else {
+                buffer.copyMemory(from: buffer + start, byteCount: end - start)
+            }
+            (start, end) = (0, end - start)
+        }
+        while end - start < count {
             if let deadline {
                 let left = deadline - ContinuousClock.now
                 let milliseconds = max(0, Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
@@ -108,10 +124,10 @@ final class FrameChannel {
                     continue
                 }
             }
-            let got = Glibc.read(input, buffer + offset, bytes - offset)
+            let got = Glibc.read(input, buffer + end, capacity - end)
             if got < 0 && errno == EINTR { continue }
             guard got > 0 else { return .closed }
-            offset += got
+            end += got
         }
         return nil
     }

@@ -1,10 +1,11 @@
 import IOMMUSpec
 
-/// Operation codes of the worker protocol: requests the checker sends and callbacks the worker
-/// sends back while a request runs. Arguments and results are 64-bit words.
+/// Operation codes of the worker protocol: the requests the checker sends. Arguments and results are 64-bit words.
 enum WorkerOp: UInt64 {
     // Every surface.
     case destroy = 1
+    /// Several requests on one object, answered in one frame (a step and the probes after it).
+    case batch = 2
     // AddressSpace: handle first.
     case asCreate = 10, asMap, asUnmap, asUnmapAll, asTranslate, asMappings
     /// Many translations in one round trip (the state comparison's probes).
@@ -13,14 +14,12 @@ enum WorkerOp: UInt64 {
     case isoCreate = 20, isoBind, isoClaim, isoRelease, isoAttach, isoDetach, isoAttachPASID, isoDetachPASID, isoDMA, isoOwner
     /// Many DMA probes, or every group's owner, in one round trip (the monitor's checkpoints).
     case isoDMAMany = 30, isoOwners, isoClaimDevice, isoReleaseDevice, isoAttachDevice, isoDetachDevice
+    /// An operation with its checkpoint focus; the answer carries the views (ProbedIsolation).
+    case isoStep = 36
     // Shadow.
     case shadowCreate = 40, shadowInvalidate
-    // Interrupts.
-    case irqCreate = 60, irqSetEnabled, irqSetFunctionMask, irqWriteEntry, irqSetVectorMask, irqSetPASID, irqPendingBits, irqHostTriggered
-
-    // Callbacks.
-    case checkpoint = 100
-    case irqEnable = 120, irqDisable, irqGrow, irqAllocated, irqSetTrigger, irqHostSetPASID, irqLatchedBits, irqTakeLatched, irqDeliver
+    // Interrupts: a whole step (InterruptStepCoding) against the worker's copy of the host.
+    case irqCreate = 60, irqStep
 }
 
 /// Word encodings shared by both ends.

@@ -13,7 +13,7 @@ class WorkerProxy: ReportsForeignFailures {
         } catch {
             throw ImplementationUnavailable(error.description)
         }
-        switch connection.call([create.rawValue] + arguments, during: "create", callback: { _ in [] }) {
+        switch connection.call([create.rawValue] + arguments, during: "create") {
         case .success(let answer) where answer.results.count == 2 && answer.results[0] == 0:
             handle = answer.results[1]
         case .success:
@@ -23,18 +23,15 @@ class WorkerProxy: ReportsForeignFailures {
         }
     }
 
-    // No callbacks are served from deinit: `self` may not be captured while it is destroyed.
-    deinit { _ = destroy { _ in [] } }
+    deinit { _ = closeForeign() }
 
     /// Sends `destroy` once and waits for it: a plug-in that crashes or hangs in `destroy`
     /// fails the case instead of passing it.
-    func closeForeign() -> String? { destroy { [unowned self] in self.serve($0) } }
-
-    private func destroy(serving callback: ([UInt64]) -> [UInt64]) -> String? {
+    func closeForeign() -> String? {
         guard handle != 0 else { return nil }
         defer { handle = 0 }
         if let death = connection.death { return death }
-        switch connection.call([WorkerOp.destroy.rawValue, handle], during: "destroy", callback: callback) {
+        switch connection.call([WorkerOp.destroy.rawValue, handle], during: "destroy") {
         case .success(let answer): return answer.failure.isEmpty ? nil : answer.failure
         case .failure(let error): return error.description
         }
@@ -42,7 +39,7 @@ class WorkerProxy: ReportsForeignFailures {
 
     /// Calls `op` on this object; nil (with the failure recorded) if the worker died or hung.
     func call(_ op: WorkerOp, _ arguments: [UInt64], _ description: @autoclosure () -> String, minimumResults: Int = 0) -> [UInt64]? {
-        switch connection.call([op.rawValue, handle] + arguments, during: description(), callback: { [unowned self] in self.serve($0) }) {
+        switch connection.call([op.rawValue, handle] + arguments, during: description()) {
         case .success(let answer):
             if !answer.failure.isEmpty { failures.record(answer.failure) }
             guard answer.results.count >= minimumResults else {
@@ -56,8 +53,23 @@ class WorkerProxy: ReportsForeignFailures {
         }
     }
 
-    /// Answers a callback the plug-in made while a call was running.
-    func serve(_ callback: [UInt64]) -> [UInt64] { [] }
+    /// Runs several requests on this object in one round trip (at most 64); their results in
+    /// order, or nil (with the failure recorded) if the worker died, hung or garbled them.
+    func batch(_ requests: [[UInt64]], _ description: @autoclosure () -> String) -> [[UInt64]]? {
+        let words = [UInt64(requests.count)] + requests.flatMap { [UInt64($0.count)] + $0 }
+        guard let answer = call(.batch, words, description(), minimumResults: 1) else { return nil }
+        var results: [[UInt64]] = [], index = 1
+        for _ in requests {
+            guard index < answer.count, answer[index] <= UInt64(answer.count - index - 1) else {
+                failures.record("the worker garbled its answer to \(description())")
+                return nil
+            }
+            let count = Int(answer[index])
+            results.append(Array(answer[(index + 1)..<(index + 1 + count)]))
+            index += 1 + count
+        }
+        return results
+    }
 
     func takeForeignFailure() -> String? { failures.take() }
     var foreignFailurePending: Bool { failures.pending }
@@ -71,66 +83,152 @@ final class WorkerAddressSpace: WorkerProxy, AddressSpace {
         try super.init(pool: pool, create: .asCreate, WorkerCoding.configurationWords(configuration), refused: "plug-in '\(name)' refused the address-space configuration \(configuration)")
     }
 
+    /// What the machine will ask right after the next state-changing call.
+    private var expected: (range: ClosedRange<UInt64>, probes: [(iova: UInt64, access: Access)])?
+    /// Those answers, taken in the call's round trip; good until the next call.
+    private var prefetched: (range: ClosedRange<UInt64>, extents: [Extent], probes: [(iova: UInt64, access: Access)], translations: [Result<UInt64, TranslationFault>])?
+
+    func expectComparison(mappings range: ClosedRange<UInt64>, translations probes: [(iova: UInt64, access: Access)]) {
+        expected = (range, probes)
+    }
+
+    /// A state-changing call, with the expected probes after it in the same round trip.
+    private func changing(_ op: WorkerOp, _ arguments: [UInt64], _ description: @autoclosure () -> String, minimumResults: Int) -> [UInt64]? {
+        prefetched = nil
+        guard let (range, probes) = expected else { return call(op, arguments, description(), minimumResults: minimumResults) }
+        expected = nil
+        let requests = [[op.rawValue] + arguments, [WorkerOp.asMappings.rawValue, range.lowerBound, range.upperBound],
+                        [WorkerOp.asTranslateMany.rawValue] + Self.translateArguments(probes)]
+        guard let answers = batch(requests, "\(description()) and the state probes after it") else { return nil }
+        guard answers[0].count >= minimumResults else {
+            failures.record("the worker answered \(description()) with \(answers[0].count) words, \(minimumResults) expected")
+            return nil
+        }
+        var index = 0
+        // Answers that do not decode are asked again, one call each, and judged as they were before.
+        if let extents = WorkerCoding.extents(answers[1], &index), index == answers[1].count, let translations = Self.translations(answers[2], count: probes.count) {
+            prefetched = (range, extents, probes, translations)
+        }
+        return answers[0]
+    }
+
     func map(iova: UInt64, length: UInt64, phys: UInt64, permissions: Permissions) -> Result<Void, AddressSpaceError> {
-        guard let words = call(.asMap, [iova, length, phys, UInt64(permissions.rawValue)], "map(\(hex(iova)), \(hex(length)))", minimumResults: 1) else { return .failure(.overlap) }
+        guard let words = changing(.asMap, [iova, length, phys, UInt64(permissions.rawValue)], "map(\(hex(iova)), \(hex(length)))", minimumResults: 1) else { return .failure(.overlap) }
         if words[0] == 0 { return .success(()) }
         return .failure(WorkerCoding.addressSpaceError(words[0]) ?? .overlap)
     }
 
     func unmap(iova: UInt64, length: UInt64) -> Result<UInt64, UnmapFailure> {
-        guard let words = call(.asUnmap, [iova, length], "unmap(\(hex(iova)), \(hex(length)))", minimumResults: 2) else { return .failure(UnmapFailure(.overlap)) }
+        guard let words = changing(.asUnmap, [iova, length], "unmap(\(hex(iova)), \(hex(length)))", minimumResults: 2) else { return .failure(UnmapFailure(.overlap)) }
         return WorkerCoding.unmapResult(words) ?? .failure(UnmapFailure(.overlap))
     }
 
     func unmapAll(iova: UInt64, length: UInt64) -> Result<UInt64, UnmapFailure> {
-        guard let words = call(.asUnmapAll, [iova, length], "unmap-all", minimumResults: 2) else { return .failure(UnmapFailure(.overlap)) }
+        guard let words = changing(.asUnmapAll, [iova, length], "unmap-all", minimumResults: 2) else { return .failure(UnmapFailure(.overlap)) }
         return WorkerCoding.unmapResult(words) ?? .failure(UnmapFailure(.overlap))
     }
 
     func translate(iova: UInt64, access: Access) -> Result<UInt64, TranslationFault> {
+        prefetched = nil
         guard let words = call(.asTranslate, [iova, UInt64(access.rawValue)], "translate(\(hex(iova)))", minimumResults: 2) else { return .failure(.notMapped) }
-        if words[0] == 0 { return .success(words[1]) }
-        let all = TranslationFault.allCases
-        return .failure(words[0] <= UInt64(all.count) ? all[Int(words[0]) - 1] : .notMapped)
+        return Self.translation(words[0], words[1])
     }
 
     var batchesTranslations: Bool { true }
 
     func translations(_ probes: [(iova: UInt64, access: Access)]) -> [Result<UInt64, TranslationFault>] {
-        let arguments = [UInt64(probes.count)] + probes.flatMap { [$0.iova, UInt64($0.access.rawValue)] }
-        guard let words = call(.asTranslateMany, arguments, "translate of \(probes.count) probes", minimumResults: 2 * probes.count) else {
+        if let prefetched, prefetched.probes.elementsEqual(probes, by: { $0.iova == $1.iova && $0.access == $1.access }) { return prefetched.translations }
+        prefetched = nil
+        guard let words = call(.asTranslateMany, Self.translateArguments(probes), "translate of \(probes.count) probes", minimumResults: 2 * probes.count),
+              let answers = Self.translations(words, count: probes.count) else {
             return probes.map { _ in .failure(.notMapped) }
         }
-        let all = TranslationFault.allCases
-        return probes.indices.map { index in
-            let status = words[2 * index]
-            if status == 0 { return .success(words[2 * index + 1]) }
-            return .failure(status <= UInt64(all.count) ? all[Int(status) - 1] : .notMapped)
-        }
+        return answers
     }
 
     func mappings(in range: ClosedRange<UInt64>) -> [Extent] {
+        if let prefetched, prefetched.range == range { return prefetched.extents }
+        prefetched = nil
         guard let words = call(.asMappings, [range.lowerBound, range.upperBound], "mappings") else { return [] }
         var index = 0
         return WorkerCoding.extents(words, &index) ?? []
+    }
+
+    private static func translateArguments(_ probes: [(iova: UInt64, access: Access)]) -> [UInt64] {
+        [UInt64(probes.count)] + probes.flatMap { [$0.iova, UInt64($0.access.rawValue)] }
+    }
+
+    private static func translations(_ words: [UInt64], count: Int) -> [Result<UInt64, TranslationFault>]? {
+        guard words.count >= 2 * count else { return nil }
+        return (0..<count).map { translation(words[2 * $0], words[2 * $0 + 1]) }
+    }
+
+    private static func translation(_ status: UInt64, _ phys: UInt64) -> Result<UInt64, TranslationFault> {
+        if status == 0 { return .success(phys) }
+        let all = TranslationFault.allCases
+        return .failure(status <= UInt64(all.count) ? all[Int(status) - 1] : .notMapped)
     }
 }
 
 final class WorkerIsolation: WorkerProxy, IsolationSystem {
     private let checkpoint: () -> Void
+    private let topology: Topology
+    private let pasids: [UInt32?]
+    var checkpointFocus: [Int]?
+    /// The view the next probes are answered from: a checkpoint's while it is replayed, then the
+    /// one after the operation, until the next call.
+    private var view: (owners: [Int?], probes: [IsolationProbe], outcomes: [DMAOutcome])?
+    private var replaying = false
 
     init(pool: WorkerPool, topology: Topology, checkpoint: @escaping () -> Void, name: String) throws(ImplementationUnavailable) {
         self.checkpoint = checkpoint
+        self.topology = topology
+        pasids = [nil] + topology.probedPASIDs.map { Optional($0) }
         try super.init(pool: pool, create: .isoCreate, WorkerCoding.topologyWords(topology), refused: "plug-in '\(name)' refused the topology \(topology)")
     }
 
-    override func serve(_ callback: [UInt64]) -> [UInt64] {
-        if callback.first == WorkerOp.checkpoint.rawValue { checkpoint() }
-        return []
+    /// Runs one operation with the monitor's focus; replays its checkpoints; returns its results.
+    private func step(_ op: WorkerOp, _ arguments: [UInt64], _ description: String, minimumResults: Int) -> [UInt64]? {
+        view = nil
+        let focus = checkpointFocus
+        let focusWords: [UInt64] = focus.map { [1, UInt64($0.count)] + $0.map { UInt64(truncatingIfNeeded: $0) } } ?? [0, 0]
+        guard let words = call(.isoStep, focusWords + [op.rawValue] + arguments, description) else { return nil }
+        var index = 0
+        func take(_ count: Int) -> ArraySlice<UInt64>? {
+            guard count >= 0, count <= words.count - index else { return nil }
+            defer { index += count }
+            return words[index..<(index + count)]
+        }
+        func malformed() -> [UInt64]? {
+            failures.record("the worker sent a malformed answer to \(description)")
+            view = nil
+            return nil
+        }
+        guard let resultCount = take(1)?.first, let results = take(Int(min(resultCount, 1 << 20))), results.count >= minimumResults,
+              let viewCount = take(1)?.first else { return malformed() }
+        let checkpointProbes = IsolationView.probes(devices: IsolationView.devices(of: focus, topology), pasids: pasids)
+        for _ in 0..<min(viewCount, 1 << 20) {
+            guard let checkpointView = decodeView(take, checkpointProbes) else { return malformed() }
+            view = checkpointView
+            replaying = true
+            checkpoint()
+            replaying = false
+        }
+        let allProbes = IsolationView.probes(devices: IsolationView.devices(of: nil, topology), pasids: pasids)
+        guard let after = decodeView(take, allProbes), index == words.count else { return malformed() }
+        view = after
+        return Array(results)
+    }
+
+    private func decodeView(_ take: (Int) -> ArraySlice<UInt64>?, _ probes: [IsolationProbe]) -> (owners: [Int?], probes: [IsolationProbe], outcomes: [DMAOutcome])? {
+        guard let owners = take(topology.groups.count), let outcomes = take(3 * probes.count) else { return nil }
+        let base = outcomes.startIndex
+        return (owners.map { $0 == UInt64.max ? nil : Int(min($0, 1 << 20)) }, probes,
+                probes.indices.map { WorkerCoding.dmaOutcome(outcomes[(base + 3 * $0)..<(base + 3 * $0 + 3)]) })
     }
 
     private func status(_ op: WorkerOp, _ arguments: [Int], _ description: String) -> Result<Void, IsolationError> {
-        guard let words = call(op, arguments.map { UInt64(bitPattern: Int64($0)) }, description, minimumResults: 1) else { return .failure(.noSuchObject) }
+        guard let words = step(op, arguments.map { UInt64(bitPattern: Int64($0)) }, description, minimumResults: 1) else { return .failure(.noSuchObject) }
         if words[0] == 0 { return .success(()) }
         let all = IsolationError.allCases
         return .failure(words[0] <= UInt64(all.count) ? all[Int(words[0]) - 1] : .noSuchObject)
@@ -151,24 +249,32 @@ final class WorkerIsolation: WorkerProxy, IsolationSystem {
     func detachDevice(context: Int, device: Int) -> Result<Void, IsolationError> { status(.isoDetachDevice, [context, device], "detach-device") }
 
     func dma(device: Int, pasid: UInt32?, iova: UInt64, access: Access) -> DMAOutcome {
-        guard let words = call(.isoDMA, [UInt64(bitPattern: Int64(device)), UInt64(pasid ?? 0), iova, UInt64(access.rawValue)], "dma(d\(device))", minimumResults: 3) else { return .noDomain }
+        guard let words = step(.isoDMA, [UInt64(bitPattern: Int64(device)), UInt64(pasid ?? 0), iova, UInt64(access.rawValue)], "dma(d\(device))", minimumResults: 3) else { return .noDomain }
         return WorkerCoding.dmaOutcome(words[...])
     }
 
     func owner(of group: Int) -> Int? {
-        guard let words = call(.isoOwner, [UInt64(bitPattern: Int64(group))], "owner(g\(group))", minimumResults: 1), words[0] != UInt64.max else { return nil }
+        guard let words = step(.isoOwner, [UInt64(bitPattern: Int64(group))], "owner(g\(group))", minimumResults: 1), words[0] != UInt64.max else { return nil }
         return Int(min(words[0], 1 << 20))
     }
 }
 
 extension WorkerIsolation: BatchedIsolationProbes {
+    /// From the current view when it holds these probes; otherwise asked of the worker, which is
+    /// right only after the operation (the plug-in has moved on from a checkpoint).
     func dma(_ probes: [IsolationProbe]) -> [DMAOutcome] {
+        if let view, view.probes == probes { return view.outcomes }
+        if replaying {
+            failures.record("the checker asked, at a checkpoint, for probes the worker did not take (a bug of the checker)")
+            return probes.map { _ in .noDomain }
+        }
         let arguments = [UInt64(probes.count)] + probes.flatMap { [UInt64(bitPattern: Int64($0.device)), UInt64($0.pasid ?? 0), IsolationProbe.iova, UInt64($0.access.rawValue)] }
         guard let words = call(.isoDMAMany, arguments, "dma probes", minimumResults: 3 * probes.count) else { return probes.map { _ in .noDomain } }
         return probes.indices.map { WorkerCoding.dmaOutcome(words[(3 * $0)..<(3 * $0 + 3)]) }
     }
 
     func owners(groups: Int) -> [Int?] {
+        if let view, view.owners.count == groups { return view.owners }
         guard let words = call(.isoOwners, [UInt64(groups)], "owners", minimumResults: groups) else { return Array(repeating: nil, count: groups) }
         return words.prefix(groups).map { $0 == UInt64.max ? nil : Int(min($0, 1 << 20)) }
     }
@@ -225,41 +331,99 @@ final class WorkerShadow: WorkerProxy, ShadowSystem {
     }
 }
 
-final class WorkerInterrupts: WorkerProxy, InterruptSystem {
-    let host: any InterruptHostInterface
+/// An interrupt plug-in in a worker (`InterruptMirror`): each step is one round trip, and what
+/// the worker's copy of the host saw is replayed here, on the checker's host, in order, with
+/// every answer checked against the one this host gives.
+final class WorkerInterrupts: WorkerProxy, InterruptSystem, MirroredInterrupts {
+    let host: InterruptHost
+    /// The pending bits the last step's answer carried, until they are read.
+    private var stepPending: UInt64?
 
-    init(pool: WorkerPool, configuration: InterruptConfiguration, host: any InterruptHostInterface, name: String) throws(ImplementationUnavailable) {
+    init(pool: WorkerPool, configuration: InterruptConfiguration, host: InterruptHost, name: String) throws(ImplementationUnavailable) {
         self.host = host
         try super.init(pool: pool, create: .irqCreate, [UInt64(configuration.vectors), configuration.dynamicAllocation ? 1 : 0, UInt64(configuration.defaultPASID),
                                                         configuration.policy.disabled == .pending ? 0 : 1],
                        refused: "plug-in '\(name)' refused the interrupt configuration \(configuration)")
     }
 
-    override func serve(_ callback: [UInt64]) -> [UInt64] {
-        guard let first = callback.first, let op = WorkerOp(rawValue: first) else { return [] }
-        func arg(_ i: Int) -> UInt64 { i + 1 < callback.count ? callback[i + 1] : 0 }
-        // Reported as the plug-in sent it (a uint32): an impossible vector shows as itself.
-        let vector = Int(min(arg(0), UInt64(UInt32.max)))
-        switch op {
-        case .irqEnable: if case .success = host.enable(count: vector) { return [0] } else { return [1] }
-        case .irqDisable: host.disable()
-        case .irqGrow: if case .success = host.grow(to: vector) { return [0] } else { return [1] }
-        case .irqAllocated: return [UInt64(host.allocated)]
-        case .irqSetTrigger: host.setTrigger(vector: vector)
-        case .irqHostSetPASID: host.setPASID(vector: vector, pasid: arg(1) == 0 ? nil : UInt32(truncatingIfNeeded: arg(2)))
-        case .irqLatchedBits: return [host.latchedBits]
-        case .irqTakeLatched: return [UInt64(host.takeLatched(vector: vector))]
-        case .irqDeliver: host.deliver(vector: vector, address: arg(1), data: UInt32(truncatingIfNeeded: arg(2)))
-        default: break
+    func perform(_ operation: InterruptOperation?, raiseNow: Bool, raises: [InterruptHost.Injection]) {
+        stepPending = nil
+        let words = InterruptStepCoding.words(operation, raiseNow: raiseNow, raises: raises)
+        guard let answer = call(.irqStep, words, operation.map { "\($0)" } ?? "pending-bits", minimumResults: 2) else { return }
+        let width = InterruptHostEvent.width, count = Int(min(answer[1], 1 << 20))
+        guard answer.count == 2 + count * width else {
+            failures.record("the worker answered \(operation.map { "\($0)" } ?? "pending-bits") with \(answer.count) words for \(count) host events")
+            return
         }
-        return []
+        var events: [InterruptHostEvent] = []
+        for index in 0..<count {
+            guard let event = InterruptHostEvent(answer[(2 + index * width)..<(2 + (index + 1) * width)]) else {
+                failures.record("the worker sent a malformed host event during \(operation.map { "\($0)" } ?? "pending-bits")")
+                return
+            }
+            events.append(event)
+        }
+        var scheduled: [(vector: Int, pasid: UInt32, afterCall: Int)] = raises.sorted { $0.afterCall < $1.afterCall }.map { ($0.vector, $0.pasid, $0.afterCall) }
+        if raiseNow, case .raise(let vector, let pasid) = operation { scheduled.insert((vector, pasid, 0), at: 0) }
+        if let problem = replay(events, scheduled: scheduled.filter { $0.vector >= 0 && $0.vector < host.configuration.vectors }) {
+            failures.record("\(problem) (the worker's copy of the host and the checker's diverged)")
+            return
+        }
+        stepPending = answer[0]
     }
 
-    func setEnabled(_ enabled: Bool) { _ = call(.irqSetEnabled, [enabled ? 1 : 0], "msix-enable(\(enabled))") }
-    func setFunctionMask(_ masked: Bool) { _ = call(.irqSetFunctionMask, [masked ? 1 : 0], "function-mask(\(masked))") }
-    func writeEntry(vector: Int, address: UInt64, data: UInt32) { _ = call(.irqWriteEntry, [UInt64(vector), address, UInt64(data)], "write-entry(v\(vector))") }
-    func setVectorMask(vector: Int, masked: Bool) { _ = call(.irqSetVectorMask, [UInt64(vector), masked ? 1 : 0], "\(masked ? "mask" : "unmask")(v\(vector))") }
-    func setPASID(vector: Int, pasid: UInt32?) { _ = call(.irqSetPASID, [UInt64(vector), pasid == nil ? 0 : 1, UInt64(pasid ?? 0)], "set-pasid(v\(vector))") }
-    func pendingBits() -> UInt64 { call(.irqPendingBits, [], "pending-bits", minimumResults: 1)?[0] ?? 0 }
-    func hostTriggered(vector: Int) { _ = call(.irqHostTriggered, [UInt64(vector)], "host-triggered(v\(vector))") }
+    /// Replays the worker's host events on the checker's host. Raises must come in the order
+    /// they were scheduled, none before it was due (after its `afterCall`-th counted host call,
+    /// or once the operation returned), and each must meet the fate this host gives it.
+    private func replay(_ events: [InterruptHostEvent], scheduled: [(vector: Int, pasid: UInt32, afterCall: Int)]) -> String? {
+        var next = 0, counted = 0, returned = false
+        func status(_ result: Result<Void, InterruptHost.HostError>) -> UInt64 { if case .success = result { return 0 } else { return 1 } }
+        for event in events {
+            let here: InterruptHostEvent
+            switch event {
+            case .enable(let count, _): here = .enable(count: count, status: status(host.enable(count: count)))
+            case .disable: host.disable(); here = event
+            case .grow(let count, _): here = .grow(count: count, status: status(host.grow(to: count)))
+            case .allocated: here = .allocated(UInt64(host.allocated))
+            case .setTrigger(let vector): host.setTrigger(vector: vector); here = event
+            case .setPASID(let vector, let pasid): host.setPASID(vector: vector, pasid: pasid); here = event
+            case .latchedBits: here = .latchedBits(host.latchedBits)
+            case .takeLatched(let vector, _): here = .takeLatched(vector: vector, taken: UInt64(host.takeLatched(vector: vector)))
+            case .deliver(let vector, let address, let data): host.deliver(vector: vector, address: address, data: data); here = event
+            case .returned:
+                if returned { return "the operation returned twice" }
+                returned = true
+                here = event
+            case .raise(let vector, let pasid, _):
+                guard next < scheduled.count, scheduled[next].vector == vector, scheduled[next].pasid == pasid,
+                      returned || scheduled[next].afterCall <= counted else {
+                    return "raise(v\(vector), pasid \(pasid)) after \(counted) host calls was not scheduled then"
+                }
+                next += 1
+                host.raise(vector: vector, pasid: pasid)
+                here = .raise(vector: vector, pasid: pasid, fate: host.raises.last?.fate ?? .rejected)
+            }
+            if event.isCounted { counted += 1 }
+            if here != event { return "the worker's copy answered \(event), the checker's host \(here)" }
+        }
+        if !returned { return "the operation never returned" }
+        if next < scheduled.count { return "raise(v\(scheduled[next].vector), pasid \(scheduled[next].pasid)) was never made" }
+        return nil
+    }
+
+    func pendingBits() -> UInt64 {
+        if stepPending == nil { perform(nil, raiseNow: false, raises: []) }
+        defer { stepPending = nil }
+        return stepPending ?? 0
+    }
+
+    // One call at a time, with no raises scheduled (the machine sends whole steps).
+    func setEnabled(_ enabled: Bool) { perform(.setEnabled(enabled, raises: []), raiseNow: false, raises: []) }
+    func setFunctionMask(_ masked: Bool) { perform(.setFunctionMask(masked, raises: []), raiseNow: false, raises: []) }
+    func writeEntry(vector: Int, address: UInt64, data: UInt32) { perform(.writeEntry(vector: vector, address: address, data: data, raises: []), raiseNow: false, raises: []) }
+    func setVectorMask(vector: Int, masked: Bool) { perform(.setVectorMask(vector: vector, masked: masked, raises: []), raiseNow: false, raises: []) }
+    func setPASID(vector: Int, pasid: UInt32?) { perform(.setPASID(vector: vector, pasid: pasid, raises: []), raiseNow: false, raises: []) }
+    /// Raises happen in the worker's copy of the host, where the plug-in hears of them; the
+    /// replay of one on the checker's host must not tell it twice.
+    func hostTriggered(vector: Int) {}
 }

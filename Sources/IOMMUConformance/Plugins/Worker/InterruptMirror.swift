@@ -1,0 +1,219 @@
+import IOMMUSpec
+
+/// What the host saw during one interrupt step, in the order it happened: the plug-in's host
+/// calls (with what each returned) and the device's raises (with their fate). The worker's copy
+/// of the host logs them; the checker replays them on its own host and checks every answer.
+enum InterruptHostEvent: Equatable {
+    case enable(count: Int, status: UInt64)
+    case disable
+    case grow(count: Int, status: UInt64)
+    case allocated(UInt64)
+    case setTrigger(vector: Int)
+    case setPASID(vector: Int, pasid: UInt32?)
+    case latchedBits(UInt64)
+    case takeLatched(vector: Int, taken: UInt64)
+    case deliver(vector: Int, address: UInt64, data: UInt32)
+    case raise(vector: Int, pasid: UInt32, fate: InterruptHost.Fate)
+    /// The guest operation returned; raises still due happen after this.
+    case returned
+
+    static let width = 5
+
+    var words: [UInt64] {
+        switch self {
+        case .enable(let count, let status): [0, UInt64(truncatingIfNeeded: count), 0, 0, status]
+        case .disable: [1, 0, 0, 0, 0]
+        case .grow(let count, let status): [2, UInt64(truncatingIfNeeded: count), 0, 0, status]
+        case .allocated(let value): [3, 0, 0, 0, value]
+        case .setTrigger(let vector): [4, UInt64(truncatingIfNeeded: vector), 0, 0, 0]
+        case .setPASID(let vector, let pasid): [5, UInt64(truncatingIfNeeded: vector), pasid == nil ? 0 : 1, UInt64(pasid ?? 0), 0]
+        case .latchedBits(let bits): [6, 0, 0, 0, bits]
+        case .takeLatched(let vector, let taken): [7, UInt64(truncatingIfNeeded: vector), 0, 0, taken]
+        case .deliver(let vector, let address, let data): [8, UInt64(truncatingIfNeeded: vector), address, UInt64(data), 0]
+        case .raise(let vector, let pasid, let fate): [9, UInt64(truncatingIfNeeded: vector), UInt64(pasid), 0, Self.fates.firstIndex(of: fate).map(UInt64.init) ?? 0]
+        case .returned: [10, 0, 0, 0, 0]
+        }
+    }
+
+    private static let fates: [InterruptHost.Fate] = [.signalled, .latched, .rejected]
+
+    /// Vectors travel as the plug-in sent them (a uint32), so an impossible one shows as itself.
+    init?(_ w: ArraySlice<UInt64>) {
+        guard w.count == Self.width else { return nil }
+        let kind = w[w.startIndex], a = w[w.startIndex + 1], b = w[w.startIndex + 2], c = w[w.startIndex + 3], result = w[w.startIndex + 4]
+        let vector = Int(min(a, UInt64(UInt32.max)))
+        switch kind {
+        case 0: self = .enable(count: vector, status: result)
+        case 1: self = .disable
+        case 2: self = .grow(count: vector, status: result)
+        case 3: self = .allocated(result)
+        case 4: self = .setTrigger(vector: vector)
+        case 5: self = .setPASID(vector: vector, pasid: b == 0 ? nil : UInt32(truncatingIfNeeded: c))
+        case 6: self = .latchedBits(result)
+        case 7: self = .takeLatched(vector: vector, taken: result)
+        case 8: self = .deliver(vector: vector, address: b, data: UInt32(truncatingIfNeeded: c))
+        case 9:
+            guard result < UInt64(Self.fates.count) else { return nil }
+            self = .raise(vector: vector, pasid: UInt32(truncatingIfNeeded: b), fate: Self.fates[Int(result)])
+        case 10: self = .returned
+        default: return nil
+        }
+    }
+
+    /// Host calls that count toward an injection's `afterCall` (the SET_IRQS-style ones).
+    var isCounted: Bool {
+        switch self {
+        case .enable, .disable, .grow, .setTrigger, .setPASID: true
+        default: false
+        }
+    }
+}
+
+/// One interrupt step on the wire: the guest operation, whether the device raises now (a raise
+/// the model did not prohibit), and the raises scheduled during it.
+enum InterruptStepCoding {
+    static func words(_ operation: InterruptOperation?, raiseNow: Bool, raises: [InterruptHost.Injection]) -> [UInt64] {
+        let op: [UInt64] = switch operation {
+        case .setEnabled(let on, _): [0, on ? 1 : 0, 0, 0]
+        case .setFunctionMask(let on, _): [1, on ? 1 : 0, 0, 0]
+        case .writeEntry(let vector, let address, let data, _): [2, UInt64(truncatingIfNeeded: vector), address, UInt64(data)]
+        case .setVectorMask(let vector, let masked, _): [3, UInt64(truncatingIfNeeded: vector), masked ? 1 : 0, 0]
+        case .setPASID(let vector, let pasid, _): [4, UInt64(truncatingIfNeeded: vector), pasid == nil ? 0 : 1, UInt64(pasid ?? 0)]
+        case .raise(let vector, let pasid): [5, UInt64(truncatingIfNeeded: vector), UInt64(pasid), 0]
+        case nil: [6, 0, 0, 0]
+        }
+        return op + [raiseNow ? 1 : 0, UInt64(raises.count)] + raises.flatMap { [UInt64(truncatingIfNeeded: $0.afterCall), UInt64(truncatingIfNeeded: $0.vector), UInt64($0.pasid)] }
+    }
+
+    /// The operation (nil: only read the pending bits), raise-now and the raises; nil if malformed.
+    static func decode(_ w: ArraySlice<UInt64>) -> (operation: InterruptOperation?, raiseNow: Bool, raises: [InterruptHost.Injection])? {
+        guard w.count >= 6 else { return nil }
+        let base = w.startIndex
+        let a = w[base + 1], b = w[base + 2], c = w[base + 3]
+        let vector = Int(min(a, 1 << 20))
+        let count = Int(min(w[base + 5], 1 << 12))
+        guard w.count >= 6 + 3 * count else { return nil }
+        let raises = (0..<count).map { i in
+            InterruptHost.Injection(afterCall: Int(min(w[base + 6 + 3 * i], 1 << 20)), vector: Int(min(w[base + 7 + 3 * i], 1 << 20)), pasid: UInt32(truncatingIfNeeded: w[base + 8 + 3 * i]))
+        }
+        let operation: InterruptOperation?
+        switch w[base] {
+        case 0: operation = .setEnabled(a != 0, raises: raises)
+        case 1: operation = .setFunctionMask(a != 0, raises: raises)
+        case 2: operation = .writeEntry(vector: vector, address: b, data: UInt32(truncatingIfNeeded: c), raises: raises)
+        case 3: operation = .setVectorMask(vector: vector, masked: b != 0, raises: raises)
+        case 4: operation = .setPASID(vector: vector, pasid: b == 0 ? nil : UInt32(truncatingIfNeeded: c), raises: raises)
+        case 5: operation = .raise(vector: vector, pasid: UInt32(truncatingIfNeeded: b))
+        case 6: operation = nil
+        default: return nil
+        }
+        return (operation, w[base + 4] != 0, raises)
+    }
+}
+
+/// An interrupt plug-in in the worker, over a copy of the checker's host: a whole step (the
+/// guest write, the raises scheduled during and after it, then the pending bits) runs here, and
+/// what the host saw goes back in one answer. One round trip per step instead of one per host
+/// call, raise and read (6.4 on average).
+final class InterruptMirror: ReportsForeignFailures {
+    let host: InterruptHost
+    private let recorder: RecordingInterruptHost
+    let vmm: PluginInterrupts
+
+    init(library: PluginLibrary, configuration: InterruptConfiguration) throws(ImplementationUnavailable) {
+        host = InterruptHost(configuration: configuration)
+        recorder = RecordingInterruptHost(host)
+        vmm = try PluginInterrupts(library: library, configuration: configuration, host: recorder)
+        host.system = vmm
+        host.onRaise = { [recorder] vector, pasid, fate in recorder.events.append(.raise(vector: vector, pasid: pasid, fate: fate)) }
+    }
+
+    /// The pending bits, then the event count and the events.
+    func step(_ request: ArraySlice<UInt64>) -> [UInt64] {
+        guard let (operation, raiseNow, raises) = InterruptStepCoding.decode(request) else { return [UInt64.max] }
+        recorder.events = []
+        host.during(raises) {
+            switch operation {
+            case .setEnabled(let on, _): vmm.setEnabled(on)
+            case .setFunctionMask(let on, _): vmm.setFunctionMask(on)
+            case .writeEntry(let vector, let address, let data, _): vmm.writeEntry(vector: vector, address: address, data: data)
+            case .setVectorMask(let vector, let masked, _): vmm.setVectorMask(vector: vector, masked: masked)
+            case .setPASID(let vector, let pasid, _): vmm.setPASID(vector: vector, pasid: pasid)
+            case .raise(let vector, let pasid): if raiseNow { host.raise(vector: vector, pasid: pasid) }
+            case nil: break
+            }
+            recorder.events.append(.returned)
+        }
+        let pending = vmm.pendingBits()
+        return [pending, UInt64(recorder.events.count)] + recorder.events.flatMap(\.words)
+    }
+
+    func takeForeignFailure() -> String? { vmm.takeForeignFailure() }
+    var foreignFailurePending: Bool { vmm.foreignFailurePending }
+}
+
+/// The worker's host as the plug-in reaches it: each call is logged before it runs (raises it
+/// causes come after it in the log, as they do in time) and completed with its answer.
+private final class RecordingInterruptHost: InterruptHostInterface {
+    let host: InterruptHost
+    var events: [InterruptHostEvent] = []
+
+    init(_ host: InterruptHost) { self.host = host }
+
+    private func logged(_ event: InterruptHostEvent, _ run: () -> InterruptHostEvent?) {
+        let slot = events.count
+        events.append(event)
+        if let completed = run() { events[slot] = completed }
+    }
+
+    private static func status(_ result: Result<Void, InterruptHost.HostError>) -> UInt64 {
+        if case .success = result { return 0 }
+        return 1
+    }
+
+    func enable(count: Int) -> Result<Void, InterruptHost.HostError> {
+        var result: Result<Void, InterruptHost.HostError> = .success(())
+        logged(.enable(count: count, status: 0)) {
+            result = host.enable(count: count)
+            return .enable(count: count, status: Self.status(result))
+        }
+        return result
+    }
+
+    func disable() { logged(.disable) { host.disable(); return nil } }
+
+    func grow(to count: Int) -> Result<Void, InterruptHost.HostError> {
+        var result: Result<Void, InterruptHost.HostError> = .success(())
+        logged(.grow(count: count, status: 0)) {
+            result = host.grow(to: count)
+            return .grow(count: count, status: Self.status(result))
+        }
+        return result
+    }
+
+    var allocated: Int {
+        let value = host.allocated
+        events.append(.allocated(UInt64(truncatingIfNeeded: value)))
+        return value
+    }
+
+    func setTrigger(vector: Int) { logged(.setTrigger(vector: vector)) { host.setTrigger(vector: vector); return nil } }
+    func setPASID(vector: Int, pasid: UInt32?) { logged(.setPASID(vector: vector, pasid: pasid)) { host.setPASID(vector: vector, pasid: pasid); return nil } }
+
+    var latchedBits: UInt64 {
+        let bits = host.latchedBits
+        events.append(.latchedBits(bits))
+        return bits
+    }
+
+    func takeLatched(vector: Int) -> Int {
+        let taken = host.takeLatched(vector: vector)
+        events.append(.takeLatched(vector: vector, taken: UInt64(truncatingIfNeeded: taken)))
+        return taken
+    }
+
+    func deliver(vector: Int, address: UInt64, data: UInt32) {
+        host.deliver(vector: vector, address: address, data: data)
+        events.append(.deliver(vector: vector, address: address, data: data))
+    }
+}

@@ -1,0 +1,53 @@
+import IOMMUSpec
+
+/// An isolation plug-in in the worker, probed here: at every checkpoint the worker takes the
+/// view the checker's monitor would ask for (every group's owner, DMA from the devices of the
+/// groups in focus), and after the operation the view of every device. The checker judges
+/// them all from one answer: one round trip per operation instead of three per checkpoint
+/// and two after it.
+final class ProbedIsolation: ReportsForeignFailures {
+    let system: PluginIsolation
+    let topology: Topology
+    let pasids: [UInt32?]
+    /// The groups checkpoints probe during the current operation (nil: every group).
+    var focus: [Int]?
+    /// The views taken at this operation's checkpoints, in order, each `viewWords`.
+    private(set) var views: [[UInt64]] = []
+
+    init(library: PluginLibrary, topology: Topology) throws(ImplementationUnavailable) {
+        let owner = Unowned<ProbedIsolation>()
+        system = try PluginIsolation(library: library, topology: topology, checkpoint: { owner.value?.checkpoint() })
+        self.topology = topology
+        pasids = [nil] + topology.probedPASIDs.map { Optional($0) }
+        owner.value = self
+    }
+
+    private func checkpoint() { views.append(viewWords(groups: focus)) }
+
+    /// Runs `operation` with the checkpoint focus it came with; returns its results, then the
+    /// checkpoint views and the view after it.
+    func step(focus: [Int]?, _ operation: () -> [UInt64]) -> [UInt64] {
+        self.focus = focus?.filter { topology.groups.indices.contains($0) }
+        views = []
+        let results = operation()
+        return [UInt64(results.count)] + results + [UInt64(views.count)] + views.joined() + viewWords(groups: nil)
+    }
+
+    /// Every group's owner (UInt64.max: the kernel), then the outcome of each probe, in the
+    /// order of `IsolationView.probes`.
+    func viewWords(groups: [Int]?) -> [UInt64] {
+        var words = (0..<topology.groups.count).map { system.owner(of: $0).map { UInt64(truncatingIfNeeded: $0) } ?? UInt64.max }
+        for probe in IsolationView.probes(devices: IsolationView.devices(of: groups, topology), pasids: pasids) {
+            words += WorkerCoding.words(system.dma(device: probe.device, pasid: probe.pasid, iova: IsolationProbe.iova, access: probe.access))
+        }
+        return words
+    }
+
+    func takeForeignFailure() -> String? { system.takeForeignFailure() }
+    var foreignFailurePending: Bool { system.foreignFailurePending }
+}
+
+/// A reference to an object created after the closure that needs it.
+final class Unowned<Object: AnyObject> {
+    weak var value: Object?
+}
