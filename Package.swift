@@ -21,6 +21,8 @@ let package = Package(
         .target(name: "PropertyCheckFixtures", dependencies: ["PropertyCheck"]),
         // The C header of the plug-in ABI.
         .target(name: "CIOMMUCheck"),
+        // Atomics on the memory a plug-in worker shares with the checker.
+        .target(name: "CWorkerSync"),
         // Shared vocabulary: addresses, permissions, errors, per-surface protocols, simulated hosts.
         .target(name: "IOMMUSpec"),
         // Reference models: the specification, written plainly.
@@ -32,7 +34,7 @@ let package = Package(
         // Generators, differential runners, fuzz entry points, traces, the plug-in loader.
         .target(
             name: "IOMMUConformance",
-            dependencies: ["PropertyCheck", "IOMMUSpec", "IOMMUReference", "IOMMUOptimized", "IOMMUMutants", "CIOMMUCheck"]
+            dependencies: ["PropertyCheck", "IOMMUSpec", "IOMMUReference", "IOMMUOptimized", "IOMMUMutants", "CIOMMUCheck", "CWorkerSync"]
         ),
         .executableTarget(
             name: "iommu-check",

@@ -84,7 +84,8 @@ struct Run: ParsableCommand {
         }
         let jobs = self.jobs ?? (target.plugin != nil && target.inProcess ? 1 : ProcessInfo.processInfo.activeProcessorCount)
         // Worker calls are a ping-pong between two processes: with one job, keep both on one CPU.
-        if target.plugin != nil && !target.inProcess && jobs == 1 { pinToCurrentCPU() }
+        WorkerRoundTrips.configure(jobs: jobs)
+        if target.plugin != nil && !target.inProcess && jobs == 1 && WorkerRoundTrips.wantOneCPU { pinToCurrentCPU() }
         var failed = false
         var refusals: [String] = []
         var outputs: [CheckJSON] = []

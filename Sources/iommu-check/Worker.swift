@@ -12,8 +12,14 @@ struct Worker: ParsableCommand {
     @Option(help: "The plug-in library to load.")
     var plugin: String
 
+    @Option(help: "The checker's shared frame memory.")
+    var shared: String?
+
+    @Option(help: "How long to spin for a frame before sleeping, in microseconds.")
+    var spinUs: UInt64 = 0
+
     func run() throws {
-        throw ExitCode(PluginWorker.serve(pluginPath: plugin))
+        throw ExitCode(PluginWorker.serve(pluginPath: plugin, sharedPath: shared, spinMicroseconds: spinUs))
     }
 }
 

@@ -33,8 +33,11 @@ let benchmarks: @Sendable () -> Void = {
         }
         for (name, choice) in choices {
             Benchmark("\(surface): \(name), checked operations per second", configuration: .init(metrics: [.wallClock, perSecond])) { benchmark in
-                // As `iommu-check run` does: both ends of the worker's ping-pong on one CPU.
-                if name.contains("worker") { pinToCurrentCPU() }
+                // As `iommu-check run --jobs 1` does: the two ends spin on two CPUs, or share one.
+                if name.contains("worker") {
+                    WorkerRoundTrips.configure(jobs: 1)
+                    if WorkerRoundTrips.wantOneCPU { pinToCurrentCPU() }
+                }
                 guard let check = try? SurfaceCheck.make(surface, implementation: choice) else { return }
                 // The same cases for every choice: case sizes grow with the case index, so fewer cases
                 // would be a lighter workload, not a fair comparison.

@@ -100,42 +100,42 @@ struct IsolationProbe: Equatable {
 }
 
 /// Implemented by systems for which one call per probe is costly (a plug-in in a worker: one
-/// pipe round trip each); the checker then asks for all probes and owners at once.
+/// round trip each); the checker then asks for all probes and owners at once.
 protocol BatchedIsolationProbes: AnyObject {
     /// The groups the monitor probes at the checkpoints of the next operation (nil: every group).
     var checkpointFocus: [Int]? { get set }
-    func dma(_ probes: [IsolationProbe]) -> [DMAOutcome]
+    /// DMA from each of `devices`, for each of `pasids` (untagged first), reading and writing,
+    /// in that order (`IsolationView.probes`).
+    func dma(devices: [Int], pasids: [UInt32?]) -> [DMAOutcome]
     func owners(groups: Int) -> [Int?]
 }
 
 /// Owners and DMA outcomes of the devices of some groups (untagged and with each probed PASID,
-/// read and write), asked once: directly of an in-process system, in two round trips of a
-/// batched one.
+/// read and write), asked once: directly of an in-process system, in one batch of a batched one.
 struct IsolationView {
     private let system: any IsolationSystem
     private let owners: [Int?]?
-    /// Outcomes by device, then PASID (untagged first), then access; nil where not asked.
-    private let outcomes: [Int: [DMAOutcome]]?
+    /// The batch's outcomes by device, then PASID (untagged first), then access.
+    private let outcomes: [DMAOutcome]
+    /// Where each device's outcomes start in `outcomes` (-1: not asked); empty when not batched.
+    private let offsets: [Int]
     private let pasids: [UInt32?]
 
     init(_ system: any IsolationSystem, _ batched: (any BatchedIsolationProbes)?, _ topology: Topology, _ pasids: [UInt32?], groups: [Int]? = nil) {
         self.system = system
         self.pasids = pasids
-        if let batched {
-            owners = batched.owners(groups: topology.groups.count)
-            let devices = Self.devices(of: groups, topology)
-            let perDevice = pasids.count * Access.allCases.count
-            let answers = batched.dma(Self.probes(devices: devices, pasids: pasids))
-            var byDevice: [Int: [DMAOutcome]] = [:]
-            for (index, device) in devices.enumerated() {
-                let slice = answers.dropFirst(index * perDevice).prefix(perDevice)
-                byDevice[device] = slice.count == perDevice ? Array(slice) : Array(repeating: .noDomain, count: perDevice)
-            }
-            outcomes = byDevice
-        } else {
-            owners = nil
-            outcomes = nil
+        guard let batched else {
+            (owners, outcomes, offsets) = (nil, [], [])
+            return
         }
+        owners = batched.owners(groups: topology.groups.count)
+        let devices = Self.devices(of: groups, topology)
+        let perDevice = pasids.count * Access.allCases.count
+        let answers = batched.dma(devices: devices, pasids: pasids)
+        outcomes = answers.count == devices.count * perDevice ? answers : Array(repeating: .noDomain, count: devices.count * perDevice)
+        var offsets = Array(repeating: -1, count: topology.deviceCount)
+        for (index, device) in devices.enumerated() where offsets.indices.contains(device) { offsets[device] = index * perDevice }
+        self.offsets = offsets
     }
 
     /// The devices of `groups`, in order (nil: every device).
@@ -153,10 +153,10 @@ struct IsolationView {
     }
 
     func dma(device: Int, pasid: UInt32?, access: Access) -> DMAOutcome {
-        guard let outcomes else { return system.dma(device: device, pasid: pasid, iova: IsolationProbe.iova, access: access) }
-        let pasidIndex = pasids.firstIndex(of: pasid) ?? 0, accessIndex = Access.allCases.firstIndex(of: access) ?? 0
-        guard let answers = outcomes[device] else { return .noDomain }
-        return answers[pasidIndex * Access.allCases.count + accessIndex]
+        guard owners != nil else { return system.dma(device: device, pasid: pasid, iova: IsolationProbe.iova, access: access) }
+        guard offsets.indices.contains(device), offsets[device] >= 0 else { return .noDomain }
+        let pasidIndex = pasids.firstIndex(of: pasid) ?? 0, accessIndex = access == .read ? 0 : 1
+        return outcomes[offsets[device] + pasidIndex * Access.allCases.count + accessIndex]
     }
 }
 

@@ -60,6 +60,46 @@ enum InterruptHostEvent: Equatable {
         }
     }
 
+    /// Replays a worker's host events on the checker's host (whose `system` must not act on
+    /// raises: the plug-in heard of them in the worker). Raises must come in the order
+    /// they were scheduled, none before it was due (after its `afterCall`-th counted host call,
+    /// or once the operation returned), and each must meet the fate this host gives it.
+    static func replay(_ events: [InterruptHostEvent], scheduled: [(vector: Int, pasid: UInt32, afterCall: Int)], on host: InterruptHost) -> String? {
+        var next = 0, counted = 0, returned = false
+        func status(_ result: Result<Void, InterruptHost.HostError>) -> UInt64 { if case .success = result { return 0 } else { return 1 } }
+        for event in events {
+            let here: InterruptHostEvent
+            switch event {
+            case .enable(let count, _): here = .enable(count: count, status: status(host.enable(count: count)))
+            case .disable: host.disable(); here = event
+            case .grow(let count, _): here = .grow(count: count, status: status(host.grow(to: count)))
+            case .allocated: here = .allocated(UInt64(host.allocated))
+            case .setTrigger(let vector): host.setTrigger(vector: vector); here = event
+            case .setPASID(let vector, let pasid): host.setPASID(vector: vector, pasid: pasid); here = event
+            case .latchedBits: here = .latchedBits(host.latchedBits)
+            case .takeLatched(let vector, _): here = .takeLatched(vector: vector, taken: UInt64(host.takeLatched(vector: vector)))
+            case .deliver(let vector, let address, let data): host.deliver(vector: vector, address: address, data: data); here = event
+            case .returned:
+                if returned { return "the operation returned twice" }
+                returned = true
+                here = event
+            case .raise(let vector, let pasid, _):
+                guard next < scheduled.count, scheduled[next].vector == vector, scheduled[next].pasid == pasid,
+                      returned || scheduled[next].afterCall <= counted else {
+                    return "raise(v\(vector), pasid \(pasid)) after \(counted) host calls was not scheduled then"
+                }
+                next += 1
+                host.raise(vector: vector, pasid: pasid)
+                here = .raise(vector: vector, pasid: pasid, fate: host.raises.last?.fate ?? .rejected)
+            }
+            if event.isCounted { counted += 1 }
+            if here != event { return "the worker's copy answered \(event), the checker's host \(here)" }
+        }
+        if !returned { return "the operation never returned" }
+        if next < scheduled.count { return "raise(v\(scheduled[next].vector), pasid \(scheduled[next].pasid)) was never made" }
+        return nil
+    }
+
     /// Host calls that count toward an injection's `afterCall` (the SET_IRQS-style ones).
     var isCounted: Bool {
         switch self {

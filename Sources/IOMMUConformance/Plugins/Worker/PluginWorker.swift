@@ -6,7 +6,8 @@ import IOMMUSpec
 /// its standard input and output, so the checker survives a plug-in that crashes or hangs.
 public enum PluginWorker {
     /// Serves until the checker closes the channel; returns the process exit status.
-    public static func serve(pluginPath: String) -> Int32 {
+    public static func serve(pluginPath: String, sharedPath: String? = nil, spinMicroseconds: UInt64 = 0) -> Int32 {
+        WorkerRoundTrips.configure(spinMicroseconds: spinMicroseconds)
         // The signal mask survives exec: undo whatever the checker's thread blocked, so the
         // plug-in runs as it would on its own.
         var none = sigset_t()
@@ -28,7 +29,10 @@ public enum PluginWorker {
             _ = channel.send([FrameKind.hello.rawValue, 1] + Words.pack(error.description))
             return 1
         }
+        // Mapped before the hello, which tells the checker it may use it.
+        let shared = sharedPath.flatMap(SharedFrames.open)
         guard channel.send(LoadedPlugin(library).helloWords) else { return 1 }
+        if let shared { channel.attach(shared, toWorker: false) }
         let server = WorkerServer(library: library, channel: channel)
         while case .success(let frame) = channel.receive(timeout: nil) {
             guard frame.first == FrameKind.request.rawValue else { return 2 }
@@ -63,11 +67,12 @@ final class WorkerServer {
         self.channel = channel
     }
 
+    private static let creates: Set<UInt64> = [WorkerOp.asCreate.rawValue, WorkerOp.isoCreate.rawValue, WorkerOp.shadowCreate.rawValue, WorkerOp.irqCreate.rawValue]
+
     /// Handles one request and sends its result frame.
     func answer(_ request: [UInt64]) -> Bool {
         let results = handle(request)
-        let creates: Set<UInt64> = [WorkerOp.asCreate.rawValue, WorkerOp.isoCreate.rawValue, WorkerOp.shadowCreate.rawValue, WorkerOp.irqCreate.rawValue]
-        let target = request.count > 1 && !creates.contains(request[0]) ? objects[request[1]] : nil
+        let target = request.count > 1 && !Self.creates.contains(request[0]) ? objects[request[1]] : nil
         let failure = (target as? ReportsForeignFailures)?.takeForeignFailure() ?? ""
         return channel.send([FrameKind.result.rawValue] + Words.pack(failure) + results)
     }

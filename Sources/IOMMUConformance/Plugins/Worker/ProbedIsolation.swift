@@ -30,15 +30,22 @@ final class ProbedIsolation: ReportsForeignFailures {
         self.focus = focus?.filter { topology.groups.indices.contains($0) }
         views = []
         let results = operation()
-        return [UInt64(results.count)] + results + [UInt64(views.count)] + views.joined() + viewWords(groups: nil)
+        var answer = [UInt64(results.count)] + results
+        answer.append(UInt64(views.count))
+        for view in views { answer += view }
+        return answer + viewWords(groups: nil)
     }
 
     /// Every group's owner (UInt64.max: the kernel), then the outcome of each probe, in the
     /// order of `IsolationView.probes`.
     func viewWords(groups: [Int]?) -> [UInt64] {
         var words = (0..<topology.groups.count).map { system.owner(of: $0).map { UInt64(truncatingIfNeeded: $0) } ?? UInt64.max }
-        for probe in IsolationView.probes(devices: IsolationView.devices(of: groups, topology), pasids: pasids) {
-            words += WorkerCoding.words(system.dma(device: probe.device, pasid: probe.pasid, iova: IsolationProbe.iova, access: probe.access))
+        for device in IsolationView.devices(of: groups, topology) {
+            for pasid in pasids {
+                for access in Access.allCases {
+                    WorkerCoding.append(system.dma(device: device, pasid: pasid, iova: IsolationProbe.iova, access: access), to: &words)
+                }
+            }
         }
         return words
     }

@@ -27,7 +27,11 @@ final class WorkerConnection {
         _ = Self.ignorePipeSignal
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["worker", "--plugin", pluginPath]
+        // Frames that fit travel through shared memory (SharedFrames); the pipe stays for the
+        // rest, for wake-ups, and to tell when the worker is gone.
+        let shared = SharedFrames.create()
+        defer { shared?.unlinkName() }
+        process.arguments = ["worker", "--plugin", pluginPath] + (shared.map { ["--shared", $0.path, "--spin-us", String(WorkerRoundTrips.spinNanoseconds / 1000)] } ?? [])
         // A crashing plug-in is expected here: skip Swift's backtracer, which takes far longer
         // than restarting the worker.
         var environment = ProcessInfo.processInfo.environment
@@ -62,6 +66,7 @@ final class WorkerConnection {
                 throw PluginError("the plug-in worker '\(executable)' sent a malformed hello (is it the same iommu-check?)")
             }
             self.loaded = loaded
+            if let shared, shared.workerMapped { channel.attach(shared, toWorker: true) }
         case .failure(.timedOut):
             killGroup()
             throw PluginError("the plug-in worker did not finish loading '\(pluginPath)' within \(max(2 * timeout, 2)) s (a constructor or iommu_check_plugin_v2 that does not return?), so it was killed")

@@ -1,3 +1,4 @@
+import CWorkerSync
 import Foundation
 
 /// The wire format between the checker and a plug-in worker process: frames of 64-bit words,
@@ -11,6 +12,8 @@ enum FrameKind: UInt64 {
     /// Worker to checker, first frame: 0 and the surfaces' mask when the plug-in loaded,
     /// 1 and the error text when it did not.
     case hello = 5
+    /// Either way, on the pipe: a frame waits in the shared slot of a receiver that slept.
+    case wake = 6
 }
 
 enum Words {
@@ -63,7 +66,32 @@ final class FrameChannel {
 
     deinit { buffer.deallocate() }
 
+    /// The shared slots (SharedFrames), once both sides mapped them.
+    private var shared: (frames: SharedFrames, outgoing: SharedSlot, incoming: SharedSlot)?
+    /// The sequence numbers of the last frame sent and taken through the slots.
+    private var sent: UInt64 = 0, taken: UInt64 = 0
+
+    /// From now on frames that fit travel through `frames`; `toWorker` says which slot this
+    /// side writes.
+    func attach(_ frames: SharedFrames, toWorker: Bool) {
+        shared = (frames, frames.slot(toWorker: toWorker), frames.slot(toWorker: !toWorker))
+    }
+
     func send(_ words: [UInt64]) -> Bool {
+        guard let slot = shared?.outgoing, 8 * (words.count + 1) <= slot.capacity else { return sendOnPipe(words) }
+        slot.data.storeBytes(of: UInt64(words.count), as: UInt64.self)
+        words.withUnsafeBytes { raw in
+            if let source = raw.baseAddress { (slot.data + 8).copyMemory(from: source, byteCount: raw.count) }
+        }
+        worker_sync_store(slot.length, UInt64(8 * (words.count + 1)))
+        sent += 1
+        worker_sync_store(slot.sequence, sent)
+        worker_sync_fence()
+        if worker_sync_load(slot.sleeping) != 0 { return sendOnPipe([FrameKind.wake.rawValue]) }
+        return true
+    }
+
+    private func sendOnPipe(_ words: [UInt64]) -> Bool {
         var frame = [UInt64(words.count)]
         frame.append(contentsOf: words)
         return frame.withUnsafeBytes { raw in
@@ -82,6 +110,45 @@ final class FrameChannel {
     /// still runs: a dead worker whose pipe a forked child keeps open is `.closed`, not a hang.
     func receive(timeout seconds: Double?, alive: (() -> Bool)? = nil) -> Result<[UInt64], Failure> {
         let deadline = seconds.map { ContinuousClock.now + .seconds($0) }
+        guard let slot = shared?.incoming else { return receiveOnPipe(deadline, alive) }
+        if WorkerRoundTrips.spinNanoseconds > 0 && worker_sync_load(slot.sequence) == taken {
+            let start = monotonicNanoseconds()
+            var spins = 0
+            while worker_sync_load(slot.sequence) == taken {
+                worker_sync_pause()
+                spins += 1
+                if spins & 127 == 0 && monotonicNanoseconds() - start > WorkerRoundTrips.spinNanoseconds { break }
+            }
+        }
+        while true {
+            if worker_sync_load(slot.sequence) != taken { return take(slot) }
+            // Say so before sleeping, then look once more: a sender that published meanwhile
+            // either is seen now or sees the flag and sends a wake frame.
+            worker_sync_store(slot.sleeping, 1)
+            worker_sync_fence()
+            if worker_sync_load(slot.sequence) != taken {
+                worker_sync_store(slot.sleeping, 0)
+                return take(slot)
+            }
+            let frame = receiveOnPipe(deadline, alive)
+            worker_sync_store(slot.sleeping, 0)
+            guard case .success(let words) = frame, words == [FrameKind.wake.rawValue] else { return frame }
+        }
+    }
+
+    private func take(_ slot: SharedSlot) -> Result<[UInt64], Failure> {
+        taken = worker_sync_load(slot.sequence)
+        let length = Int(min(worker_sync_load(slot.length), UInt64(slot.capacity)))
+        guard length >= 8, length % 8 == 0 else { return .failure(.malformed("a shared frame of \(length) bytes")) }
+        let count = Int(slot.data.load(as: UInt64.self) & 0xffff_ffff)
+        guard 8 * (count + 1) == length else { return .failure(.malformed("a shared frame of \(count) words in \(length) bytes")) }
+        return .success([UInt64](unsafeUninitializedCapacity: count) { words, initialized in
+            UnsafeMutableRawBufferPointer(words).copyMemory(from: UnsafeRawBufferPointer(start: slot.data + 8, count: 8 * count))
+            initialized = count
+        })
+    }
+
+    private func receiveOnPipe(_ deadline: ContinuousClock.Instant?, _ alive: (() -> Bool)?) -> Result<[UInt64], Failure> {
         if let failure = fill(8, deadline, alive) { return .failure(failure) }
         let header = buffer.loadUnaligned(fromByteOffset: start, as: UInt64.self)
         guard header <= 1 << 24 else { return .failure(.malformed("a frame of \(header) words")) }

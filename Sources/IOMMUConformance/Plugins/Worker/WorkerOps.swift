@@ -26,14 +26,25 @@ enum WorkerOp: UInt64 {
 enum WorkerCoding {
     /// A DMA outcome as three words: kind, domain, phys.
     static func words(_ outcome: DMAOutcome) -> [UInt64] {
-        switch outcome {
-        case .reached(let domain, let phys): [0, UInt64(domain), phys]
-        case .kernelDomain: [1, 0, 0]
-        case .blocked: [2, 0, 0]
-        case .noDomain: [3, 0, 0]
-        case .faulted(let fault): [UInt64(4 + TranslationFault.allCases.firstIndex(of: fault)!), 0, 0]
-        case .bypass: [7, 0, 0]
+        var words: [UInt64] = []
+        append(outcome, to: &words)
+        return words
+    }
+
+    static func append(_ outcome: DMAOutcome, to words: inout [UInt64]) {
+        let (kind, domain, phys): (UInt64, UInt64, UInt64) = switch outcome {
+        case .reached(let domain, let phys): (0, UInt64(truncatingIfNeeded: domain), phys)
+        case .kernelDomain: (1, 0, 0)
+        case .blocked: (2, 0, 0)
+        case .noDomain: (3, 0, 0)
+        case .faulted(.notMapped): (4, 0, 0)
+        case .faulted(.permissionDenied): (5, 0, 0)
+        case .faulted(.outsideAperture): (6, 0, 0)
+        case .bypass: (7, 0, 0)
         }
+        words.append(kind)
+        words.append(domain)
+        words.append(phys)
     }
 
     static func dmaOutcome(_ words: ArraySlice<UInt64>) -> DMAOutcome {

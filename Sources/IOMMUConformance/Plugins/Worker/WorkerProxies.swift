@@ -174,16 +174,18 @@ final class WorkerIsolation: WorkerProxy, IsolationSystem {
     private let checkpoint: () -> Void
     private let topology: Topology
     private let pasids: [UInt32?]
+    private let allDevices: [Int]
     var checkpointFocus: [Int]?
     /// The view the next probes are answered from: a checkpoint's while it is replayed, then the
     /// one after the operation, until the next call.
-    private var view: (owners: [Int?], probes: [IsolationProbe], outcomes: [DMAOutcome])?
+    private var view: (owners: [Int?], devices: [Int], outcomes: [DMAOutcome])?
     private var replaying = false
 
     init(pool: WorkerPool, topology: Topology, checkpoint: @escaping () -> Void, name: String) throws(ImplementationUnavailable) {
         self.checkpoint = checkpoint
         self.topology = topology
         pasids = [nil] + topology.probedPASIDs.map { Optional($0) }
+        allDevices = Array(0..<topology.deviceCount)
         try super.init(pool: pool, create: .isoCreate, WorkerCoding.topologyWords(topology), refused: "plug-in '\(name)' refused the topology \(topology)")
     }
 
@@ -206,25 +208,25 @@ final class WorkerIsolation: WorkerProxy, IsolationSystem {
         }
         guard let resultCount = take(1)?.first, let results = take(Int(min(resultCount, 1 << 20))), results.count >= minimumResults,
               let viewCount = take(1)?.first else { return malformed() }
-        let checkpointProbes = IsolationView.probes(devices: IsolationView.devices(of: focus, topology), pasids: pasids)
+        let focusDevices = focus == nil ? allDevices : IsolationView.devices(of: focus, topology)
         for _ in 0..<min(viewCount, 1 << 20) {
-            guard let checkpointView = decodeView(take, checkpointProbes) else { return malformed() }
+            guard let checkpointView = decodeView(take, focusDevices) else { return malformed() }
             view = checkpointView
             replaying = true
             checkpoint()
             replaying = false
         }
-        let allProbes = IsolationView.probes(devices: IsolationView.devices(of: nil, topology), pasids: pasids)
-        guard let after = decodeView(take, allProbes), index == words.count else { return malformed() }
+        guard let after = decodeView(take, allDevices), index == words.count else { return malformed() }
         view = after
         return Array(results)
     }
 
-    private func decodeView(_ take: (Int) -> ArraySlice<UInt64>?, _ probes: [IsolationProbe]) -> (owners: [Int?], probes: [IsolationProbe], outcomes: [DMAOutcome])? {
-        guard let owners = take(topology.groups.count), let outcomes = take(3 * probes.count) else { return nil }
+    private func decodeView(_ take: (Int) -> ArraySlice<UInt64>?, _ devices: [Int]) -> (owners: [Int?], devices: [Int], outcomes: [DMAOutcome])? {
+        let count = devices.count * pasids.count * Access.allCases.count
+        guard let owners = take(topology.groups.count), let outcomes = take(3 * count) else { return nil }
         let base = outcomes.startIndex
-        return (owners.map { $0 == UInt64.max ? nil : Int(min($0, 1 << 20)) }, probes,
-                probes.indices.map { WorkerCoding.dmaOutcome(outcomes[(base + 3 * $0)..<(base + 3 * $0 + 3)]) })
+        return (owners.map { $0 == UInt64.max ? nil : Int(min($0, 1 << 20)) }, devices,
+                (0..<count).map { WorkerCoding.dmaOutcome(outcomes[(base + 3 * $0)..<(base + 3 * $0 + 3)]) })
     }
 
     private func status(_ op: WorkerOp, _ arguments: [Int], _ description: String) -> Result<Void, IsolationError> {
@@ -262,14 +264,15 @@ final class WorkerIsolation: WorkerProxy, IsolationSystem {
 extension WorkerIsolation: BatchedIsolationProbes {
     /// From the current view when it holds these probes; otherwise asked of the worker, which is
     /// right only after the operation (the plug-in has moved on from a checkpoint).
-    func dma(_ probes: [IsolationProbe]) -> [DMAOutcome] {
-        if let view, view.probes == probes { return view.outcomes }
+    func dma(devices: [Int], pasids: [UInt32?]) -> [DMAOutcome] {
+        if let view, view.devices == devices, pasids == self.pasids { return view.outcomes }
         if replaying {
             failures.record("the checker asked, at a checkpoint, for probes the worker did not take (a bug of the checker)")
-            return probes.map { _ in .noDomain }
+            return []
         }
+        let probes = IsolationView.probes(devices: devices, pasids: pasids)
         let arguments = [UInt64(probes.count)] + probes.flatMap { [UInt64(bitPattern: Int64($0.device)), UInt64($0.pasid ?? 0), IsolationProbe.iova, UInt64($0.access.rawValue)] }
-        guard let words = call(.isoDMAMany, arguments, "dma probes", minimumResults: 3 * probes.count) else { return probes.map { _ in .noDomain } }
+        guard let words = call(.isoDMAMany, arguments, "dma probes", minimumResults: 3 * probes.count) else { return [] }
         return probes.indices.map { WorkerCoding.dmaOutcome(words[(3 * $0)..<(3 * $0 + 3)]) }
     }
 
@@ -365,50 +368,11 @@ final class WorkerInterrupts: WorkerProxy, InterruptSystem, MirroredInterrupts {
         }
         var scheduled: [(vector: Int, pasid: UInt32, afterCall: Int)] = raises.sorted { $0.afterCall < $1.afterCall }.map { ($0.vector, $0.pasid, $0.afterCall) }
         if raiseNow, case .raise(let vector, let pasid) = operation { scheduled.insert((vector, pasid, 0), at: 0) }
-        if let problem = replay(events, scheduled: scheduled.filter { $0.vector >= 0 && $0.vector < host.configuration.vectors }) {
+        if let problem = InterruptHostEvent.replay(events, scheduled: scheduled.filter { $0.vector >= 0 && $0.vector < host.configuration.vectors }, on: host) {
             failures.record("\(problem) (the worker's copy of the host and the checker's diverged)")
             return
         }
         stepPending = answer[0]
-    }
-
-    /// Replays the worker's host events on the checker's host. Raises must come in the order
-    /// they were scheduled, none before it was due (after its `afterCall`-th counted host call,
-    /// or once the operation returned), and each must meet the fate this host gives it.
-    private func replay(_ events: [InterruptHostEvent], scheduled: [(vector: Int, pasid: UInt32, afterCall: Int)]) -> String? {
-        var next = 0, counted = 0, returned = false
-        func status(_ result: Result<Void, InterruptHost.HostError>) -> UInt64 { if case .success = result { return 0 } else { return 1 } }
-        for event in events {
-            let here: InterruptHostEvent
-            switch event {
-            case .enable(let count, _): here = .enable(count: count, status: status(host.enable(count: count)))
-            case .disable: host.disable(); here = event
-            case .grow(let count, _): here = .grow(count: count, status: status(host.grow(to: count)))
-            case .allocated: here = .allocated(UInt64(host.allocated))
-            case .setTrigger(let vector): host.setTrigger(vector: vector); here = event
-            case .setPASID(let vector, let pasid): host.setPASID(vector: vector, pasid: pasid); here = event
-            case .latchedBits: here = .latchedBits(host.latchedBits)
-            case .takeLatched(let vector, _): here = .takeLatched(vector: vector, taken: UInt64(host.takeLatched(vector: vector)))
-            case .deliver(let vector, let address, let data): host.deliver(vector: vector, address: address, data: data); here = event
-            case .returned:
-                if returned { return "the operation returned twice" }
-                returned = true
-                here = event
-            case .raise(let vector, let pasid, _):
-                guard next < scheduled.count, scheduled[next].vector == vector, scheduled[next].pasid == pasid,
-                      returned || scheduled[next].afterCall <= counted else {
-                    return "raise(v\(vector), pasid \(pasid)) after \(counted) host calls was not scheduled then"
-                }
-                next += 1
-                host.raise(vector: vector, pasid: pasid)
-                here = .raise(vector: vector, pasid: pasid, fate: host.raises.last?.fate ?? .rejected)
-            }
-            if event.isCounted { counted += 1 }
-            if here != event { return "the worker's copy answered \(event), the checker's host \(here)" }
-        }
-        if !returned { return "the operation never returned" }
-        if next < scheduled.count { return "raise(v\(scheduled[next].vector), pasid \(scheduled[next].pasid)) was never made" }
-        return nil
     }
 
     func pendingBits() -> UInt64 {
