@@ -119,6 +119,10 @@ static int32_t w_claim(void *handle, uint32_t context, uint32_t group) {
     pthread_create(&thread, NULL, late_checkpoint, handle);
     pthread_join(thread, NULL);
 #endif
+#ifdef MISBEHAVE_CHECKPOINT_STORM
+    /* A loop gone wrong: far more checkpoints than any operation has. */
+    for (int i = 0; i < 200000; i++) checkpoint(handle);
+#endif
     return claim(handle, context, group);
 }
 

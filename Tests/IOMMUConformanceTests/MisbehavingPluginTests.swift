@@ -170,6 +170,14 @@ import Testing
         let failure = try #require(report.failure)
         #expect(failure.message.contains(misbehaviour.1), "\(failure)")
     }
+
+    /// The worker keeps the views of a bounded number of checkpoints per operation: a plug-in
+    /// that loops calling `checkpoint` fails the case instead of filling the worker's memory.
+    @Test func aCheckpointStormIsBoundedInTheWorker() throws {
+        let report = try check(ExamplePlugins.misbehaving("CHECKPOINT_STORM", isolation: true), .isolation, worker: true, cases: 5, timeout: 20)
+        let failure = try #require(report.failure)
+        #expect(failure.message.contains("times in one operation"), "\(failure)")
+    }
 }
 
 /// The command line with a misbehaving plug-in: run as a user runs it, output parsed as a

@@ -91,11 +91,8 @@ final class IsolationMonitor {
     }
 }
 
-/// One DMA the checker makes to see where a device's traffic goes.
-struct IsolationProbe: Equatable {
-    let device: Int
-    let pasid: UInt32?
-    let access: Access
+/// The address every DMA probe of a device targets.
+enum IsolationProbe {
     static let iova: UInt64 = 0x10000
 }
 
@@ -105,7 +102,7 @@ protocol BatchedIsolationProbes: AnyObject {
     /// The groups the monitor probes at the checkpoints of the next operation (nil: every group).
     var checkpointFocus: [Int]? { get set }
     /// DMA from each of `devices`, for each of `pasids` (untagged first), reading and writing,
-    /// in that order (`IsolationView.probes`).
+    /// in that order.
     func dma(devices: [Int], pasids: [UInt32?]) -> [DMAOutcome]
     func owners(groups: Int) -> [Int?]
 }
@@ -138,13 +135,10 @@ struct IsolationView {
         self.offsets = offsets
     }
 
-    /// The devices of `groups`, in order (nil: every device).
+    /// The devices of `groups`, ascending (nil: every device). Ascending, not in each group's
+    /// order, so a worker that rebuilt the topology lists them alike.
     static func devices(of groups: [Int]?, _ topology: Topology) -> [Int] {
-        groups.map { $0.flatMap { topology.groups[$0] } } ?? Array(0..<topology.deviceCount)
-    }
-
-    static func probes(devices: [Int], pasids: [UInt32?]) -> [IsolationProbe] {
-        devices.flatMap { device in pasids.flatMap { pasid in Access.allCases.map { IsolationProbe(device: device, pasid: pasid, access: $0) } } }
+        groups.map { $0.flatMap { topology.groups[$0] }.sorted() } ?? Array(0..<topology.deviceCount)
     }
 
     func owner(of group: Int) -> Int? {
@@ -215,12 +209,12 @@ struct IsolationMachine: StateMachine {
         for device in 0..<topology.deviceCount {
             for pasid in monitor.pasids {
                 for access in Access.allCases {
-                    let expected = model.dma(device: device, pasid: pasid, iova: 0x10000, access: access)
+                    let expected = model.dma(device: device, pasid: pasid, iova: IsolationProbe.iova, access: access)
                     let actual = view.dma(device: device, pasid: pasid, access: access)
                     if expected != actual {
                         if foreign.pending { return "the answer to a probe was not the plug-in's" }
                         // The probe that exposed it goes into an emitted trace, so 'verify' sees it.
-                        record?(.dma(device: device, pasid: pasid, iova: 0x10000, access: access), .dma(actual))
+                        record?(.dma(device: device, pasid: pasid, iova: IsolationProbe.iova, access: access), .dma(actual))
                         return "dma(d\(device)\(pasid.map { ", pasid \($0)" } ?? ""), 0x10000, \(access)): model \(expected), implementation \(actual)"
                     }
                 }

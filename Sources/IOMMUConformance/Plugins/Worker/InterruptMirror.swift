@@ -16,6 +16,9 @@ enum InterruptHostEvent: Equatable {
     case raise(vector: Int, pasid: UInt32, fate: InterruptHost.Fate)
     /// The guest operation returned; raises still due happen after this.
     case returned
+    /// The worker reads the pending bits now: what follows belongs to that read, as in
+    /// process, where the checker reads them after judging the step's deliveries.
+    case readingPending
 
     static let width = 5
 
@@ -32,6 +35,7 @@ enum InterruptHostEvent: Equatable {
         case .deliver(let vector, let address, let data): [8, UInt64(truncatingIfNeeded: vector), address, UInt64(data), 0]
         case .raise(let vector, let pasid, let fate): [9, UInt64(truncatingIfNeeded: vector), UInt64(pasid), 0, Self.fates.firstIndex(of: fate).map(UInt64.init) ?? 0]
         case .returned: [10, 0, 0, 0, 0]
+        case .readingPending: [11, 0, 0, 0, 0]
         }
     }
 
@@ -56,6 +60,7 @@ enum InterruptHostEvent: Equatable {
             guard result < UInt64(Self.fates.count) else { return nil }
             self = .raise(vector: vector, pasid: UInt32(truncatingIfNeeded: b), fate: Self.fates[Int(result)])
         case 10: self = .returned
+        case 11: self = .readingPending
         default: return nil
         }
     }
@@ -64,8 +69,10 @@ enum InterruptHostEvent: Equatable {
     /// raises: the plug-in heard of them in the worker). Raises must come in the order
     /// they were scheduled, none before it was due (after its `afterCall`-th counted host call,
     /// or once the operation returned), and each must meet the fate this host gives it.
-    static func replay(_ events: [InterruptHostEvent], scheduled: [(vector: Int, pasid: UInt32, afterCall: Int)], on host: InterruptHost) -> String? {
-        var next = 0, counted = 0, returned = false
+    /// `afterReturn`: the events of the pending-bits read, after the operation and its raises.
+    static func replay(_ events: ArraySlice<InterruptHostEvent>, scheduled: [(vector: Int, pasid: UInt32, afterCall: Int)], on host: InterruptHost,
+                       afterReturn: Bool = false) -> String? {
+        var next = 0, counted = 0, returned = afterReturn
         func status(_ result: Result<Void, InterruptHost.HostError>) -> UInt64 { if case .success = result { return 0 } else { return 1 } }
         for event in events {
             let here: InterruptHostEvent
@@ -83,6 +90,8 @@ enum InterruptHostEvent: Equatable {
                 if returned { return "the operation returned twice" }
                 returned = true
                 here = event
+            case .readingPending:
+                return "the pending bits were read twice"
             case .raise(let vector, let pasid, _):
                 guard next < scheduled.count, scheduled[next].vector == vector, scheduled[next].pasid == pasid,
                       returned || scheduled[next].afterCall <= counted else {
@@ -159,19 +168,23 @@ final class InterruptMirror: ReportsForeignFailures {
     let host: InterruptHost
     private let recorder: RecordingInterruptHost
     let vmm: PluginInterrupts
+    /// The plug-in's contract violations during the step, before the pending read; those of the
+    /// read travel in the answer, so the checker reports each where it would in process.
+    private var stepFailure: String?
 
     init(library: PluginLibrary, configuration: InterruptConfiguration) throws(ImplementationUnavailable) {
         host = InterruptHost(configuration: configuration)
         recorder = RecordingInterruptHost(host)
         vmm = try PluginInterrupts(library: library, configuration: configuration, host: recorder)
         host.system = vmm
-        host.onRaise = { [recorder] vector, pasid, fate in recorder.events.append(.raise(vector: vector, pasid: pasid, fate: fate)) }
+        host.onRaise = { [unowned recorder] vector, pasid, fate in _ = recorder.record(.raise(vector: vector, pasid: pasid, fate: fate)) }
     }
 
-    /// The pending bits, then the event count and the events.
+    /// The pending bits, the pending read's contract violations, then the event count and the
+    /// events.
     func step(_ request: ArraySlice<UInt64>) -> [UInt64] {
         guard let (operation, raiseNow, raises) = InterruptStepCoding.decode(request) else { return [UInt64.max] }
-        recorder.events = []
+        recorder.reset()
         host.during(raises) {
             switch operation {
             case .setEnabled(let on, _): vmm.setEnabled(on)
@@ -182,28 +195,56 @@ final class InterruptMirror: ReportsForeignFailures {
             case .raise(let vector, let pasid): if raiseNow { host.raise(vector: vector, pasid: pasid) }
             case nil: break
             }
-            recorder.events.append(.returned)
+            _ = recorder.record(.returned)
         }
+        _ = recorder.record(.readingPending)
+        stepFailure = vmm.takeForeignFailure()
         let pending = vmm.pendingBits()
-        return [pending, UInt64(recorder.events.count)] + recorder.events.flatMap(\.words)
+        let readFailure = vmm.takeForeignFailure() ?? ""
+        if recorder.overflowed {
+            stepFailure = stepFailure ?? "the plug-in made more than \(RecordingInterruptHost.limit) host calls in one step (the worker logs no more)"
+        }
+        return [pending] + Words.pack(readFailure) + [UInt64(recorder.events.count)] + recorder.events.flatMap(\.words)
     }
 
-    func takeForeignFailure() -> String? { vmm.takeForeignFailure() }
-    var foreignFailurePending: Bool { vmm.foreignFailurePending }
+    func takeForeignFailure() -> String? {
+        defer { stepFailure = nil }
+        return stepFailure ?? vmm.takeForeignFailure()
+    }
+
+    var foreignFailurePending: Bool { stepFailure != nil || vmm.foreignFailurePending }
 }
 
 /// The worker's host as the plug-in reaches it: each call is logged before it runs (raises it
 /// causes come after it in the log, as they do in time) and completed with its answer.
 private final class RecordingInterruptHost: InterruptHostInterface {
+    /// Events kept per step: a plug-in that loops on a host call cannot fill the worker's memory
+    /// before its timeout.
+    static let limit = 1 << 16
     let host: InterruptHost
-    var events: [InterruptHostEvent] = []
+    private(set) var events: [InterruptHostEvent] = []
+    private(set) var overflowed = false
 
     init(_ host: InterruptHost) { self.host = host }
 
-    private func logged(_ event: InterruptHostEvent, _ run: () -> InterruptHostEvent?) {
-        let slot = events.count
+    func reset() {
+        events = []
+        overflowed = false
+    }
+
+    /// Appends `event`; its index, or nil past the limit.
+    func record(_ event: InterruptHostEvent) -> Int? {
+        guard events.count < Self.limit else {
+            overflowed = true
+            return nil
+        }
         events.append(event)
-        if let completed = run() { events[slot] = completed }
+        return events.count - 1
+    }
+
+    private func logged(_ event: InterruptHostEvent, _ run: () -> InterruptHostEvent?) {
+        let slot = record(event)
+        if let completed = run(), let slot { events[slot] = completed }
     }
 
     private static func status(_ result: Result<Void, InterruptHost.HostError>) -> UInt64 {
@@ -233,7 +274,7 @@ private final class RecordingInterruptHost: InterruptHostInterface {
 
     var allocated: Int {
         let value = host.allocated
-        events.append(.allocated(UInt64(truncatingIfNeeded: value)))
+        _ = record(.allocated(UInt64(truncatingIfNeeded: value)))
         return value
     }
 
@@ -242,18 +283,18 @@ private final class RecordingInterruptHost: InterruptHostInterface {
 
     var latchedBits: UInt64 {
         let bits = host.latchedBits
-        events.append(.latchedBits(bits))
+        _ = record(.latchedBits(bits))
         return bits
     }
 
     func takeLatched(vector: Int) -> Int {
         let taken = host.takeLatched(vector: vector)
-        events.append(.takeLatched(vector: vector, taken: UInt64(truncatingIfNeeded: taken)))
+        _ = record(.takeLatched(vector: vector, taken: UInt64(truncatingIfNeeded: taken)))
         return taken
     }
 
     func deliver(vector: Int, address: UInt64, data: UInt32) {
         host.deliver(vector: vector, address: address, data: data)
-        events.append(.deliver(vector: vector, address: address, data: data))
+        _ = record(.deliver(vector: vector, address: address, data: data))
     }
 }

@@ -147,17 +147,6 @@ final class WorkerServer {
             let inner = args[3 + count]
             guard inner != WorkerOp.isoStep.rawValue else { return [UInt64.max] }
             return probed.step(focus: focus) { handle([inner, arg(0)] + args[(4 + count)...]) }
-        case .isoDMAMany, .isoOwners:
-            guard let system = (object as? ProbedIsolation)?.system else { return [UInt64.max] }
-            let count = min(int(1), 1 << 16)
-            if op == .isoOwners { return (0..<count).map { system.owner(of: $0).map { UInt64($0) } ?? UInt64.max } }
-            var results: [UInt64] = []
-            for probe in 0..<count where args.count >= 6 + 4 * probe {
-                let at = 2 + 4 * probe
-                let pasid = arg(at + 1) == 0 ? nil : UInt32(truncatingIfNeeded: arg(at + 1))
-                results += WorkerCoding.words(system.dma(device: int(at), pasid: pasid, iova: arg(at + 2), access: arg(at + 3) == 2 ? .write : .read))
-            }
-            return results
         case .isoBind, .isoClaim, .isoRelease, .isoAttach, .isoDetach, .isoAttachPASID, .isoDetachPASID, .isoDMA, .isoOwner,
              .isoClaimDevice, .isoReleaseDevice, .isoAttachDevice, .isoDetachDevice:
             guard let system = (object as? ProbedIsolation)?.system else { return [UInt64.max] }

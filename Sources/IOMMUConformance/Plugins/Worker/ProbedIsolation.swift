@@ -13,6 +13,11 @@ final class ProbedIsolation: ReportsForeignFailures {
     var focus: [Int]?
     /// The views taken at this operation's checkpoints, in order, each `viewWords`.
     private(set) var views: [[UInt64]] = []
+    private var viewWordCount = 0
+    /// Words of views kept per operation: a plug-in that loops calling `checkpoint` cannot fill
+    /// the worker's memory before its timeout.
+    static let viewWordLimit = 1 << 21
+    private var overflow: String?
 
     init(library: PluginLibrary, topology: Topology) throws(ImplementationUnavailable) {
         let owner = Unowned<ProbedIsolation>()
@@ -22,13 +27,22 @@ final class ProbedIsolation: ReportsForeignFailures {
         owner.value = self
     }
 
-    private func checkpoint() { views.append(viewWords(groups: focus)) }
+    private func checkpoint() {
+        guard viewWordCount < Self.viewWordLimit else {
+            overflow = overflow ?? "the plug-in called checkpoint more than \(views.count) times in one operation (the worker keeps no more views)"
+            return
+        }
+        let view = viewWords(groups: focus)
+        viewWordCount += view.count
+        views.append(view)
+    }
 
     /// Runs `operation` with the checkpoint focus it came with; returns its results, then the
     /// checkpoint views and the view after it.
     func step(focus: [Int]?, _ operation: () -> [UInt64]) -> [UInt64] {
         self.focus = focus?.filter { topology.groups.indices.contains($0) }
         views = []
+        viewWordCount = 0
         let results = operation()
         var answer = [UInt64(results.count)] + results
         answer.append(UInt64(views.count))
@@ -36,8 +50,8 @@ final class ProbedIsolation: ReportsForeignFailures {
         return answer + viewWords(groups: nil)
     }
 
-    /// Every group's owner (UInt64.max: the kernel), then the outcome of each probe, in the
-    /// order of `IsolationView.probes`.
+    /// Every group's owner (UInt64.max: the kernel), then the outcome of each probe: by device
+    /// (`IsolationView.devices`), PASID (untagged first), access.
     func viewWords(groups: [Int]?) -> [UInt64] {
         var words = (0..<topology.groups.count).map { system.owner(of: $0).map { UInt64(truncatingIfNeeded: $0) } ?? UInt64.max }
         for device in IsolationView.devices(of: groups, topology) {
@@ -50,8 +64,12 @@ final class ProbedIsolation: ReportsForeignFailures {
         return words
     }
 
-    func takeForeignFailure() -> String? { system.takeForeignFailure() }
-    var foreignFailurePending: Bool { system.foreignFailurePending }
+    func takeForeignFailure() -> String? {
+        defer { overflow = nil }
+        return overflow ?? system.takeForeignFailure()
+    }
+
+    var foreignFailurePending: Bool { overflow != nil || system.foreignFailurePending }
 }
 
 /// A reference to an object created after the closure that needs it.

@@ -66,8 +66,10 @@ final class FrameChannel {
 
     deinit { buffer.deallocate() }
 
-    /// The shared slots (SharedFrames), once both sides mapped them.
-    private var shared: (frames: SharedFrames, outgoing: SharedSlot, incoming: SharedSlot)?
+    /// The shared slots (SharedFrames), once both sides mapped them; `frames` is held so the
+    /// mapping lives as long as the channel. A slot holds one frame: the protocol is strictly
+    /// request and result, so a sender never writes a slot its receiver has not taken.
+    private(set) var shared: (frames: SharedFrames, outgoing: SharedSlot, incoming: SharedSlot)?
     /// The sequence numbers of the last frame sent and taken through the slots.
     private var sent: UInt64 = 0, taken: UInt64 = 0
 

@@ -12,8 +12,7 @@ enum WorkerOp: UInt64 {
     case asTranslateMany = 16
     // Isolation.
     case isoCreate = 20, isoBind, isoClaim, isoRelease, isoAttach, isoDetach, isoAttachPASID, isoDetachPASID, isoDMA, isoOwner
-    /// Many DMA probes, or every group's owner, in one round trip (the monitor's checkpoints).
-    case isoDMAMany = 30, isoOwners, isoClaimDevice, isoReleaseDevice, isoAttachDevice, isoDetachDevice
+    case isoClaimDevice = 32, isoReleaseDevice, isoAttachDevice, isoDetachDevice
     /// An operation with its checkpoint focus; the answer carries the views (ProbedIsolation).
     case isoStep = 36
     // Shadow.

@@ -179,7 +179,6 @@ final class WorkerIsolation: WorkerProxy, IsolationSystem {
     /// The view the next probes are answered from: a checkpoint's while it is replayed, then the
     /// one after the operation, until the next call.
     private var view: (owners: [Int?], devices: [Int], outcomes: [DMAOutcome])?
-    private var replaying = false
 
     init(pool: WorkerPool, topology: Topology, checkpoint: @escaping () -> Void, name: String) throws(ImplementationUnavailable) {
         self.checkpoint = checkpoint
@@ -212,9 +211,7 @@ final class WorkerIsolation: WorkerProxy, IsolationSystem {
         for _ in 0..<min(viewCount, 1 << 20) {
             guard let checkpointView = decodeView(take, focusDevices) else { return malformed() }
             view = checkpointView
-            replaying = true
             checkpoint()
-            replaying = false
         }
         guard let after = decodeView(take, allDevices), index == words.count else { return malformed() }
         view = after
@@ -262,24 +259,19 @@ final class WorkerIsolation: WorkerProxy, IsolationSystem {
 }
 
 extension WorkerIsolation: BatchedIsolationProbes {
-    /// From the current view when it holds these probes; otherwise asked of the worker, which is
-    /// right only after the operation (the plug-in has moved on from a checkpoint).
+    /// From the view the worker took: a checkpoint's while it is replayed, else the one after
+    /// the operation. The monitor and the machine ask for nothing else; if they did, the plug-in
+    /// would have moved on from the instant asked about, so that is refused, not asked.
     func dma(devices: [Int], pasids: [UInt32?]) -> [DMAOutcome] {
         if let view, view.devices == devices, pasids == self.pasids { return view.outcomes }
-        if replaying {
-            failures.record("the checker asked, at a checkpoint, for probes the worker did not take (a bug of the checker)")
-            return []
-        }
-        let probes = IsolationView.probes(devices: devices, pasids: pasids)
-        let arguments = [UInt64(probes.count)] + probes.flatMap { [UInt64(bitPattern: Int64($0.device)), UInt64($0.pasid ?? 0), IsolationProbe.iova, UInt64($0.access.rawValue)] }
-        guard let words = call(.isoDMAMany, arguments, "dma probes", minimumResults: 3 * probes.count) else { return [] }
-        return probes.indices.map { WorkerCoding.dmaOutcome(words[(3 * $0)..<(3 * $0 + 3)]) }
+        failures.record("the checker asked for DMA probes the worker did not take (a bug of the checker)")
+        return []
     }
 
     func owners(groups: Int) -> [Int?] {
         if let view, view.owners.count == groups { return view.owners }
-        guard let words = call(.isoOwners, [UInt64(groups)], "owners", minimumResults: groups) else { return Array(repeating: nil, count: groups) }
-        return words.prefix(groups).map { $0 == UInt64.max ? nil : Int(min($0, 1 << 20)) }
+        failures.record("the checker asked for owners the worker did not read (a bug of the checker)")
+        return Array(repeating: nil, count: groups)
     }
 }
 
@@ -339,8 +331,9 @@ final class WorkerShadow: WorkerProxy, ShadowSystem {
 /// every answer checked against the one this host gives.
 final class WorkerInterrupts: WorkerProxy, InterruptSystem, MirroredInterrupts {
     let host: InterruptHost
-    /// The pending bits the last step's answer carried, until they are read.
-    private var stepPending: UInt64?
+    /// What the last step's answer said of the pending-bits read that ended it, until the
+    /// machine reads them: the bits, the host events of the read, its contract violations.
+    private var pendingRead: (bits: UInt64, events: ArraySlice<InterruptHostEvent>, failure: String)?
 
     init(pool: WorkerPool, configuration: InterruptConfiguration, host: InterruptHost, name: String) throws(ImplementationUnavailable) {
         self.host = host
@@ -350,38 +343,54 @@ final class WorkerInterrupts: WorkerProxy, InterruptSystem, MirroredInterrupts {
     }
 
     func perform(_ operation: InterruptOperation?, raiseNow: Bool, raises: [InterruptHost.Injection]) {
-        stepPending = nil
+        pendingRead = nil
+        let description = operation.map { "\($0)" } ?? "pending-bits"
         let words = InterruptStepCoding.words(operation, raiseNow: raiseNow, raises: raises)
-        guard let answer = call(.irqStep, words, operation.map { "\($0)" } ?? "pending-bits", minimumResults: 2) else { return }
-        let width = InterruptHostEvent.width, count = Int(min(answer[1], 1 << 20))
-        guard answer.count == 2 + count * width else {
-            failures.record("the worker answered \(operation.map { "\($0)" } ?? "pending-bits") with \(answer.count) words for \(count) host events")
+        guard let answer = call(.irqStep, words, description, minimumResults: 3) else { return }
+        var index = 1
+        let width = InterruptHostEvent.width
+        guard let readFailure = Words.unpack(answer, &index), index < answer.count, answer[index] <= UInt64(answer.count / width),
+              answer.count == index + 1 + Int(answer[index]) * width else {
+            failures.record("the worker answered \(description) with a malformed list of host events")
             return
         }
         var events: [InterruptHostEvent] = []
-        for index in 0..<count {
-            guard let event = InterruptHostEvent(answer[(2 + index * width)..<(2 + (index + 1) * width)]) else {
-                failures.record("the worker sent a malformed host event during \(operation.map { "\($0)" } ?? "pending-bits")")
+        for start in stride(from: index + 1, to: answer.count, by: width) {
+            guard let event = InterruptHostEvent(answer[start..<(start + width)]) else {
+                failures.record("the worker sent a malformed host event during \(description)")
                 return
             }
             events.append(event)
         }
+        guard let read = events.firstIndex(of: .readingPending) else {
+            failures.record("the worker's copy of the host never read the pending bits during \(description)")
+            return
+        }
         var scheduled: [(vector: Int, pasid: UInt32, afterCall: Int)] = raises.sorted { $0.afterCall < $1.afterCall }.map { ($0.vector, $0.pasid, $0.afterCall) }
         if raiseNow, case .raise(let vector, let pasid) = operation { scheduled.insert((vector, pasid, 0), at: 0) }
-        if let problem = InterruptHostEvent.replay(events, scheduled: scheduled.filter { $0.vector >= 0 && $0.vector < host.configuration.vectors }, on: host) {
+        if let problem = InterruptHostEvent.replay(events[..<read], scheduled: scheduled.filter { $0.vector >= 0 && $0.vector < host.configuration.vectors }, on: host) {
             failures.record("\(problem) (the worker's copy of the host and the checker's diverged)")
             return
         }
-        stepPending = answer[0]
+        pendingRead = (answer[0], events[(read + 1)...], readFailure)
     }
 
+    /// The bits the last step read, its host events replayed now, as the read happens now in
+    /// process; a read with no step before it is a step of its own.
     func pendingBits() -> UInt64 {
-        if stepPending == nil { perform(nil, raiseNow: false, raises: []) }
-        defer { stepPending = nil }
-        return stepPending ?? 0
+        if pendingRead == nil { perform(nil, raiseNow: false, raises: []) }
+        guard let read = pendingRead else { return 0 }
+        pendingRead = nil
+        if !read.failure.isEmpty { failures.record(read.failure) }
+        if let problem = InterruptHostEvent.replay(read.events, scheduled: [], on: host, afterReturn: true) {
+            failures.record("\(problem) (the worker's copy of the host and the checker's diverged)")
+        }
+        return read.bits
     }
 
-    // One call at a time, with no raises scheduled (the machine sends whole steps).
+    // One call at a time, with no raises scheduled. The machine sends whole steps; nothing
+    // raises on the checker's host outside `perform`'s replay, which is why `hostTriggered`
+    // does nothing.
     func setEnabled(_ enabled: Bool) { perform(.setEnabled(enabled, raises: []), raiseNow: false, raises: []) }
     func setFunctionMask(_ masked: Bool) { perform(.setFunctionMask(masked, raises: []), raiseNow: false, raises: []) }
     func writeEntry(vector: Int, address: UInt64, data: UInt32) { perform(.writeEntry(vector: vector, address: address, data: data, raises: []), raiseNow: false, raises: []) }
