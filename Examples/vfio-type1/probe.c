@@ -3,7 +3,14 @@
  * address-space model predicts (docs/SEMANTICS.md, vfio-type1). Built static; run inside the VM
  * by scripts/vfio-vm with the group's number. Prints one "name: value" line per fact.
  *
- *   probe GROUP */
+ * With the device's PCI address it also observes translation: QEMU's edu device (hw/misc/edu.c)
+ * DMAs through the vIOMMU (registers 0x80 source, 0x88 destination, 0x90 count, 0x98 command:
+ * bit 0 runs, bit 1 is the direction, 1 toward memory; a transfer fires 100 ms of virtual time
+ * later and clears bit 0). Each page of a buffer standing for memory holds its own tag; edu reads
+ * at an IOVA and writes what it read to a readback page, so the tag names the page reached. A
+ * sentinel loaded into edu's buffer first stays there when the read faults.
+ *
+ *   probe GROUP [BDF] */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/vfio.h>
@@ -13,6 +20,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 static int container;
@@ -39,8 +47,81 @@ static void report_unmap(const char *what, uint64_t iova, uint64_t size, uint32_
     printf("%s: %s size 0x%llx\n", what, status ? strerror(status) : "ok", (unsigned long long)removed);
 }
 
+static volatile uint64_t *edu;
+
+static uint64_t edu_read(unsigned offset) { return edu[offset / 8]; }
+
+/* One edu transfer of 8 bytes; 0 when it completed. */
+static int edu_dma(uint64_t source, uint64_t destination, int to_memory) {
+    edu[0x80 / 8] = source;
+    edu[0x88 / 8] = destination;
+    edu[0x90 / 8] = 8;
+    edu[0x98 / 8] = 1 | (to_memory ? 2 : 0);
+    for (int i = 0; i < 5000; i++) {
+        struct timespec wait = {0, 1000000};
+        nanosleep(&wait, NULL);
+        if (!(edu_read(0x98) & 1)) return 0;
+    }
+    return -1;
+}
+
+enum { SENTINEL_IOVA = 0x300000, READBACK_IOVA = 0x301000, EDU_BUFFER = 0x40000 };
+static const uint64_t sentinel = 0x5e47196e15e47196ULL;
+
+/* What a device read at iova reaches: the tag of the page, or the sentinel (a fault). */
+static uint64_t device_read(uint64_t iova) {
+    volatile uint64_t *readback = (volatile uint64_t *)(memory + (1 << 23) + 0x1000);
+    if (edu_dma(SENTINEL_IOVA, EDU_BUFFER, 0) || edu_dma(iova, EDU_BUFFER, 0) || edu_dma(EDU_BUFFER, READBACK_IOVA, 1)) return 0;
+    return *readback;
+}
+
+static void describe_read(const char *what, uint64_t iova) {
+    uint64_t seen = device_read(iova);
+    /* A read that faults leaves edu's buffer zeroed (QEMU fills a failed DMA read with zeros)
+     * or, where it does not, the sentinel. */
+    if (seen == sentinel || seen == 0) printf("%s: fault\n", what);
+    else if ((seen >> 32) == 0x7a9) printf("%s: page %llu\n", what, (unsigned long long)(seen & 0xffffffff));
+    else printf("%s: 0x%llx\n", what, (unsigned long long)seen);
+}
+
+static void observe_translation(int group, const char *bdf) {
+    int device = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, bdf);
+    if (device < 0) { perror("VFIO_GROUP_GET_DEVICE_FD"); return; }
+    struct vfio_region_info bar = {.argsz = sizeof bar, .index = VFIO_PCI_BAR0_REGION_INDEX};
+    struct vfio_region_info config = {.argsz = sizeof config, .index = VFIO_PCI_CONFIG_REGION_INDEX};
+    if (ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &bar) || ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &config)) { perror("GET_REGION_INFO"); return; }
+    edu = mmap(NULL, bar.size, PROT_READ | PROT_WRITE, MAP_SHARED, device, bar.offset);
+    if (edu == MAP_FAILED) { perror("mmap BAR0"); return; }
+    printf("edu-id: 0x%x\n", ((volatile uint32_t *)edu)[0]); /* 4-byte registers below 0x80 */
+    uint16_t command = 0;
+    pread(device, &command, 2, config.offset + 4);
+    command |= 4; /* PCI_COMMAND_MASTER: vfio-pci leaves DMA to the user */
+    pwrite(device, &command, 2, config.offset + 4);
+
+    /* Pages 0 ... 2047 of the first 8 MiB of the buffer are "memory"; the next pages hold the
+     * sentinel and the readback word. */
+    for (uint64_t word = 0; word < (1 << 23) / 8; word++) ((uint64_t *)memory)[word] = (0x7a9ULL << 32) | (word / 512);
+    *(uint64_t *)(memory + (1 << 23)) = sentinel;
+    uint32_t r = VFIO_DMA_MAP_FLAG_READ, rw = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+    uint64_t removed = 0;
+    unmap(0, 0, VFIO_DMA_UNMAP_FLAG_ALL, &removed);
+    if (map(SENTINEL_IOVA, 0x1000, 1 << 23, r) || map(READBACK_IOVA, 0x1000, (1 << 23) + 0x1000, rw)) { printf("translate: the probe's own maps failed\n"); return; }
+    report("map 0x100000+0x4000 -> page 3", map(0x100000, 0x4000, 3 * 0x1000, r));
+    describe_read("device read 0x100000", 0x100000);
+    describe_read("device read 0x103ff8", 0x103ff8);
+    describe_read("device read 0x104000 (unmapped)", 0x104000);
+    report("map 0x7fff000000+0x1000 -> page 9", map(0x7fff000000ULL, 0x1000, 9 * 0x1000, r));
+    describe_read("device read 0x7fff000000", 0x7fff000000ULL);
+    /* A device write through a read-only mapping must not land. */
+    map(0x500000, 0x1000, 5 * 0x1000, r);
+    int failed = edu_dma(SENTINEL_IOVA, EDU_BUFFER, 0) || edu_dma(EDU_BUFFER, 0x500000, 1);
+    printf("device write 0x500000 (read-only): %s\n", failed ? "timed out" : (*(uint64_t *)(memory + 5 * 0x1000) == sentinel ? "landed" : "refused"));
+    unmap(0x100000, 0x4000, 0, &removed);
+    describe_read("device read 0x100000 after unmap", 0x100000);
+}
+
 int main(int argc, char **argv) {
-    if (argc != 2) { fprintf(stderr, "usage: probe GROUP\n"); return 2; }
+    if (argc != 2 && argc != 3) { fprintf(stderr, "usage: probe GROUP [BDF]\n"); return 2; }
     container = open("/dev/vfio/vfio", O_RDWR);
     if (container < 0) { perror("/dev/vfio/vfio"); return 1; }
     printf("api: %d\n", ioctl(container, VFIO_GET_API_VERSION));
@@ -90,5 +171,6 @@ int main(int argc, char **argv) {
     map(0x402000, 0x2000, 0x2000, rw);
     report_unmap("unmap-all 0+0", 0, 0, VFIO_DMA_UNMAP_FLAG_ALL);
     report_unmap("unmap-all 0x1000+0", 0x1000, 0, VFIO_DMA_UNMAP_FLAG_ALL);
+    if (argc == 3) observe_translation(group, argv[2]);
     return 0;
 }
