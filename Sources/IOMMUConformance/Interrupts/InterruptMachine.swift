@@ -71,19 +71,23 @@ struct InterruptMachine: StateMachine {
         if let mirrored {
             mirrored.perform(operation, raiseNow: outcome != "prohibited", raises: raises)
         } else {
-            host.during(raises) {
-                switch operation {
-                case .setEnabled(let on, _): system.setEnabled(on)
-                case .setFunctionMask(let on, _): system.setFunctionMask(on)
-                case .writeEntry(let vector, let address, let data, _): system.writeEntry(vector: vector, address: address, data: data)
-                case .setVectorMask(let vector, let masked, _): system.setVectorMask(vector: vector, masked: masked)
-                case .setPASID(let vector, let pasid, _): system.setPASID(vector: vector, pasid: pasid)
-                case .raise(let vector, let pasid): if outcome != "prohibited" { host.raise(vector: vector, pasid: pasid) }
-                }
-            }
+            host.during(raises) { write(operation, to: system, host: host, raiseNow: outcome != "prohibited") }
         }
         for injection in raises.sorted(by: { $0.afterCall < $1.afterCall }) { model.raise(vector: injection.vector, pasid: injection.pasid) }
         return outcome
+    }
+
+    /// The guest write itself, or the device's raise when `raiseNow`: what runs between the
+    /// scheduled raises, here and in a worker's copy of the host.
+    static func write(_ operation: InterruptOperation, to system: any InterruptSystem, host: InterruptHost, raiseNow: Bool) {
+        switch operation {
+        case .setEnabled(let on, _): system.setEnabled(on)
+        case .setFunctionMask(let on, _): system.setFunctionMask(on)
+        case .writeEntry(let vector, let address, let data, _): system.writeEntry(vector: vector, address: address, data: data)
+        case .setVectorMask(let vector, let masked, _): system.setVectorMask(vector: vector, masked: masked)
+        case .setPASID(let vector, let pasid, _): system.setPASID(vector: vector, pasid: pasid)
+        case .raise(let vector, let pasid): if raiseNow { host.raise(vector: vector, pasid: pasid) }
+        }
     }
 
     func describe(_ command: InterruptOperation) -> String { command.description }

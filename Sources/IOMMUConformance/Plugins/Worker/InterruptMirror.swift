@@ -186,15 +186,7 @@ final class InterruptMirror: ReportsForeignFailures {
         guard let (operation, raiseNow, raises) = InterruptStepCoding.decode(request) else { return [UInt64.max] }
         recorder.reset()
         host.during(raises) {
-            switch operation {
-            case .setEnabled(let on, _): vmm.setEnabled(on)
-            case .setFunctionMask(let on, _): vmm.setFunctionMask(on)
-            case .writeEntry(let vector, let address, let data, _): vmm.writeEntry(vector: vector, address: address, data: data)
-            case .setVectorMask(let vector, let masked, _): vmm.setVectorMask(vector: vector, masked: masked)
-            case .setPASID(let vector, let pasid, _): vmm.setPASID(vector: vector, pasid: pasid)
-            case .raise(let vector, let pasid): if raiseNow { host.raise(vector: vector, pasid: pasid) }
-            case nil: break
-            }
+            if let operation { InterruptMachine.write(operation, to: vmm, host: host, raiseNow: raiseNow) }
             _ = recorder.record(.returned)
         }
         _ = recorder.record(.readingPending)

@@ -68,6 +68,8 @@ final class WorkerServer {
     }
 
     private static let creates: Set<UInt64> = [WorkerOp.asCreate.rawValue, WorkerOp.isoCreate.rawValue, WorkerOp.shadowCreate.rawValue, WorkerOp.irqCreate.rawValue]
+    /// What a batch may not hold: requests that make or end an object, and batches.
+    private static let notInBatch: Set<WorkerOp> = [.asCreate, .isoCreate, .shadowCreate, .irqCreate, .destroy, .batch]
 
     /// Handles one request and sends its result frame.
     func answer(_ request: [UInt64]) -> Bool {
@@ -96,11 +98,10 @@ final class WorkerServer {
             return []
         case .batch:
             // handle, count, then each request as its length and words (opcode, arguments).
-            let creates: Set<WorkerOp> = [.asCreate, .isoCreate, .shadowCreate, .irqCreate, .destroy, .batch]
             var results = [arg(1)], at = 2
             for _ in 0..<min(arg(1), 64) {
                 let length = Int(min(arg(at), UInt64(args.count)))
-                guard length >= 1, at + 1 + length <= args.count, let inner = WorkerOp(rawValue: args[at + 1]), !creates.contains(inner) else { return [UInt64.max] }
+                guard length >= 1, at + 1 + length <= args.count, let inner = WorkerOp(rawValue: args[at + 1]), !Self.notInBatch.contains(inner) else { return [UInt64.max] }
                 let answer = handle([inner.rawValue, arg(0)] + args[(at + 2)..<(at + 1 + length)])
                 results += [UInt64(answer.count)] + answer
                 at += 1 + length

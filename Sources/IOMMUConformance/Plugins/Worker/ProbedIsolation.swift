@@ -20,7 +20,7 @@ final class ProbedIsolation: ReportsForeignFailures {
     private var overflow: String?
 
     init(library: PluginLibrary, topology: Topology) throws(ImplementationUnavailable) {
-        let owner = Unowned<ProbedIsolation>()
+        let owner = WeakReference<ProbedIsolation>()
         system = try PluginIsolation(library: library, topology: topology, checkpoint: { owner.value?.checkpoint() })
         self.topology = topology
         pasids = [nil] + topology.probedPASIDs.map { Optional($0) }
@@ -73,6 +73,6 @@ final class ProbedIsolation: ReportsForeignFailures {
 }
 
 /// A reference to an object created after the closure that needs it.
-final class Unowned<Object: AnyObject> {
+final class WeakReference<Object: AnyObject> {
     weak var value: Object?
 }

@@ -2,9 +2,9 @@ import Foundation
 import IOMMUSpec
 
 /// The checker's side of one plug-in worker process. A call sends a request and waits for its
-/// result (the worker answers the plug-in's host callbacks from its own copies of the hosts). If the worker dies or does not answer within
-/// the timeout, the connection is dead and says why; the pool starts a new worker for the
-/// next case, so the campaign goes on.
+/// result (the worker answers the plug-in's host callbacks from its own copies of the hosts).
+/// If the worker dies or does not answer within the timeout, the connection is dead and says
+/// why; the pool starts a new worker for the next case, so the campaign goes on.
 final class WorkerConnection {
     private let process: Process
     private let channel: FrameChannel
@@ -88,25 +88,25 @@ final class WorkerConnection {
     }
 
     /// Runs `request`. On success returns the foreign-failure text the worker reported (empty
-    /// for none) and the result words.
-    func call(_ request: [UInt64], during description: String) -> Result<(failure: String, results: [UInt64]), PluginError> {
+    /// for none) and the result words. `description` is built only for a failure.
+    func call(_ request: [UInt64], during description: @autoclosure () -> String) -> Result<(failure: String, results: [UInt64]), PluginError> {
         if let death { return .failure(PluginError(death)) }
-        guard channel.send([FrameKind.request.rawValue] + request) else { return .failure(die("\(describeExit()) before \(description)")) }
+        guard channel.send([FrameKind.request.rawValue] + request) else { return .failure(die("\(describeExit()) before \(description())")) }
         switch channel.receive(timeout: timeout, alive: { [process] in Self.running(process) }) {
         case .success(let frame):
             guard frame.first == FrameKind.result.rawValue else {
-                return .failure(die(frame.first.map { "sent frame kind \($0) during \(description)" } ?? "sent an empty frame during \(description)"))
+                return .failure(die(frame.first.map { "sent frame kind \($0) during \(description())" } ?? "sent an empty frame during \(description())"))
             }
             var index = 1
-            guard let failure = Words.unpack(frame, &index) else { return .failure(die("sent a malformed result during \(description)")) }
+            guard let failure = Words.unpack(frame, &index) else { return .failure(die("sent a malformed result during \(description())")) }
             return .success((failure, Array(frame[index...])))
         case .failure(.timedOut):
             killGroup()
-            return .failure(die("hung: no answer within \(timeout) s during \(description), so it was killed"))
+            return .failure(die("hung: no answer within \(timeout) s during \(description()), so it was killed"))
         case .failure(.closed):
-            return .failure(die("\(describeExit()) during \(description)"))
+            return .failure(die("\(describeExit()) during \(description())"))
         case .failure(.malformed(let what)):
-            return .failure(die("sent \(what) during \(description)"))
+            return .failure(die("sent \(what) during \(description())"))
         }
     }
 

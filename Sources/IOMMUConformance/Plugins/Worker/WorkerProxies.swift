@@ -344,26 +344,26 @@ final class WorkerInterrupts: WorkerProxy, InterruptSystem, MirroredInterrupts {
 
     func perform(_ operation: InterruptOperation?, raiseNow: Bool, raises: [InterruptHost.Injection]) {
         pendingRead = nil
-        let description = operation.map { "\($0)" } ?? "pending-bits"
+        func description() -> String { operation.map { "\($0)" } ?? "pending-bits" }
         let words = InterruptStepCoding.words(operation, raiseNow: raiseNow, raises: raises)
-        guard let answer = call(.irqStep, words, description, minimumResults: 3) else { return }
+        guard let answer = call(.irqStep, words, description(), minimumResults: 3) else { return }
         var index = 1
         let width = InterruptHostEvent.width
         guard let readFailure = Words.unpack(answer, &index), index < answer.count, answer[index] <= UInt64(answer.count / width),
               answer.count == index + 1 + Int(answer[index]) * width else {
-            failures.record("the worker answered \(description) with a malformed list of host events")
+            failures.record("the worker answered \(description()) with a malformed list of host events")
             return
         }
         var events: [InterruptHostEvent] = []
         for start in stride(from: index + 1, to: answer.count, by: width) {
             guard let event = InterruptHostEvent(answer[start..<(start + width)]) else {
-                failures.record("the worker sent a malformed host event during \(description)")
+                failures.record("the worker sent a malformed host event during \(description())")
                 return
             }
             events.append(event)
         }
         guard let read = events.firstIndex(of: .readingPending) else {
-            failures.record("the worker's copy of the host never read the pending bits during \(description)")
+            failures.record("the worker's copy of the host never read the pending bits during \(description())")
             return
         }
         var scheduled: [(vector: Int, pasid: UInt32, afterCall: Int)] = raises.sorted { $0.afterCall < $1.afterCall }.map { ($0.vector, $0.pasid, $0.afterCall) }
