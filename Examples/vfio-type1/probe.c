@@ -116,6 +116,10 @@ static void observe_translation(int group, const char *bdf) {
     map(0x500000, 0x1000, 5 * 0x1000, r);
     int failed = edu_dma(SENTINEL_IOVA, EDU_BUFFER, 0) || edu_dma(EDU_BUFFER, 0x500000, 1);
     printf("device write 0x500000 (read-only): %s\n", failed ? "timed out" : (*(uint64_t *)(memory + 5 * 0x1000) == sentinel ? "landed" : "refused"));
+    /* The disagreements of docs/REAL-SYSTEMS.md, pinned so a fixed kernel or QEMU shows. */
+    report("map 0x600000+0x1000 -> page 7, write-only", map(0x600000, 0x1000, 7 * 0x1000, VFIO_DMA_MAP_FLAG_WRITE));
+    describe_read("device read 0x600000 (write-only)", 0x600000);
+    describe_read("device read 0x8000000000100000 (unmapped)", 0x8000000000100000ULL);
     unmap(0x100000, 0x4000, 0, &removed);
     describe_read("device read 0x100000 after unmap", 0x100000);
 }
@@ -172,5 +176,9 @@ int main(int argc, char **argv) {
     report_unmap("unmap-all 0+0", 0, 0, VFIO_DMA_UNMAP_FLAG_ALL);
     report_unmap("unmap-all 0x1000+0", 0x1000, 0, VFIO_DMA_UNMAP_FLAG_ALL);
     if (argc == 3) observe_translation(group, argv[2]);
+    /* A mapping that ends at 2^64 - 1, then another mapping unmapped. */
+    report("map 0xfffffffffffff000+0x1000 (ends at 2^64 - 1)", map(0xfffffffffffff000ULL, 0x1000, 0, rw));
+    report("map 0x900000+0x1000", map(0x900000, 0x1000, 0, rw));
+    report_unmap("unmap 0x900000+0x1000", 0x900000, 0x1000, 0);
     return 0;
 }

@@ -79,13 +79,13 @@ public func check(_ configuration: CheckConfiguration, kindNames: [String] = [],
         statistics.merge(parallel.statistics)
         casesRun += parallel.casesRun
         guard let (index, choices, found) = parallel.failure else { return finish(nil) }
-        return finish(shrinkAndReport(choices, original: found, origin: .generated(caseIndex: index)))
+        return finish(shrinkAndReport(choices, original: found, origin: .generated(caseIndex: configuration.firstCase + index)))
     }
     let stream = ChoiceStream(.random(seed: 0), maxChoices: configuration.maxChoices)
     stream.statistics = statistics
     stream.edgeBias = configuration.edgeBias
     for index in 0..<configuration.cases {
-        stream.reset(.random(seed: caseSeed(runSeed: configuration.seed, caseIndex: index)))
+        stream.reset(.random(seed: caseSeed(runSeed: configuration.seed, caseIndex: configuration.firstCase + index)))
         let verdict = testCase(stream)
         casesRun += 1
         switch verdict {
@@ -93,7 +93,7 @@ public func check(_ configuration: CheckConfiguration, kindNames: [String] = [],
         case .discard: statistics.count(case: true, overran: stream.overran)
         case .fail(let found):
             statistics.count(case: false, overran: stream.overran)
-            return finish(shrinkAndReport(stream.choices, original: found, origin: .generated(caseIndex: index)))
+            return finish(shrinkAndReport(stream.choices, original: found, origin: .generated(caseIndex: configuration.firstCase + index)))
         }
         if let progress = configuration.progress, (index + 1) % configuration.progressInterval == 0 {
             progress(index + 1, configuration.cases)

@@ -26,6 +26,9 @@ public struct CheckConfiguration: Sendable {
     /// index wins, with the statistics of the cases up to it. The test case must then be safe
     /// to call from several threads at once (each call building its own state).
     public var jobs = 1
+    /// The index of the first generated case: a run of `cases` cases from `firstCase` is that
+    /// part of the run from 0, case for case (a campaign resumed after a failure).
+    public var firstCase = 0
     /// Called before the shrunk failure is confirmed, so it runs as its replay command will:
     /// a plug-in check starts a fresh worker here. A failure that then passes is reported as
     /// not reproducing, with the first failure's message.

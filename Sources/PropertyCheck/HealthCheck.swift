@@ -8,6 +8,9 @@ public struct HealthCheck: Sendable {
     public var maxDiscardedShare = 0.9
     /// Fail when more than this share of cases was refused by the implementation.
     public var maxRefusedShare = 0.5
+    /// Fail when more than this share of cases ended early at a command the implementation
+    /// could not carry out (`StepResult.stopped`): such a run checked little past that command.
+    public var maxStoppedShare = 0.5
     /// Fail when fewer than this share of all commands was accepted (returned success).
     public var minAcceptedShare = 0.1
     /// Fail when a command kind ran at least `kindSampleSize` times and was never accepted.
@@ -30,6 +33,10 @@ public struct HealthCheck: Sendable {
         if Double(refusedCount) > maxRefusedShare * Double(statistics.cases) {
             let examples = refused.prefix(3).map { "\($0.configuration) (\($0.count))" }.joined(separator: "; ")
             problems.append("\(refusedCount) of \(statistics.cases) cases (\(percent(Double(refusedCount) / Double(statistics.cases)))) were refused by the implementation (it could not be created for their configuration), in \(refused.count) configurations, most often: \(examples). Fix the settings it supports (--page-size, --address-width, --vectors, ...: docs/PLUGINS.md) so cases draw only those")
+        }
+        let stoppedShare = Double(statistics.stoppedCases) / Double(statistics.cases)
+        if stoppedShare > maxStoppedShare {
+            problems.append("\(statistics.stoppedCases) of \(statistics.cases) cases (\(percent(stoppedShare))) ended early at a request the implementation accepted but could not carry out (unobservable): the run checked little past those requests; give the implementation what it needs (memory to pin, a smaller aperture or --steps) so cases run to their end")
         }
         let commands = statistics.totalCommands
         if commands > 0 {

@@ -47,7 +47,7 @@ final class ParallelCases: @unchecked Sendable {
             stream.statistics = local
             var ran = 0
             for index in start..<min(start + Self.blockSize, configuration.cases) {
-                stream.reset(.random(seed: caseSeed(runSeed: configuration.seed, caseIndex: index)))
+                stream.reset(.random(seed: caseSeed(runSeed: configuration.seed, caseIndex: configuration.firstCase + index)))
                 let verdict = testCase(stream)
                 ran += 1
                 var failed = false

@@ -55,6 +55,11 @@ public enum StepResult: Sendable, Equatable {
     case agreed(outcome: String, accepted: Bool)
     /// The sides disagree; `message` shows both results.
     case disagreed(message: String)
+    /// The sides agree, and the case cannot go on: the implementation accepted a command it
+    /// could not carry out, so nothing after it can be observed (a real kernel that could not
+    /// pin the memory of a map it accepted). The case ends here, passed, without `finish`;
+    /// statistics count it, and the health check fails a run made mostly of such cases.
+    case stopped(outcome: String)
 }
 
 /// How long command sequences are and whether swarm testing is on.
@@ -116,6 +121,11 @@ public func runCommands<M: StateMachine>(_ machine: inout M, _ stream: ChoiceStr
         case .disagreed(let message):
             if stream.recordsTrace { stream.trace.append("\(machine.describe(command)) -> DISAGREEMENT") }
             return .fail(CaseFailure(message: "step \(steps): \(message)", trace: stream.trace))
+        case .stopped(let outcome):
+            stream.statistics?.count(commandIndex: machine.kind(of: command), outcome: outcome, accepted: false)
+            stream.statistics?.countStoppedCase()
+            if stream.recordsTrace { stream.trace.append("\(machine.describe(command)) -> \(outcome) (the case ends here)") }
+            return .pass
         }
         if let problem = machine.checkInvariants() {
             return .fail(CaseFailure(message: "invariant broken after step \(steps): \(problem)", trace: stream.trace))

@@ -16,6 +16,8 @@ public final class Statistics: @unchecked Sendable {
     public private(set) var preconditionSkips = 0
     /// Cases that hit the choice limit.
     public private(set) var overruns = 0
+    /// Cases that ended early at a command the implementation could not carry out (`StepResult.stopped`).
+    public private(set) var stoppedCases = 0
 
     // Per-kind counters by index, folded into the name-keyed tables by `fold(kindNames:)`:
     // the stateful loop counts with array stores instead of string hashing.
@@ -44,6 +46,8 @@ public final class Statistics: @unchecked Sendable {
     public func count(outcome: String, kind: String, times: Int = 1) { outcomes[kind + ": " + outcome, default: 0] += times }
 
     func countPreconditionSkip() { preconditionSkips += 1 }
+
+    func countStoppedCase() { stoppedCases += 1 }
 
     @inline(__always)
     func count(commandIndex index: Int, outcome: String, accepted wasAccepted: Bool) {
@@ -75,6 +79,7 @@ public final class Statistics: @unchecked Sendable {
         discardedCases += other.discardedCases
         preconditionSkips += other.preconditionSkips
         overruns += other.overruns
+        stoppedCases += other.stoppedCases
         commands.merge(other.commands, uniquingKeysWith: +)
         accepted.merge(other.accepted, uniquingKeysWith: +)
         outcomes.merge(other.outcomes, uniquingKeysWith: +)
@@ -92,7 +97,7 @@ public final class Statistics: @unchecked Sendable {
     public var summary: String {
         var lines: [String] = []
         let discardShare = cases == 0 ? 0 : Double(discardedCases) / Double(cases)
-        lines.append("cases: \(cases), discarded: \(discardedCases) (\(percent(discardShare))), overruns: \(overruns)")
+        lines.append("cases: \(cases), discarded: \(discardedCases) (\(percent(discardShare))), overruns: \(overruns)" + (stoppedCases == 0 ? "" : ", ended early (unobservable): \(stoppedCases)"))
         if !commands.isEmpty {
             lines.append("commands: \(totalCommands), accepted: \(totalAccepted), precondition skips: \(preconditionSkips)")
             for name in commands.keys.sorted() {

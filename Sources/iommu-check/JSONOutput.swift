@@ -35,6 +35,8 @@ struct CheckJSON: Codable {
     var passed: Bool
     var seed: UInt64
     var cases: Int
+    /// Cases that ended at a map the implementation accepted and could not carry out.
+    var endedEarly: Int
     var operations: Int
     var seconds: Double
     var operationsPerSecond: Int
@@ -49,6 +51,7 @@ struct CheckJSON: Codable {
         passed = report.passed
         seed = report.seed
         cases = report.casesRun
+        endedEarly = report.statistics.stoppedCases
         operations = report.statistics.totalCommands
         seconds = report.seconds
         operationsPerSecond = Int(Double(operations) / max(report.seconds, 1e-9))
@@ -60,7 +63,7 @@ struct CheckJSON: Codable {
 
     /// A surface that could not be checked at all.
     init(surface: String, implementation: String, error: String) {
-        (self.surface, self.implementation, passed, seed, cases, operations, seconds, operationsPerSecond) = (surface, implementation, false, 0, 0, 0, 0, 0)
+        (self.surface, self.implementation, passed, seed, cases, endedEarly, operations, seconds, operationsPerSecond) = (surface, implementation, false, 0, 0, 0, 0, 0, 0)
         healthProblems = []
         errors = [error]
     }

@@ -32,6 +32,12 @@ struct Run: ParsableCommand {
 
     @OptionGroup var target: ImplementationOptions
 
+    @Option(help: "The index of the first case: cases K ... K+cases-1 of the seed, as a run from 0 makes them (resume a campaign after the case that failed).")
+    var firstCase: Int = 0
+
+    @Option(help: "Seconds the shrinker may spend on a failure (default: \(Int(Shrinker.Budget().seconds))).")
+    var shrinkSeconds: Double?
+
     @Option(help: "Replay one base64 choice sequence (as a failure prints) instead of generating cases.")
     var replay: String?
 
@@ -53,6 +59,8 @@ struct Run: ParsableCommand {
 
     func validate() throws {
         guard cases > 0 else { throw ValidationError("--cases must be positive, got \(cases)") }
+        guard firstCase >= 0, firstCase <= Int.max - cases else { throw ValidationError("--first-case must be 0 or more, with room for --cases after it, got \(firstCase)") }
+        if let shrinkSeconds, !(shrinkSeconds > 0 && shrinkSeconds.isFinite) { throw ValidationError("--shrink-seconds must be a positive number, got \(shrinkSeconds)") }
         if let jobs, !(1...256).contains(jobs) { throw ValidationError("--jobs must be 1 to 256, got \(jobs)") }
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
         if let surface, Surface(rawValue: surface) == nil {
@@ -103,6 +111,8 @@ struct Run: ParsableCommand {
             var configuration = CheckConfiguration(name: surface.rawValue, seed: parsedSeed, cases: cases)
             configuration.replay = replay.flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) }
             configuration.jobs = jobs
+            configuration.firstCase = firstCase
+            if let shrinkSeconds { configuration.shrinkBudget.seconds = shrinkSeconds }
             configuration.regressionsDirectory = saveRegressions
             configuration.savesRegressions = saveRegressions != nil
             configuration.replayCommand = { [target] base64 in replayCommandLine(surface: surface, options: target, steps: steps, base64: base64) }

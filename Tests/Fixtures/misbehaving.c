@@ -20,6 +20,12 @@
 #undef iommu_check_plugin_v2
 #undef iommu_check_plugin_v1
 
+#ifdef MISBEHAVE_REVISION_1_WITH_TRANSLATE_MANY
+static void crash_translate_many(void *handle, size_t count, const uint64_t *iovas, const uint32_t *accesses, int32_t *faults, uint64_t *phys) {
+    (void)handle; (void)count; (void)iovas; (void)accesses; (void)faults; (void)phys;
+    abort();
+}
+#endif
 #ifdef MISBEHAVE_ABORT_IN_CONSTRUCTOR
 __attribute__((constructor)) static void misbehave(void) { abort(); }
 #endif
@@ -103,6 +109,55 @@ static size_t w_mappings(void *handle, uint64_t first, uint64_t last, struct iom
     return as_mappings(handle, first, last, out, capacity);
 #endif
 }
+
+#if defined(MISBEHAVE_OPAQUE) || defined(MISBEHAVE_OPAQUE_STALE_UNMAP) || defined(MISBEHAVE_OPAQUE_UNOBSERVABLE_REFUSAL) || defined(MISBEHAVE_OPAQUE_UNOBSERVABLE_ALWAYS)
+/* Not a misbehaviour by itself: an implementation seen the way a real kernel is seen from user
+ * space (Examples/vfio-type1). It lists no mappings, shows a fault without its reason, and
+ * cannot carry out a map longer than 16 MiB that it accepted (VFIO: pinning fails). */
+#define OPAQUE 1
+static int32_t opaque_map(void *handle, uint64_t iova, uint64_t length, uint64_t phys, uint32_t permissions) {
+    int32_t status = as_map(handle, iova, length, phys, permissions);
+#ifdef MISBEHAVE_OPAQUE_UNOBSERVABLE_REFUSAL
+    /* Claims the interface accepted what it refused. */
+    if (status == IOMMU_CHECK_AS_OUTSIDE_APERTURE) return IOMMU_CHECK_AS_UNOBSERVABLE;
+#endif
+#ifdef MISBEHAVE_OPAQUE_UNOBSERVABLE_ALWAYS
+    const uint64_t most = 0;
+#else
+    const uint64_t most = 0x1000000;
+#endif
+    if (status == IOMMU_CHECK_AS_OK && length > most) {
+        uint64_t bytes = 0;
+        as_unmap(handle, iova, length, &bytes);
+        return IOMMU_CHECK_AS_UNOBSERVABLE;
+    }
+    return status;
+}
+
+static int32_t opaque_translate(void *handle, uint64_t iova, uint32_t access, uint64_t *phys) {
+    int32_t fault = as_translate(handle, iova, access, phys);
+    return fault == IOMMU_CHECK_FAULT_NONE ? fault : IOMMU_CHECK_FAULT_NOT_MAPPED;
+}
+
+static void opaque_translate_many(void *handle, size_t count, const uint64_t *iovas, const uint32_t *accesses, int32_t *faults, uint64_t *phys) {
+    for (size_t i = 0; i < count; i++) faults[i] = opaque_translate(handle, iovas[i], accesses[i], &phys[i]);
+}
+
+#ifdef MISBEHAVE_OPAQUE_STALE_UNMAP
+/* The planted bug: unmap reports the bytes and leaves the mappings in place, which only a
+ * translation can show here. */
+static int32_t opaque_unmap(void *handle, uint64_t iova, uint64_t length, uint64_t *bytes) {
+    struct iommu_check_extent kept[64];
+    uint64_t last = length ? iova + (length - 1) : iova;
+    if (last < iova) last = UINT64_MAX;
+    size_t count = as_mappings(handle, iova, last, kept, 64);
+    int32_t status = as_unmap(handle, iova, length, bytes);
+    if (status == IOMMU_CHECK_AS_OK && count <= 64)
+        for (size_t i = 0; i < count; i++) as_map(handle, kept[i].iova, kept[i].length, kept[i].phys, kept[i].permissions);
+    return status;
+}
+#endif
+#endif
 #else
 static struct iommu_check_isolation_ops ops;
 #ifdef MISBEHAVE_CHECKPOINT_FROM_THREAD
@@ -169,6 +224,24 @@ const struct iommu_check_plugin *iommu_check_plugin_v2(void) {
     ops.destroy = w_destroy;
     ops.map = w_map;
     ops.mappings = w_mappings;
+#ifdef OPAQUE
+    ops.map = opaque_map;
+    ops.translate = opaque_translate;
+    ops.translate_many = opaque_translate_many;
+    ops.mappings = NULL;
+#ifdef MISBEHAVE_OPAQUE_STALE_UNMAP
+    ops.unmap = opaque_unmap;
+#endif
+    static const struct iommu_check_capabilities opaque = {
+        .unobservable = IOMMU_CHECK_UNOBSERVABLE_MAPPINGS | IOMMU_CHECK_UNOBSERVABLE_FAULT_REASONS,
+    };
+    wrapped.capabilities = &opaque;
+#endif
+#ifdef MISBEHAVE_REVISION_1_WITH_TRANSLATE_MANY
+    /* A table built at revision 1 has no translate_many: whatever follows must not be called. */
+    wrapped.abi_revision = 1;
+    ops.translate_many = crash_translate_many;
+#endif
     wrapped.address_space = &ops;
 #else
     ops = *wrapped.isolation;

@@ -36,6 +36,18 @@ import Testing
         #expect(verdict.checkedSteps == 3)
     }
 
+    /// A map accepted and not carried out (a kernel that could not pin it) ends what can be
+    /// judged: it conforms where the model accepts the map, and nothing may follow it.
+    @Test func anUnobservableMapEndsTheTrace() throws {
+        let map = #"{"op":"map","iova":"0x0","length":"0x2000","phys":"0x10000","permissions":"rw","outcome":"unobservable"}"#
+        let last = try AddressSpaceTrace.parse(Self.header + "\n" + map).verify()
+        #expect(last.conforms, "\(last)")
+        let followed = try AddressSpaceTrace.parse(Self.header + "\n" + map + "\n" + #"{"op":"translate","iova":"0x0","access":"read","outcome":"not-mapped"}"#).verify()
+        #expect(followed.problem?.line == 3 && followed.problem?.message.contains("goes on after an unobservable map") == true, "\(followed)")
+        let refused = try AddressSpaceTrace.parse(Self.header + "\n" + #"{"op":"map","iova":"0x800","length":"0x1000","phys":"0x0","permissions":"r","outcome":"unobservable"}"#).verify()
+        #expect(refused.problem?.message.contains("accepted the request") == true, "a misaligned map the kernel cannot have accepted: \(refused)")
+    }
+
     @Test func verifyNamesTheFirstLineTheModelRejects() throws {
         let text = Self.header + "\n" + [
             #"{"op":"map","iova":"0x0","length":"0x2000","phys":"0x10000","permissions":"rw","outcome":"ok"}"#,

@@ -26,6 +26,25 @@ import PropertyCheckFixtures
         #expect(stateful1.statistics.summary == stateful2.statistics.summary)
     }
 
+    /// A run from case K is that part of the run from 0: a campaign resumed after the case that
+    /// failed (iommu-check run --first-case) checks what one uninterrupted run would have.
+    @Test(arguments: [1, 4])
+    func aRunFromALaterCaseIsThatPartOfTheRunFromZero(jobs: Int) throws {
+        let generator = Gen.int(in: 0...1000).array(count: 0...20)
+        let property: ([Int]) -> Bool = { $0.filter { $0 % 10 == 7 }.count < 3 }
+        var fromZero = CheckConfiguration(name: "first-case", seed: 11, cases: 2000)
+        fromZero.jobs = jobs
+        let first = try #require(check(generator, fromZero, property).failure)
+        guard case .generated(let index) = first.origin else { Issue.record("not a generated case: \(first.origin)"); return }
+        var resumed = fromZero
+        resumed.firstCase = index
+        let again = try #require(check(generator, resumed, property).failure)
+        #expect(again.origin == first.origin && again.choices == first.choices)
+        resumed.firstCase = index + 1
+        let next = check(generator, resumed, property).failure
+        if case .generated(let later) = next?.origin { #expect(later > index) }
+    }
+
     @Test func aFailureReportPrintsSeedTraceChoicesAndReplayCommand() throws {
         let report = check(Gen.int(in: 0...1000).array(count: 0...20), CheckConfiguration(name: "report", seed: 5, cases: 500)) { $0.reduce(0, +) <= 1000 }
         let failure = try #require(report.failure)

@@ -41,7 +41,7 @@ extern "C" {
 #define IOMMU_CHECK_ABI_VERSION 2u
 /* Additions within a version append fields and raise the revision; the checker reads a field
  * only from plug-ins built at or after the revision that added it. */
-#define IOMMU_CHECK_ABI_REVISION 1u
+#define IOMMU_CHECK_ABI_REVISION 2u
 
 #define IOMMU_CHECK_READ 1u
 #define IOMMU_CHECK_WRITE 2u
@@ -80,7 +80,13 @@ enum iommu_check_as_status {
     IOMMU_CHECK_AS_PARTIAL_UNMAP = 10,   /* a mapping the range covers only in part */
     IOMMU_CHECK_AS_NOTHING_TO_UNMAP = 11,/* empty_unmap == FAIL */
     IOMMU_CHECK_AS_UNMAP_ALL_ARGUMENTS = 12, /* unmap_all == FLAG with a non-zero iova or length */
-    IOMMU_CHECK_AS_NOT_SUPPORTED = 13    /* a shadow host without atomic replace was asked to replace */
+    IOMMU_CHECK_AS_NOT_SUPPORTED = 13,   /* a shadow host without atomic replace was asked to replace */
+    /* Revision 2, map only: the interface accepted the request (it broke none of its rules) but
+     * the plug-in could not carry it out, so what follows cannot be observed (VFIO: pinning the
+     * memory failed after every check passed). The case ends there, counted and not failed,
+     * where the model accepts the request too; where the model refuses it, it is a disagreement.
+     * A run whose cases mostly end this way fails its health check. */
+    IOMMU_CHECK_AS_UNOBSERVABLE = 14
 };
 
 /* Translation results: 0 is success, with the physical address written to *phys. */
@@ -200,8 +206,14 @@ struct iommu_check_address_space_ops {
     /* Writes the mappings overlapping [first, last], whole and in IOVA order, to out (at most
      * capacity of them) and returns how many there are; the checker calls again with a larger
      * buffer if the count exceeds capacity. Permissions may be 0 where the policy lets a map
-     * request no access. */
+     * request no access. May be NULL where capabilities->unobservable has
+     * IOMMU_CHECK_UNOBSERVABLE_MAPPINGS. */
     size_t (*mappings)(void *space, uint64_t first, uint64_t last, struct iommu_check_extent *out, size_t capacity);
+    /* Revision 2, optional (NULL: the checker calls translate once per probe): translate of
+     * count probes at once, for an implementation where one translation is costly and many cost
+     * little more (a real device's DMA). faults[i] and phys[i] are as translate's result and
+     * *phys for iovas[i] and accesses[i]. */
+    void (*translate_many)(void *space, size_t count, const uint64_t *iovas, const uint32_t *accesses, int32_t *faults, uint64_t *phys);
 };
 
 /* ------------------------------------------------------------------------------------------
@@ -463,7 +475,18 @@ struct iommu_check_capabilities {
     uint64_t address_widths;     /* shadow: bit w set: a w-bit IOVA space is supported */
     uint32_t max_vectors;        /* interrupts: at most this many vectors (1 ... 64) */
     uint32_t dynamic_allocation; /* interrupts: 1: only hosts without it; 2: only hosts with it */
+    /* Revision 2: what the implementation cannot show, IOMMU_CHECK_UNOBSERVABLE_* bits. */
+    uint32_t unobservable;
+    uint32_t padding;            /* zero */
 };
+
+/* Address space: there is no way to list the mappings (VFIO type1 has no such ioctl). The
+ * checker then never calls mappings and compares translations only: after every change at its
+ * edges, and at the end of a case at the first and last page of every mapping the model holds. */
+#define IOMMU_CHECK_UNOBSERVABLE_MAPPINGS 1u
+/* Address space: translate sees that an access faulted but not why (a real device's DMA). Any
+ * fault then agrees with any fault the model expects. */
+#define IOMMU_CHECK_UNOBSERVABLE_FAULT_REASONS 2u
 
 struct iommu_check_plugin {
     uint32_t abi_version;  /* IOMMU_CHECK_ABI_VERSION */
@@ -474,7 +497,8 @@ struct iommu_check_plugin {
     const struct iommu_check_shadow_ops *shadow;
     const struct iommu_check_interrupt_ops *interrupts;
     /* Revision 1: NULL, or what the plug-in supports. Read only from plug-ins whose
-     * abi_revision is 1 or later. */
+     * abi_revision is 1 or later; its revision-2 fields, and the address-space table's, only
+     * from revision 2 or later. */
     const struct iommu_check_capabilities *capabilities;
 };
 

@@ -11,6 +11,8 @@ import IOMMUSpec
 /// Byte counts are compared only where the interface reports them (`ByteReport`).
 public struct AddressSpaceJudge {
     public let model: AddressSpaceModel
+    /// Whether the implementation says why an access faulted (`AddressSpaceObservables.faultReasons`).
+    public var faultReasons = true
 
     public init(configuration: AddressSpaceConfiguration) {
         model = AddressSpaceModel(configuration: configuration)
@@ -23,6 +25,9 @@ public struct AddressSpaceJudge {
         public var problem: String?
         /// Why the answer was open, if it was (statistics count these).
         public var unspecified: String?
+        /// The implementation accepted the request but could not carry it out
+        /// (`AddressSpaceError.unobservable`), and the model accepts it too: the case ends here.
+        public var stops = false
 
         init(expected: AddressSpaceOutcome, problem: String? = nil, unspecified: String? = nil) {
             self.expected = expected
@@ -37,6 +42,18 @@ public struct AddressSpaceJudge {
         }
         let decision = model.decide(operation)
         var verdict = Verdict(expected: decision.outcome, unspecified: decision.unspecified)
+        if actual.error == .unobservable {
+            // The interface passed every check, so its answer was success: the model must agree.
+            verdict.stops = decision.outcome == .mapped || decision.alternative == .mapped || decision.unspecified != nil
+            if case .map = operation {} else {
+                verdict.stops = false
+                verdict.problem = "the implementation says unobservable, which only a map may answer (the model says \(decision.outcome))"
+            }
+            if !verdict.stops && verdict.problem == nil {
+                verdict.problem = "the model says \(decision.outcome), the implementation accepted the request (it could not carry it out: unobservable)"
+            }
+            return verdict
+        }
         let observed = reported(actual)
         if reported(decision.outcome) == observed || decision.alternative.map(reported) == observed {
             model.commit(decision)
@@ -53,10 +70,13 @@ public struct AddressSpaceJudge {
         return verdict
     }
 
-    /// The hot path: a translation changes nothing and has at most one alternative.
+    /// The hot path: a translation changes nothing and has at most one alternative. Where
+    /// `faultReasons` is false (the implementation cannot say why an access faulted), any
+    /// fault agrees with any expected fault.
     public func translationProblem(_ iova: UInt64, _ access: Access, actual: AddressSpaceOutcome) -> String? {
         let (expected, alternative) = model.translation(iova, access)
         if Self.sameTranslation(actual, expected) || alternative.map({ Self.sameTranslation(actual, $0) }) == true { return nil }
+        if !faultReasons, case .faulted = actual, Self.isFault(expected) || alternative.map(Self.isFault) == true { return nil }
         let also = alternative.map { " (or \($0))" } ?? ""
         return "the model says \(expected)\(also), the implementation says \(actual)"
     }
@@ -69,6 +89,11 @@ public struct AddressSpaceJudge {
         case (.faulted(let x), .faulted(let y)): x == y
         default: false
         }
+    }
+
+    private static func isFault(_ outcome: AddressSpaceOutcome) -> Bool {
+        if case .faulted = outcome { return true }
+        return false
     }
 
     /// The outcome as the interface reports it: bytes the policy never reports are dropped.

@@ -14,8 +14,13 @@ extension AddressSpaceTrace {
                 guard let outcome = step.outcome else {
                     return TraceVerdict(checkedSteps: index, problem: .init(line: step.line, message: "\(prefix)no outcome recorded for \(step.operation)"))
                 }
-                if let problem = judge.judge(step.operation, actual: outcome).problem {
+                let verdict = judge.judge(step.operation, actual: outcome)
+                if let problem = verdict.problem {
                     return TraceVerdict(checkedSteps: index, problem: .init(line: step.line, message: "\(prefix)\(step.operation): \(problem)"))
+                }
+                // The map was accepted and not carried out: the real state and the model's part here.
+                if verdict.stops, index + 1 < steps.count {
+                    return TraceVerdict(checkedSteps: index + 1, problem: .init(line: steps[index + 1].line, message: "\(prefix)the trace goes on after an unobservable map (line \(step.line)): the implementation did not carry it out, so nothing after it can be judged; end the trace there"))
                 }
             }
         }

@@ -11,11 +11,17 @@ final class PluginAddressSpace: AddressSpace, ReportsForeignFailures {
     private let failures = ForeignFailureBox()
     private let destroy: @convention(c) (UnsafeMutableRawPointer?) -> Void
 
+    let observable: AddressSpaceObservables
+    /// translate_many (revision 2), where the plug-in has it.
+    private let translateMany: (@convention(c) (UnsafeMutableRawPointer?, Int, UnsafePointer<UInt64>?, UnsafePointer<UInt32>?, UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<UInt64>?) -> Void)?
+
     init(library: PluginLibrary, configuration: AddressSpaceConfiguration) throws(ImplementationUnavailable) {
         guard let table = library.addressSpace else {
             throw ImplementationUnavailable("plug-in '\(library.name)' does not provide the address-space surface")
         }
         self.library = library
+        observable = library.capabilities.observable
+        if case .v2(let ops) = table { translateMany = ops.translate_many } else { translateMany = nil }
         self.table = table
         self.configuration = configuration
         let created: UnsafeMutableRawPointer?
@@ -128,6 +134,10 @@ final class PluginAddressSpace: AddressSpace, ReportsForeignFailures {
     }
 
     private func unmapResult(_ status: Int32, _ bytes: UInt64, _ call: String) -> Result<UInt64, UnmapFailure> {
+        if status == Int32(IOMMU_CHECK_AS_UNOBSERVABLE.rawValue) {
+            failures.record("\(call) returned IOMMU_CHECK_AS_UNOBSERVABLE, which only map may return")
+            return .failure(UnmapFailure(.overlap))
+        }
         switch error(status, call) {
         case .some(nil): return .success(bytes)
         case .some(let error?): return .failure(UnmapFailure(error, bytes: bytes))
@@ -141,21 +151,37 @@ final class PluginAddressSpace: AddressSpace, ReportsForeignFailures {
         case .v1(let ops): ops.translate!(handle, iova, UInt32(access.rawValue), &phys)
         case .v2(let ops): ops.translate!(handle, iova, UInt32(access.rawValue), &phys)
         }
+        return translation(status, phys, "translate")
+    }
+
+    private func translation(_ status: Int32, _ phys: UInt64, _ call: String) -> Result<UInt64, TranslationFault> {
         switch status {
         case 0: return .success(phys)
         case 1: return .failure(.notMapped)
         case 2: return .failure(.permissionDenied)
         case 3: return .failure(.outsideAperture)
         default:
-            failures.record("translate returned \(status), which is not an iommu_check_fault (0 ... 3)")
+            failures.record("\(call) returned \(status), which is not an iommu_check_fault (0 ... 3)")
             return .failure(.notMapped)
         }
+    }
+
+    var batchesTranslations: Bool { translateMany != nil }
+
+    func translations(_ probes: [(iova: UInt64, access: Access)]) -> [Result<UInt64, TranslationFault>] {
+        guard let translateMany, !probes.isEmpty else { return probes.map { translate(iova: $0.iova, access: $0.access) } }
+        let iovas = probes.map(\.iova), accesses = probes.map { UInt32($0.access.rawValue) }
+        // A fault code no plug-in writes: one left unwritten is reported as such.
+        var faults = [Int32](repeating: -1, count: probes.count), phys = [UInt64](repeating: 0, count: probes.count)
+        faults.withUnsafeMutableBufferPointer { f in phys.withUnsafeMutableBufferPointer { p in translateMany(handle, probes.count, iovas, accesses, f.baseAddress, p.baseAddress) } }
+        return zip(faults, phys).map { translation($0, $1, "translate_many") }
     }
 
     /// More extents than any checked case can hold (the generator makes at most a few hundred).
     static let mostExtents = 1 << 20
 
     func mappings(in range: ClosedRange<UInt64>) -> [Extent] {
+        guard observable.contains(.mappings) else { return [] }
         var capacity = 16
         for _ in 0..<3 {
             var buffer = [iommu_check_extent](repeating: iommu_check_extent(), count: capacity)

@@ -18,6 +18,8 @@ public struct PluginCapabilities: Sendable, Hashable {
     public var maxVectors = 0
     /// Interrupts: the one host kind supported (nil: either).
     public var dynamicAllocation: Bool?
+    /// Address space: what the checker can see (revision 2, `unobservable`).
+    public var observable = AddressSpaceObservables.all
 
     public init() {}
 
@@ -42,6 +44,10 @@ public struct PluginCapabilities: Sendable, Hashable {
         maxVectors = Int(c.max_vectors)
         guard c.dynamic_allocation <= 2 else { throw refuse("dynamic_allocation is \(c.dynamic_allocation) (0 either, 1 without, 2 with)") }
         dynamicAllocation = c.dynamic_allocation == 0 ? nil : c.dynamic_allocation == 2
+        let known = IOMMU_CHECK_UNOBSERVABLE_MAPPINGS | IOMMU_CHECK_UNOBSERVABLE_FAULT_REASONS
+        guard c.unobservable & ~known == 0 else { throw refuse("unobservable is \(hex(UInt64(c.unobservable))) (bits IOMMU_CHECK_UNOBSERVABLE_MAPPINGS and _FAULT_REASONS only)") }
+        if c.unobservable & IOMMU_CHECK_UNOBSERVABLE_MAPPINGS != 0 { observable.remove(.mappings) }
+        if c.unobservable & IOMMU_CHECK_UNOBSERVABLE_FAULT_REASONS != 0 { observable.remove(.faultReasons) }
     }
 
     static let shadowWidths: UInt64 = 1 << 39 | 1 << 48 | 1 << 57
@@ -49,16 +55,22 @@ public struct PluginCapabilities: Sendable, Hashable {
     /// The declaration as words for the worker's hello, and back.
     var words: [UInt64] {
         [pageSizes, aperture?.lowerBound ?? 0, aperture?.upperBound ?? 0, noReservedRegions ? 1 : 0, UInt64(maxDomains), addressWidths,
-         UInt64(maxVectors), dynamicAllocation.map { $0 ? 2 : 1 } ?? 0]
+         UInt64(maxVectors), dynamicAllocation.map { $0 ? 2 : 1 } ?? 0, UInt64(unobservableBits)]
+    }
+
+    /// `observable` as the C field spells it.
+    private var unobservableBits: UInt32 {
+        (observable.contains(.mappings) ? 0 : IOMMU_CHECK_UNOBSERVABLE_MAPPINGS) | (observable.contains(.faultReasons) ? 0 : IOMMU_CHECK_UNOBSERVABLE_FAULT_REASONS)
     }
 
     init?(words: ArraySlice<UInt64>) {
-        guard words.count == 8 else { return nil }
+        guard words.count == 9 else { return nil }
         let w = Array(words)
         var c = iommu_check_capabilities()
         (c.page_sizes, c.aperture_first, c.aperture_last) = (w[0], w[1], w[2])
         (c.reserved_regions, c.max_domains, c.address_widths) = (UInt32(truncatingIfNeeded: w[3]), UInt32(truncatingIfNeeded: w[4]), w[5])
         (c.max_vectors, c.dynamic_allocation) = (UInt32(truncatingIfNeeded: w[6]), UInt32(truncatingIfNeeded: w[7]))
+        c.unobservable = UInt32(truncatingIfNeeded: w[8])
         guard let read = try? PluginCapabilities(c, name: "") else { return nil }
         self = read
     }

@@ -71,7 +71,7 @@ final class PluginHarness: @unchecked Sendable {
 
     func addressSpace(_ configuration: AddressSpaceConfiguration) throws(ImplementationUnavailable) -> any AddressSpace {
         switch mode {
-        case .worker(let pool): try WorkerAddressSpace(pool: pool, configuration: configuration, name: name)
+        case .worker(let pool): try WorkerAddressSpace(pool: pool, configuration: configuration, name: name, observable: capabilities.observable)
         case .inProcess(let library): try PluginAddressSpace(library: library, configuration: configuration)
         }
     }

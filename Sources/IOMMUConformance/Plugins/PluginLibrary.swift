@@ -84,8 +84,15 @@ public final class PluginLibrary: @unchecked Sendable {
             }
             let named = try name(plugin.name, path)
             // The field exists only in tables built at revision 1 or later.
-            let capabilities = plugin.abi_revision >= 1 ? try plugin.capabilities.map { p throws(PluginError) in try PluginCapabilities(p.pointee, name: named) } : nil
-            return (2, named, plugin.address_space.map { .v2($0.pointee) }, plugin.isolation?.pointee, plugin.shadow?.pointee, plugin.interrupts?.pointee, false, false,
+            // Fields appended at revision 2 are read only from tables built with them.
+            let revision2 = plugin.abi_revision >= 2
+            let capabilities = plugin.abi_revision >= 1 ? try plugin.capabilities.map { p throws(PluginError) in
+                try PluginCapabilities(revision2 ? p.pointee : prefix(p, upTo: MemoryLayout<iommu_check_capabilities>.offset(of: \.unobservable)!), name: named)
+            } : nil
+            let addressSpace = plugin.address_space.map { p in
+                revision2 ? p.pointee : prefix(p, upTo: MemoryLayout<iommu_check_address_space_ops>.offset(of: \.translate_many)!)
+            }
+            return (2, named, addressSpace.map { .v2($0) }, plugin.isolation?.pointee, plugin.shadow?.pointee, plugin.interrupts?.pointee, false, false,
                     capabilities ?? PluginCapabilities())
         }
         if let symbol = dlsym(handle, "iommu_check_plugin_v1") {
@@ -103,6 +110,16 @@ public final class PluginLibrary: @unchecked Sendable {
     }
 
     deinit { dlclose(handle) }
+
+    /// A copy of the C struct at `pointer` of which an older plug-in's table holds only the
+    /// first `bytes`: the fields after them are zero (absent).
+    private static func prefix<T>(_ pointer: UnsafePointer<T>, upTo bytes: Int) -> T {
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<T>.size, alignment: MemoryLayout<T>.alignment)
+        defer { copy.deallocate() }
+        copy.initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<T>.size)
+        copy.copyMemory(from: pointer, byteCount: bytes)
+        return copy.load(as: T.self)
+    }
 
     private static func name(_ pointer: UnsafePointer<CChar>?, _ path: String) throws(PluginError) -> String {
         let name = pointer.map { String(cString: $0) } ?? ""
@@ -124,8 +141,10 @@ public final class PluginLibrary: @unchecked Sendable {
             if let missing = first("address_space", [("create", ops.create != nil), ("destroy", ops.destroy != nil), ("map", ops.map != nil), ("unmap", ops.unmap != nil),
                                                      ("unmap_all", ops.unmap_all != nil), ("translate", ops.translate != nil), ("mappings", ops.mappings != nil)]) { return missing }
         case .v2(let ops):
+            // mappings may be NULL where the plug-in says they cannot be observed.
+            let mappings = ops.mappings != nil || !loaded.capabilities.observable.contains(.mappings)
             if let missing = first("address_space", [("create", ops.create != nil), ("destroy", ops.destroy != nil), ("map", ops.map != nil), ("unmap", ops.unmap != nil),
-                                                     ("unmap_all", ops.unmap_all != nil), ("translate", ops.translate != nil), ("mappings", ops.mappings != nil)]) { return missing }
+                                                     ("unmap_all", ops.unmap_all != nil), ("translate", ops.translate != nil), ("mappings", mappings)]) { return missing }
         case nil: break
         }
         if let ops = isolation, let missing = first("isolation", [

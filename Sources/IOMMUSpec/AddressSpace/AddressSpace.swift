@@ -35,15 +35,34 @@ public protocol AddressSpace: AnyObject {
     func translations(_ probes: [(iova: UInt64, access: Access)]) -> [Result<UInt64, TranslationFault>]
 
     /// Said (where `batchesTranslations`) before the next map, unmap or unmap-all: the
-    /// `mappings(in:)` and `translations` the checker asks right after it. An implementation in
-    /// another process answers them in that call's round trip.
-    func expectComparison(mappings range: ClosedRange<UInt64>, translations probes: [(iova: UInt64, access: Access)])
+    /// `mappings(in:)` (nil: none) and `translations` the checker asks right after it. An
+    /// implementation in another process answers them in that call's round trip.
+    func expectComparison(mappings range: ClosedRange<UInt64>?, translations probes: [(iova: UInt64, access: Access)])
+
+    /// What the checker can see of this implementation. A real kernel seen from user space
+    /// lists no mappings (VFIO type1 has no ioctl for it) and, seen through a device's DMA,
+    /// shows that an access faulted but not why. The checker compares what is observable only.
+    var observable: AddressSpaceObservables { get }
+}
+
+/// The parts of an address space's state its implementation can show.
+public struct AddressSpaceObservables: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// `mappings(in:)` answers. Without it the checker compares translations only.
+    public static let mappings = AddressSpaceObservables(rawValue: 1)
+    /// A fault says why. Without it any fault agrees with any fault the model expects.
+    public static let faultReasons = AddressSpaceObservables(rawValue: 2)
+    public static let all: AddressSpaceObservables = [.mappings, .faultReasons]
 }
 
 extension AddressSpace {
     public var batchesTranslations: Bool { false }
 
-    public func expectComparison(mappings range: ClosedRange<UInt64>, translations probes: [(iova: UInt64, access: Access)]) {}
+    public var observable: AddressSpaceObservables { .all }
+
+    public func expectComparison(mappings range: ClosedRange<UInt64>?, translations probes: [(iova: UInt64, access: Access)]) {}
 
     public func translations(_ probes: [(iova: UInt64, access: Access)]) -> [Result<UInt64, TranslationFault>] {
         probes.map { translate(iova: $0.iova, access: $0.access) }
@@ -119,6 +138,11 @@ public enum AddressSpaceError: String, Error, Hashable, Sendable, CaseIterable, 
     /// The interface has no such request: a shadow host without atomic replace (VFIO, iommufd,
     /// the iommu API) asked to replace. No address-space rule produces it.
     case notSupported = "not-supported"
+    /// Not a rule: the interface accepted the map (it broke none of its rules) but the
+    /// implementation could not carry it out, so nothing after it can be observed. VFIO type1:
+    /// pinning the memory failed (EFAULT, ENOMEM) after every check in vfio_dma_do_map passed.
+    /// The model never answers it; the case ends there (`IOMMU_CHECK_AS_UNOBSERVABLE`).
+    case unobservable = "unobservable"
 
     public var description: String { rawValue }
 }
@@ -201,6 +225,7 @@ extension AddressSpaceError {
         case .nothingToUnmap: 1 << 10
         case .unmapAllArguments: 1 << 11
         case .notSupported: 1 << 12
+        case .unobservable: 1 << 13
         }
     }
 }

@@ -83,7 +83,7 @@ extension AddressSpacePolicy {
         "ulong-max-overflow": "not in vfio_dma_do_map",
         "aperture": "vfio_dma_do_map: `if (!vfio_iommu_iova_dma_valid(iommu, iova, iova + size - 1)) { ret = -EINVAL; ...}`",
         "aperture-is-reserved": "vfio_iommu_iova_dma_valid tests the iova list, which is the aperture with the reserved regions cut out: one test, EINVAL",
-        "write-only-reads": "vfio_dma_do_map passes prot through (`dma->prot = prot`); intel_iommu_map keeps `DMA_PTE_READ` and `DMA_PTE_WRITE` apart (on ARM LPAE stage 1 use write-only-reads=allowed)",
+        "write-only-reads": "vfio_dma_do_map passes prot through (`dma->prot = prot`); intel_iommu_map keeps `DMA_PTE_READ` and `DMA_PTE_WRITE` apart (on ARM LPAE stage 1 use write-only-reads=allowed); Linux from 2021 to 2025 breaks it on VT-d, a kernel bug: __domain_mapping's `attr |= DMA_FL_PTE_PRESENT;` sets bit 0, which is DMA_PTE_READ, on second-level entries too (eea53c5816889, undone by \"iommu/vt-d: Restore WO permissions on second-level paging entries\"; seen in a VM, docs/REAL-SYSTEMS.md)",
         "msi-doorbell": "the translate of this surface is the IOMMU domain's table, which maps nothing in a reserved region",
         "driver-requirements": "no driver requirements",
         "empty": "vfio_dma_do_unmap comment: \"The v2 interface will only return success and a size of zero if there were no mappings within the range.\"",

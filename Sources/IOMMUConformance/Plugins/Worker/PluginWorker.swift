@@ -112,15 +112,15 @@ final class WorkerServer {
             return store(space)
         case .asTranslateMany:
             guard let space = object as? PluginAddressSpace else { return [UInt64.max] }
-            let count = min(int(1), 1 << 12)
-            var results: [UInt64] = []
-            for probe in 0..<count where args.count >= 4 + 2 * probe {
-                switch space.translate(iova: arg(2 + 2 * probe), access: arg(3 + 2 * probe) == 2 ? .write : .read) {
-                case .success(let phys): results += [0, phys]
-                case .failure(let fault): results += [UInt64((TranslationFault.allCases.firstIndex(of: fault) ?? 0) + 1), 0]
+            let count = min(int(1), 1 << 12, (args.count - 2) / 2)
+            let probes = (0..<max(count, 0)).map { (iova: arg(2 + 2 * $0), access: arg(3 + 2 * $0) == 2 ? Access.write : .read) }
+            // One translate_many call where the plug-in has it.
+            return space.translations(probes).flatMap { answer -> [UInt64] in
+                switch answer {
+                case .success(let phys): [0, phys]
+                case .failure(let fault): [UInt64((TranslationFault.allCases.firstIndex(of: fault) ?? 0) + 1), 0]
                 }
             }
-            return results
         case .asMap, .asUnmap, .asUnmapAll, .asTranslate, .asMappings:
             guard let space = object as? PluginAddressSpace else { return [UInt64.max] }
             switch op {

@@ -78,17 +78,20 @@ class WorkerProxy: ReportsForeignFailures {
 final class WorkerAddressSpace: WorkerProxy, AddressSpace {
     let configuration: AddressSpaceConfiguration
 
-    init(pool: WorkerPool, configuration: AddressSpaceConfiguration, name: String) throws(ImplementationUnavailable) {
+    let observable: AddressSpaceObservables
+
+    init(pool: WorkerPool, configuration: AddressSpaceConfiguration, name: String, observable: AddressSpaceObservables) throws(ImplementationUnavailable) {
         self.configuration = configuration
+        self.observable = observable
         try super.init(pool: pool, create: .asCreate, WorkerCoding.configurationWords(configuration), refused: "plug-in '\(name)' refused the address-space configuration \(configuration)")
     }
 
     /// What the machine will ask right after the next state-changing call.
-    private var expected: (range: ClosedRange<UInt64>, probes: [(iova: UInt64, access: Access)])?
+    private var expected: (range: ClosedRange<UInt64>?, probes: [(iova: UInt64, access: Access)])?
     /// Those answers, taken in the call's round trip; good until the next call.
-    private var prefetched: (range: ClosedRange<UInt64>, extents: [Extent], probes: [(iova: UInt64, access: Access)], translations: [Result<UInt64, TranslationFault>])?
+    private var prefetched: (range: ClosedRange<UInt64>?, extents: [Extent], probes: [(iova: UInt64, access: Access)], translations: [Result<UInt64, TranslationFault>])?
 
-    func expectComparison(mappings range: ClosedRange<UInt64>, translations probes: [(iova: UInt64, access: Access)]) {
+    func expectComparison(mappings range: ClosedRange<UInt64>?, translations probes: [(iova: UInt64, access: Access)]) {
         expected = (range, probes)
     }
 
@@ -97,16 +100,17 @@ final class WorkerAddressSpace: WorkerProxy, AddressSpace {
         prefetched = nil
         guard let (range, probes) = expected else { return call(op, arguments, description(), minimumResults: minimumResults) }
         expected = nil
-        let requests = [[op.rawValue] + arguments, [WorkerOp.asMappings.rawValue, range.lowerBound, range.upperBound],
-                        [WorkerOp.asTranslateMany.rawValue] + Self.translateArguments(probes)]
+        let mappings = range.map { [[WorkerOp.asMappings.rawValue, $0.lowerBound, $0.upperBound]] } ?? []
+        let requests = [[op.rawValue] + arguments] + mappings + [[WorkerOp.asTranslateMany.rawValue] + Self.translateArguments(probes)]
         guard let answers = batch(requests, "\(description()) and the state probes after it") else { return nil }
-        guard answers[0].count >= minimumResults else {
-            failures.record("the worker answered \(description()) with \(answers[0].count) words, \(minimumResults) expected")
+        guard answers.count == requests.count, answers[0].count >= minimumResults else {
+            failures.record("the worker answered \(description()) with \(answers.first?.count ?? 0) words, \(minimumResults) expected")
             return nil
         }
         var index = 0
         // Answers that do not decode are asked again, one call each, and judged as they were before.
-        if let extents = WorkerCoding.extents(answers[1], &index), index == answers[1].count, let translations = Self.translations(answers[2], count: probes.count) {
+        let extents = range == nil ? [] : WorkerCoding.extents(answers[1], &index)
+        if let extents, index == (range == nil ? 0 : answers[1].count), let translations = Self.translations(answers[answers.count - 1], count: probes.count) {
             prefetched = (range, extents, probes, translations)
         }
         return answers[0]
@@ -148,6 +152,7 @@ final class WorkerAddressSpace: WorkerProxy, AddressSpace {
 
     func mappings(in range: ClosedRange<UInt64>) -> [Extent] {
         if let prefetched, prefetched.range == range { return prefetched.extents }
+        if !observable.contains(.mappings) { return [] }
         prefetched = nil
         guard let words = call(.asMappings, [range.lowerBound, range.upperBound], "mappings") else { return [] }
         var index = 0
