@@ -35,6 +35,7 @@ enum { PAGE = 0x1000, BUDGET = 128 << 20, MOST_RANGES = 16, SLOTS = 256, EDU_BUF
 #define TAG_MAGIC 0xa5ULL
 #define WRITE_MAGIC 0x5a00000000000000ULL
 #define SENTINEL 0x5e47196e15e47100ULL
+#define READBACK_MARK 0x3eadbacc3eadbaccULL
 
 /* Memory behind one accepted map: the word at offset o holds tag(chunk, o). */
 struct chunk {
@@ -119,6 +120,11 @@ static int read_info(struct space *s) {
  * differ for a reason that is not the kernel's. */
 static int configuration_matches(const struct space *s, const struct iommu_check_as_config *c) {
     if (c->page_size != PAGE || !c->has_aperture) return 0;
+    /* The type1 v2 contract; only write_only_reads may differ (VT-d's bug, REAL-SYSTEMS.md). */
+    if (c->mapping_limit != 65535 || c->partial_unmap != IOMMU_CHECK_REJECT_BISECT || c->empty_unmap != IOMMU_CHECK_EMPTY_SUCCEEDS ||
+        c->permission_required != IOMMU_CHECK_RULE_ENFORCED || c->phys_wrap != IOMMU_CHECK_PHYS_INCLUSIVE_END ||
+        c->unmap_all != IOMMU_CHECK_UNMAP_ALL_FLAG || c->bytes != IOMMU_CHECK_BYTES_ON_SUCCESS || !c->unmap_alignment ||
+        c->ulong_max_overflow || c->msi_doorbell || c->driver_requirements) return 0;
     if (c->aperture_first != s->ranges[0].start || c->aperture_last != s->ranges[s->range_count - 1].end) return 0;
     if (c->reserved_count != s->range_count - 1) return 0;
     for (uint32_t i = 0; i + 1 < s->range_count; i++)
@@ -157,7 +163,7 @@ static void *create(const struct iommu_check_as_config *config) {
         return NULL;
     }
     if (!configuration_matches(s, config)) {
-        complain("the run's page size, aperture or reserved regions are not the kernel's (scripts/vfio-vm-campaign passes them)");
+        complain("the run's page size, aperture, reserved regions, mapping limit or policy are not the kernel's type1 v2 (scripts/vfio-vm-campaign passes them)");
         destroy(s);
         return NULL;
     }
@@ -170,20 +176,19 @@ static void *create(const struct iommu_check_as_config *config) {
         return NULL;
     }
     void *mapped = mmap(NULL, bar.size, PROT_READ | PROT_WRITE, MAP_SHARED, s->device, bar.offset);
+    if (mapped != MAP_FAILED) s->edu = mapped, s->bar_size = bar.size;
     s->readback = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (s->readback == MAP_FAILED) s->readback = NULL;
     s->irq = eventfd(0, 0);
-    if (mapped == MAP_FAILED || s->readback == MAP_FAILED || s->irq < 0) {
-        if (s->readback == MAP_FAILED) s->readback = NULL;
-        complain("cannot map edu's registers");
+    if (!s->edu || !s->readback || s->irq < 0) {
+        complain("cannot map edu's registers or the readback page");
         destroy(s);
         return NULL;
     }
-    s->edu = mapped;
     if (getenv("VFIO_TYPE1_DEEP_TABLE") && deepen(s)) {
         destroy(s);
         return NULL;
     }
-    s->bar_size = bar.size;
     uint16_t command = 0;
     /* PCI_COMMAND_MASTER: vfio-pci leaves DMA to the user. */
     if (pread(s->device, &command, 2, config_space.offset + 4) != 2 || (command |= 4, pwrite(s->device, &command, 2, config_space.offset + 4) != 2)) {
@@ -234,10 +239,11 @@ static int32_t map(void *handle, uint64_t iova, uint64_t length, uint64_t phys, 
         vaddr = phys; /* wraps as phys does: the kernel's own test refuses it */
     } else if (length && length <= BUDGET - s->pinned && !offset) {
         /* Populated: a read-only pin of an untouched page would pin the shared zero page. */
-        char *memory = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
         struct chunk *grown = realloc(s->chunks, (s->chunk_count + 1) * sizeof *grown);
-        if (memory == MAP_FAILED || !grown) return complain("out of memory for a buffer"), -1;
+        if (!grown) return complain("out of memory for the buffer table"), -1;
         s->chunks = grown;
+        char *memory = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (memory == MAP_FAILED) return complain("out of memory for a buffer"), -1;
         chunk = s->chunk_count++;
         s->chunks[chunk] = (struct chunk){memory, length, phys};
         vaddr = (uintptr_t)memory;
@@ -368,15 +374,20 @@ static int find_write(struct space *s, uint64_t iova, uint64_t value, uint64_t *
 }
 
 /* A device read's word: the phys it names, or a fault (zeros or the sentinel: QEMU fills a
- * failed DMA read with zeros). A word that is no tag is reported as phys 2^64 - 1. */
+ * failed DMA read with zeros). A word that is no tag, or the readback page's mark, is reported
+ * as -1, an invalid answer, with what it was on stderr. */
 static int32_t decode_read(const struct space *s, uint64_t iova, uint64_t word, uint64_t *phys) {
     if (word == 0 || word == SENTINEL) return IOMMU_CHECK_FAULT_NOT_MAPPED;
     int c = (int)(word >> 32 & 0xffffff);
     uint64_t offset = (word & 0xffffffff) * 8;
+    if (word == READBACK_MARK) {
+        fprintf(stderr, "vfio-type1 plug-in: a device read at 0x%llx reached the plug-in's readback page, which is mapped at another IOVA\n", (unsigned long long)iova);
+        return -1;
+    }
     if (word >> 56 != TAG_MAGIC || c >= s->chunk_count || offset >= s->chunks[c].length) {
+        /* Not an iommu_check_fault: the checker reports it, rather than a phys the model might expect. */
         fprintf(stderr, "vfio-type1 plug-in: a device read at 0x%llx returned 0x%llx, which tags no buffer word\n", (unsigned long long)iova, (unsigned long long)word);
-        *phys = UINT64_MAX;
-        return IOMMU_CHECK_FAULT_NONE;
+        return -1;
     }
     *phys = s->chunks[c].phys + offset + (iova & 7);
     return IOMMU_CHECK_FAULT_NONE;
@@ -398,6 +409,8 @@ static void translate_round(struct space *s, size_t count, const uint64_t *iovas
         values[i] = slots[i] = accesses[i] == IOMMU_CHECK_WRITE ? write_value(++s->writes) : SENTINEL;
     }
     int broken = readback == 1 || transfer(s, readback, EDU_BUFFER, count * 8, 0);
+    /* While the probes run, the readback page holds a mark: a probe the IOMMU sends there shows. */
+    for (size_t w = 0; w < PAGE / 8; w++) slots[w] = READBACK_MARK;
     for (size_t i = 0; i < count && !broken; i++)
         if (first[i] == i && accesses[i] != IOMMU_CHECK_WRITE) broken = transfer(s, iovas[i] & ~7ULL, EDU_BUFFER + 8 * i, 8, 0);
     /* Each write is looked for before the next is sent: two IOVAs that reach one word (an
@@ -406,6 +419,12 @@ static void translate_round(struct space *s, size_t count, const uint64_t *iovas
         if (first[i] != i || accesses[i] != IOMMU_CHECK_WRITE) continue;
         broken = transfer(s, EDU_BUFFER + 8 * i, iovas[i] & ~7ULL, 8, 1);
         faults[i] = find_write(s, iovas[i], values[i], &phys[i]) ? IOMMU_CHECK_FAULT_NONE : IOMMU_CHECK_FAULT_NOT_MAPPED;
+        for (size_t w = 0; w < PAGE / 8; w++) {
+            if (slots[w] != values[i]) continue;
+            fprintf(stderr, "vfio-type1 plug-in: a device write at 0x%llx reached the plug-in's readback page, which is mapped at another IOVA\n", (unsigned long long)iovas[i]);
+            faults[i] = -1;
+            slots[w] = READBACK_MARK;
+        }
     }
     if (!broken) broken = transfer(s, EDU_BUFFER, readback, count * 8, 1);
     for (size_t i = 0; i < count; i++) {

@@ -36,6 +36,10 @@ public protocol StateMachine {
     /// Checked once after the last step (a full state comparison too costly for every step).
     mutating func finish() -> String?
 
+    /// Called instead of `finish` when a step stopped the case (`StepResult.stopped`): ends
+    /// what the implementation holds (a plug-in's destroy); nil, or what went wrong.
+    mutating func close() -> String?
+
     /// One readable line for the trace.
     func describe(_ command: Command) -> String
 }
@@ -46,6 +50,7 @@ extension StateMachine {
     public func precondition(_ command: Command) -> Bool { true }
     public func checkInvariants() -> String? { nil }
     public mutating func finish() -> String? { nil }
+    public mutating func close() -> String? { nil }
 }
 
 /// The result of one lockstep step.
@@ -125,6 +130,9 @@ public func runCommands<M: StateMachine>(_ machine: inout M, _ stream: ChoiceStr
             stream.statistics?.count(commandIndex: machine.kind(of: command), outcome: outcome, accepted: false)
             stream.statistics?.countStoppedCase()
             if stream.recordsTrace { stream.trace.append("\(machine.describe(command)) -> \(outcome) (the case ends here)") }
+            if let problem = machine.close() {
+                return .fail(CaseFailure(message: "after step \(steps), which ended the case: \(problem)", trace: stream.trace))
+            }
             return .pass
         }
         if let problem = machine.checkInvariants() {

@@ -37,6 +37,9 @@ __attribute__((constructor)) static void misbehave(void) { signal(SIGCHLD, SIG_I
 #endif
 
 static struct iommu_check_plugin wrapped;
+#ifndef EXAMPLE_ISOLATION
+__attribute__((unused)) static int answered_unobservable; /* set by the opaque map: MISBEHAVE_OPAQUE_CRASH_IN_DESTROY_AFTER_UNOBSERVABLE */
+#endif
 
 #ifndef EXAMPLE_ISOLATION
 static struct iommu_check_address_space_ops ops;
@@ -74,7 +77,10 @@ static void *w_create(const struct iommu_check_as_config *config) {
 }
 
 static void w_destroy(void *handle) {
-#ifdef MISBEHAVE_CRASH_IN_DESTROY
+#ifdef MISBEHAVE_OPAQUE_CRASH_IN_DESTROY_AFTER_UNOBSERVABLE
+    if (answered_unobservable) raise(SIGSEGV);
+    as_destroy(handle);
+#elif defined(MISBEHAVE_CRASH_IN_DESTROY)
     (void)handle;
     raise(SIGSEGV);
 #elif defined(MISBEHAVE_DOUBLE_FREE_IN_DESTROY)
@@ -110,7 +116,7 @@ static size_t w_mappings(void *handle, uint64_t first, uint64_t last, struct iom
 #endif
 }
 
-#if defined(MISBEHAVE_OPAQUE) || defined(MISBEHAVE_OPAQUE_STALE_UNMAP) || defined(MISBEHAVE_OPAQUE_UNOBSERVABLE_REFUSAL) || defined(MISBEHAVE_OPAQUE_UNOBSERVABLE_ALWAYS)
+#if defined(MISBEHAVE_OPAQUE) || defined(MISBEHAVE_OPAQUE_STALE_UNMAP) || defined(MISBEHAVE_OPAQUE_UNOBSERVABLE_REFUSAL) || defined(MISBEHAVE_OPAQUE_UNOBSERVABLE_ALWAYS) || defined(MISBEHAVE_OPAQUE_CRASH_IN_DESTROY_AFTER_UNOBSERVABLE)
 /* Not a misbehaviour by itself: an implementation seen the way a real kernel is seen from user
  * space (Examples/vfio-type1). It lists no mappings, shows a fault without its reason, and
  * cannot carry out a map longer than 16 MiB that it accepted (VFIO: pinning fails). */
@@ -129,6 +135,7 @@ static int32_t opaque_map(void *handle, uint64_t iova, uint64_t length, uint64_t
     if (status == IOMMU_CHECK_AS_OK && length > most) {
         uint64_t bytes = 0;
         as_unmap(handle, iova, length, &bytes);
+        answered_unobservable = 1;
         return IOMMU_CHECK_AS_UNOBSERVABLE;
     }
     return status;

@@ -48,6 +48,20 @@ import Testing
         #expect(refused.problem?.message.contains("accepted the request") == true, "a misaligned map the kernel cannot have accepted: \(refused)")
     }
 
+    /// A trace recorded where faults have no reasons (a device's DMA) is judged so: a write to a
+    /// read-only mapping recorded as not-mapped conforms there, and nowhere else.
+    @Test func aTraceWithoutFaultReasonsIsJudgedAsRecorded() throws {
+        let steps = [
+            #"{"op":"map","iova":"0x0","length":"0x1000","phys":"0x10000","permissions":"r","outcome":"ok"}"#,
+            #"{"op":"translate","iova":"0x0","access":"write","outcome":"not-mapped"}"#,
+        ].joined(separator: "\n")
+        let without = Self.header.replacingOccurrences(of: #""policy":"vfio-type1"}"#, with: #""policy":"vfio-type1","faultReasons":false}"#)
+        let parsed = try AddressSpaceTrace.parse(without + "\n" + steps)
+        #expect(!parsed.faultReasons && parsed.verify().conforms, "\(parsed.verify())")
+        #expect(try AddressSpaceTrace.parse(parsed.encoded()).faultReasons == false)
+        #expect(!(try AddressSpaceTrace.parse(Self.header + "\n" + steps).verify().conforms))
+    }
+
     @Test func verifyNamesTheFirstLineTheModelRejects() throws {
         let text = Self.header + "\n" + [
             #"{"op":"map","iova":"0x0","length":"0x2000","phys":"0x10000","permissions":"rw","outcome":"ok"}"#,

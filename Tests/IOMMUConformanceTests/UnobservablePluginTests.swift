@@ -42,6 +42,18 @@ import Testing
         #expect(report.healthProblems.contains { $0.contains("ended early at a request the implementation accepted but could not carry out") }, "\(report)")
     }
 
+    /// A case that ends early still destroys the plug-in's object: a destroy that crashes then
+    /// fails the case, as at a case's normal end.
+    @Test func aDestroyThatCrashesAfterAnEarlyEndFails() throws {
+        // The destroy crashes only after the plug-in answered unobservable.
+        let path = try ExamplePlugins.misbehaving("OPAQUE_CRASH_IN_DESTROY_AFTER_UNOBSERVABLE")
+        let check = try SurfaceCheck.make(.addressSpace, implementation: .plugin(ExamplePlugins.reference(path, worker: true)))
+        var configuration = try testConfiguration("unobservable-destroy", cases: 50)
+        configuration.shrinkBudget = Shrinker.Budget(runs: 30, seconds: 10)
+        let failure = try #require(check.run(configuration).failure)
+        #expect(failure.message.contains("which ended the case") && failure.message.contains("during destroy"), "\(failure)")
+    }
+
     /// A table built at revision 1 ends before translate_many: what lies after it is never called.
     @Test(arguments: [false, true])
     func aRevisionOneTableIsReadWithoutTheFieldsAddedLater(worker: Bool) throws {

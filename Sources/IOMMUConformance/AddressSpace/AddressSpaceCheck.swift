@@ -212,6 +212,7 @@ public struct AddressSpaceCheck: Sendable {
             var machine = AddressSpaceMachine(configuration: configuration, implementation: implementation, unmapAllArguments: !options.abiVersion1)
             if let recorder {
                 recorder.trace = AddressSpaceTrace(configuration: configuration)
+                recorder.trace?.faultReasons = implementation.observable.contains(.faultReasons)
                 machine.record = { operation, outcome in
                     recorder.trace?.steps.append(.init(line: 0, operation: operation, outcome: outcome))
                 }

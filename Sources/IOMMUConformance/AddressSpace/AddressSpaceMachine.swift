@@ -156,5 +156,8 @@ struct AddressSpaceMachine: StateMachine {
         return "final extents differ: model \(expected), implementation \(actual)"
     }
 
+    /// A stopped case ends the plug-in's object now: a destroy that crashes fails it.
+    mutating func close() -> String? { foreign.take() ?? foreign.close() }
+
     func describe(_ command: AddressSpaceOperation) -> String { command.description }
 }

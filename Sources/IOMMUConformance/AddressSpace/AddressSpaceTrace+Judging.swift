@@ -8,7 +8,8 @@ extension AddressSpaceTrace {
     public func verify() -> TraceVerdict {
         let configurations = judgedConfigurations
         for configuration in configurations {
-            let judge = AddressSpaceJudge(configuration: configuration)
+            var judge = AddressSpaceJudge(configuration: configuration)
+            judge.faultReasons = faultReasons
             let prefix = configurations.count > 1 ? "[\(configuration.policy)] " : ""
             for (index, step) in steps.enumerated() {
                 guard let outcome = step.outcome else {
@@ -36,7 +37,8 @@ extension AddressSpaceTrace {
         for configuration in judgedConfigurations {
             let policy = configuration.policy
             let model = AddressSpaceModel(configuration: configuration)
-            let judge = AddressSpaceJudge(configuration: configuration)
+            var judge = AddressSpaceJudge(configuration: configuration)
+            judge.faultReasons = faultReasons
             let implementation: any AddressSpace
             do {
                 implementation = try makeImplementation(configuration)

@@ -24,6 +24,9 @@ public struct AddressSpaceTrace: Sendable {
     /// Scenario files list the policies they hold under; empty when the configuration names one.
     public var policies: [AddressSpacePolicy]
     public var description: String?
+    /// Whether the implementation that recorded it says why an access faulted (header
+    /// `"faultReasons": false` where it cannot, as a device's DMA cannot): judged as recorded.
+    public var faultReasons = true
     public var steps: [Step]
 
     public init(configuration: AddressSpaceConfiguration, steps: [Step] = [], description: String? = nil) {
@@ -70,6 +73,7 @@ public struct AddressSpaceTrace: Sendable {
         let configuration = try Self.configuration(header.configuration, version: header.version, namedPolicies: policies)
         var trace = AddressSpaceTrace(configuration: configuration, description: header.description)
         trace.policies = policies
+        if header.configuration.has("faultReasons") { trace.faultReasons = try header.configuration.boolean("faultReasons") }
         for (number, text) in lines.dropFirst() {
             let line = try JSONLine(number: number, text: text)
             let operation = try Self.operation(line)
@@ -214,6 +218,7 @@ public struct AddressSpaceTrace: Sendable {
         ]
         if let limit = c.mappingLimit { fields.append(("mappingLimit", .integer(limit))) }
         fields.append(("policy", .string(c.policy.spelled)))
+        if !faultReasons { fields.append(("faultReasons", .boolean(false))) }
         let header = TraceHeader.encode(surface: .addressSpace, configuration: fields, description: description)
         return ([header] + steps.map { Self.encode($0.operation, $0.outcome) }).joined(separator: "\n") + "\n"
     }

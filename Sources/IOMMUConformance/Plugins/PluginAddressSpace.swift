@@ -93,6 +93,10 @@ final class PluginAddressSpace: AddressSpace, ReportsForeignFailures {
     /// The error a status code names, or nil for success; an unknown code is recorded.
     private func error(_ status: Int32, _ call: String) -> AddressSpaceError?? {
         if status == 0 { return .some(nil) }
+        if status == Int32(IOMMU_CHECK_AS_UNOBSERVABLE.rawValue) && !library.knowsUnobservable {
+            failures.record("\(call) returned status \(status), which a plug-in built before ABI revision 2 cannot return (IOMMU_CHECK_AS_UNOBSERVABLE came with revision 2)")
+            return nil
+        }
         let all = AddressSpaceError.allCases
         guard status >= 1 && Int(status) <= all.count else {
             failures.record("\(call) returned status \(status), which is not an iommu_check_as_status (0 ... \(all.count))")

@@ -21,6 +21,8 @@ public final class PluginLibrary: @unchecked Sendable {
     let shadowRefusal: String?
     /// What the library declares it supports (revision 1 and later; empty before).
     public let capabilities: PluginCapabilities
+    /// Whether its table was built at revision 2 or later, which added IOMMU_CHECK_AS_UNOBSERVABLE.
+    let knowsUnobservable: Bool
     private let handle: UnsafeMutableRawPointer
 
     /// The address-space table in the version the plug-in speaks.
@@ -54,6 +56,7 @@ public final class PluginLibrary: @unchecked Sendable {
             }
             (abiVersion, name, addressSpace, isolation, shadow, interrupts) = (loaded.version, loaded.name, loaded.addressSpace, loaded.isolation, loaded.shadow, loaded.interrupts)
             capabilities = loaded.capabilities
+            knowsUnobservable = loaded.revision >= 2
             shadowRefusal = loaded.refusedShadow ? "'\(path)' (\(loaded.name)) has a version-1 shadow table, which knew one host (a raw page table with atomic replace) and no way to report running out of host mappings; export iommu_check_plugin_v2 and implement the version-2 shadow table: the config's window, locality, host and mapping limit, host calls under the host's rules, and a result from invalidate (docs/PLUGINS.md)" : nil
             isolationRefusal = loaded.refusedIsolation ? "'\(path)' (\(loaded.name)) has a version-1 isolation table, which followed a contract Linux does not have (PASIDs per device, a second claim by the same owner shared); export iommu_check_plugin_v2 and implement the version-2 isolation table: the topology's policy fields, claim_device, release_device, attach_device, detach_device, PASIDs attached per group (docs/PLUGINS.md)" : nil
         } catch {
@@ -66,7 +69,7 @@ public final class PluginLibrary: @unchecked Sendable {
 
     private typealias Loaded = (version: UInt32, name: String, addressSpace: AddressSpaceTable?, isolation: iommu_check_isolation_ops?,
                                 shadow: iommu_check_shadow_ops?, interrupts: iommu_check_interrupt_ops?, refusedIsolation: Bool, refusedShadow: Bool,
-                                capabilities: PluginCapabilities)
+                                capabilities: PluginCapabilities, revision: UInt32)
 
     /// Reads the table through whichever entry point the library exports, copying it (its
     /// functions stay valid while the library is loaded).
@@ -93,7 +96,7 @@ public final class PluginLibrary: @unchecked Sendable {
                 revision2 ? p.pointee : prefix(p, upTo: MemoryLayout<iommu_check_address_space_ops>.offset(of: \.translate_many)!)
             }
             return (2, named, addressSpace.map { .v2($0) }, plugin.isolation?.pointee, plugin.shadow?.pointee, plugin.interrupts?.pointee, false, false,
-                    capabilities ?? PluginCapabilities())
+                    capabilities ?? PluginCapabilities(), plugin.abi_revision)
         }
         if let symbol = dlsym(handle, "iommu_check_plugin_v1") {
             guard let table = unsafeBitCast(symbol, to: iommu_check_plugin_entry_v1.self)() else {
@@ -104,7 +107,7 @@ public final class PluginLibrary: @unchecked Sendable {
                 throw PluginError("'\(path)' was built for ABI version \(plugin.abi_version); this checker speaks versions 1 and 2: rebuild it against this iommu_check.h and export iommu_check_plugin_v2")
             }
             return (1, try name(plugin.name, path), plugin.address_space.map { .v1($0.pointee) }, nil, nil, plugin.interrupts?.pointee, plugin.isolation != nil, plugin.shadow != nil,
-                    PluginCapabilities())
+                    PluginCapabilities(), 0)
         }
         throw PluginError("'\(path)' does not export iommu_check_plugin_v2 (see Sources/CIOMMUCheck/include/iommu_check.h)")
     }

@@ -99,12 +99,19 @@ final class WorkerServer {
         case .batch:
             // handle, count, then each request as its length and words (opcode, arguments).
             var results = [arg(1)], at = 2
-            for _ in 0..<min(arg(1), 64) {
+            let count = Int(min(arg(1), 64))
+            for done in 0..<count {
                 let length = Int(min(arg(at), UInt64(args.count)))
                 guard length >= 1, at + 1 + length <= args.count, let inner = WorkerOp(rawValue: args[at + 1]), !Self.notInBatch.contains(inner) else { return [UInt64.max] }
                 let answer = handle([inner.rawValue, arg(0)] + args[(at + 2)..<(at + 1 + length)])
                 results += [UInt64(answer.count)] + answer
                 at += 1 + length
+                // A map that was not carried out ends the case: the probes after it are not run,
+                // as in process; their answers come back empty.
+                if inner == .asMap && answer == [WorkerCoding.status(.unobservable)] {
+                    results += Array(repeating: 0, count: count - done - 1)
+                    break
+                }
             }
             return results
         case .asCreate:
