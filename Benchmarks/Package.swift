@@ -17,7 +17,7 @@ let package = Package(
             .product(name: "PropertyCheckFixtures", package: "iommu-conformance"),
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
-    ] + ["AddressSpaceBenchmarks", "SurfaceBenchmarks", "PluginBenchmarks"].map { name in
+    ] + ["AddressSpaceBenchmarks", "SurfaceBenchmarks", "PluginBenchmarks", "TraceBenchmarks"].map { name in
         benchmark(name, [
             .product(name: "IOMMUConformance", package: "iommu-conformance"),
             .product(name: "PropertyCheck", package: "iommu-conformance"),

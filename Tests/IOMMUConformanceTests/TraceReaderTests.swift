@@ -55,6 +55,29 @@ import Testing
         #expect(result.verdict.checkedSteps == 2)
     }
 
+    /// The byte-level line reader (issue 17) trims what Foundation's trim did: ASCII blanks,
+    /// and Unicode spaces at an edge; blank and comment lines keep their numbers.
+    @Test func blanksAroundLinesAndCommentsAreSkippedAsBefore() throws {
+        let text = Self.header + "\n\t  \n   # a comment\n\u{00A0}" + Self.map + "\u{3000}\t\n \t" + Self.mapLine(iova: #""0x0""#).replacingOccurrences(of: #""ok""#, with: #""overlap""#)
+        let result = try RecordedTrace.verify(Array(text.utf8))
+        #expect(result.verdict.conforms)
+        #expect(result.verdict.checkedSteps == 2)
+        let wrong = Self.header + "\n\n# x\n " + Self.map + "\n\t" + Self.map
+        let error = Self.refusal(wrong)
+        #expect(error == nil)
+        #expect(try RecordedTrace.verify(Array(wrong.utf8)).verdict.problem?.line == 5)
+    }
+
+    @Test(arguments: [("0X1000", UInt64(0x1000)), ("0xABCdef", 0xABCDEF), ("0xffffffffffffffff", .max), ("18446744073709551615", .max), ("007", 7)])
+    func addressStringsAreRead(_ text: String, _ value: UInt64) {
+        #expect(parseAddress(text) == value)
+    }
+
+    @Test(arguments: ["0x10000000000000000", "18446744073709551616", "0x", "0", "x10", "0x 1", "1 ", "0xg", "١"])
+    func addressStringsOutOfRangeOrMalformedAreRefused(_ text: String) {
+        #expect((parseAddress(text) == nil) == (text != "0"))
+    }
+
     @Test func aLineWithoutItsOutcomeIsRefusedBeforeAnythingIsJudged() {
         // Line 2 does not conform (an overlap recorded as ok); line 3 has no outcome. Reading
         // the whole trace first means the unreadable line wins: exit 64, not a verdict.

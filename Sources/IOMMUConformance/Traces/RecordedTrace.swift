@@ -11,7 +11,7 @@ public enum RecordedTrace {
     }
 
     public static func verify(_ text: String) throws(TraceError) -> (surface: Surface, verdict: TraceVerdict) {
-        guard let first = traceLines(text).first else { throw TraceError(line: 1, "empty trace: expected a header line") }
+        guard let first = firstTraceLine(text) else { throw TraceError(line: 1, "empty trace: expected a header line") }
         let header = try TraceHeader(JSONLine(number: first.number, text: first.text))
         switch header.surface {
         case .addressSpace: return (.addressSpace, try judged(AddressSpaceTrace.parse(text)))

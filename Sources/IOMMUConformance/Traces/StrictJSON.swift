@@ -64,7 +64,7 @@ struct StrictJSON {
 
     private mutating func object(depth: Int) throws(Failure) -> [String: Any] {
         index += 1
-        var result: [String: Any] = [:]
+        var result = [String: Any](minimumCapacity: 8)  // a trace line has about 6 fields: no regrowth
         skipWhitespace()
         if current == UInt8(ascii: "}") { index += 1; return result }
         while true {
@@ -105,6 +105,14 @@ struct StrictJSON {
 
     private mutating func string() throws(Failure) -> String {
         index += 1
+        // The usual string, ASCII without escapes, in one pass; anything else the full way.
+        var end = index
+        while end < bytes.count, case let byte = bytes[end], byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\\"), byte != UInt8(ascii: "\"") { end += 1 }
+        if end < bytes.count && bytes[end] == UInt8(ascii: "\"") {
+            let text = String(decoding: bytes[index..<end], as: UTF8.self)
+            index = end + 1
+            return text
+        }
         var scalars = String.UnicodeScalarView()
         var runStart = index
         func flush(_ end: Int) throws(Failure) {

@@ -1,3 +1,4 @@
+import Foundation
 import IOMMUSpec
 
 /// The first line of every trace: what it is, which surface, under which configuration.
@@ -45,15 +46,48 @@ struct TraceHeader {
 /// Splits trace text into numbered non-empty lines; `#` starts a comment line.
 func traceLines(_ text: String) -> [(number: Int, text: String)] {
     var lines: [(Int, String)] = []
-    // Split the UTF-8, not the Characters: Swift reads "\r\n" as one Character, so a CRLF file
-    // split on "\n" would be one line. JSON Lines allows either line end.
-    for (index, raw) in text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
-        let bytes = raw.last == 0x0D ? raw.dropLast() : raw[...]
-        let line = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespaces)
-        if line.isEmpty || line.hasPrefix("#") { continue }
-        lines.append((index + 1, line))
+    forEachTraceLine(text) { number, line in
+        lines.append((number, line))
+        return true
     }
     return lines
+}
+
+/// Calls `body` with each numbered non-empty, non-comment line of `text`, trimmed, until it
+/// returns false. Splits the UTF-8, not the Characters: Swift reads "\r\n" as one Character, so
+/// a CRLF file split on "\n" would be one line (JSON Lines allows either line end).
+func forEachTraceLine(_ text: String, _ body: (Int, String) -> Bool) {
+    var text = text
+    text.withUTF8 { utf8 in
+        var number = 0, start = 0
+        while start <= utf8.count {
+            number += 1
+            var end = start
+            while end < utf8.count && utf8[end] != 0x0A { end += 1 }
+            var first = start, last = end
+            if last > first && utf8[last - 1] == 0x0D { last -= 1 }
+            // ASCII blanks are trimmed here; a line with other bytes at an edge goes through
+            // Foundation's trim, which also knows Unicode's spaces.
+            while first < last && (utf8[first] == 0x20 || utf8[first] == 0x09) { first += 1 }
+            while last > first && (utf8[last - 1] == 0x20 || utf8[last - 1] == 0x09) { last -= 1 }
+            if first < last && utf8[first] != UInt8(ascii: "#") {
+                var line = String(decoding: UnsafeBufferPointer(rebasing: utf8[first..<last]), as: UTF8.self)
+                if utf8[first] >= 0x80 || utf8[last - 1] >= 0x80 { line = line.trimmingCharacters(in: .whitespaces) }
+                if !line.isEmpty && !line.hasPrefix("#") && !body(number, line) { return }
+            }
+            start = end + 1
+        }
+    }
+}
+
+/// The first line of a trace (its header), without splitting the rest.
+func firstTraceLine(_ text: String) -> (number: Int, text: String)? {
+    var found: (Int, String)?
+    forEachTraceLine(text) { number, line in
+        found = (number, line)
+        return false
+    }
+    return found
 }
 
 /// Trace bytes as text; invalid UTF-8 is refused with the line it is on.
