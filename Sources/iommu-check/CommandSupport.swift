@@ -74,15 +74,14 @@ func refuse(_ message: String) -> ExitCode {
 }
 
 /// The bytes of `path` ("-" is standard input), read with read(2) so FIFOs, pipes and devices
-/// work; more than `limit` bytes, or a line longer than `lineLimit`, is refused as it streams
+/// work; more than `limit` bytes is refused as it streams
 /// (so `/dev/zero` is refused, not read until memory runs out).
-func readInput(_ path: String, limit: Int = 1 << 34, lineLimit: Int? = nil) throws -> [UInt8] {
+func readInput(_ path: String, limit: Int = 1 << 34) throws -> [UInt8] {
     let descriptor = path == "-" ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)
     guard descriptor >= 0 else { throw refuse("cannot read '\(path)': \(String(cString: strerror(errno)))") }
     defer { if descriptor != STDIN_FILENO { close(descriptor) } }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    var lineStart = 0
     while true {
         let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
         if count < 0 {
@@ -92,13 +91,6 @@ func readInput(_ path: String, limit: Int = 1 << 34, lineLimit: Int? = nil) thro
         if count == 0 { return bytes }
         bytes.append(contentsOf: chunk[0..<count])
         guard bytes.count <= limit else { throw refuse("'\(path)' is larger than \(limit) bytes") }
-        if let lineLimit {
-            if let newline = bytes[lineStart...].lastIndex(of: 0x0A) { lineStart = newline + 1 }
-            guard bytes.count - lineStart <= lineLimit else {
-                let line = bytes[..<lineStart].lazy.filter { $0 == 0x0A }.count + 1
-                throw refuse("'\(path)': line \(line) is longer than \(lineLimit) bytes (is this a trace?)")
-            }
-        }
     }
 }
 

@@ -40,11 +40,10 @@ struct Verify: ParsableCommand {
     }
 
     func run() throws {
-        let bytes = try readInput(trace, lineLimit: 16 << 20)
         let result: (surface: Surface, verdict: TraceVerdict)
         do {
-            result = try RecordedTrace.verify(bytes)
-        } catch {
+            result = try verifyStreaming()
+        } catch let error as TraceError {
             throw refuse("\(trace): \(error)")
         }
         let verdict = result.verdict
@@ -55,5 +54,23 @@ struct Verify: ParsableCommand {
             print("\(trace) (\(result.surface)): \(verdict)")
         }
         if !verdict.conforms { throw ExitCode(1) }
+    }
+
+    /// Reads the trace a chunk at a time: memory follows the model's state, not the file.
+    private func verifyStreaming() throws -> (surface: Surface, verdict: TraceVerdict) {
+        let descriptor = trace == "-" ? STDIN_FILENO : open(trace, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw refuse("cannot read '\(trace)': \(String(cString: strerror(errno)))") }
+        defer { if descriptor != STDIN_FILENO { close(descriptor) } }
+        let reader = RecordedTraceReader()
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw refuse("cannot read '\(trace)': \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { return try reader.finish() }
+            try chunk.withUnsafeBufferPointer { try reader.read(UnsafeBufferPointer(rebasing: $0[0..<count])) }
+        }
     }
 }

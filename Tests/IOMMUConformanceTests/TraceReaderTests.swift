@@ -135,4 +135,43 @@ import Testing
         let trace = try AddressSpaceTrace.parse(text + "\n" + Self.map)
         #expect(trace.description == "café 😀 \"q\" /")
     }
+
+    /// `verify` reads a trace a chunk at a time (issue 17): whatever the chunk size, the same
+    /// verdict or the same refusal as for the whole bytes, a line split across chunks included.
+    @Test func aTraceFedInChunksOfAnySizeReadsAsWhole() throws {
+        let conforming = Self.header + "\r\n# c\n" + Self.map + "\n \u{00A0}" + Self.mapLine(iova: #""0x0""#).replacingOccurrences(of: #""ok""#, with: #""overlap""#) + "\n"
+        let wrong = Self.header + "\n" + Self.map + "\n" + Self.map
+        let unreadable = Array((wrong + "\n").utf8) + [0x7B, 0xFF, 0x7D]
+        for bytes in [Array(conforming.utf8), Array(wrong.utf8), unreadable] {
+            let whole = Result { try RecordedTrace.verify(bytes) }
+            for size in [1, 2, 7, 64, bytes.count] {
+                let reader = RecordedTraceReader()
+                let chunked = Result {
+                    for start in stride(from: 0, to: bytes.count, by: size) {
+                        try bytes[start..<min(start + size, bytes.count)].withUnsafeBufferPointer { try reader.read($0) }
+                    }
+                    return try reader.finish()
+                }
+                switch (whole, chunked) {
+                case (.success(let a), .success(let b)):
+                    #expect(a.surface == b.surface && a.verdict.description == b.verdict.description, "chunks of \(size)")
+                case (.failure(let a), .failure(let b)):
+                    #expect(a as? TraceError == b as? TraceError && a is TraceError, "chunks of \(size)")
+                default:
+                    Issue.record("chunks of \(size): \(chunked), whole: \(whole)")
+                }
+            }
+        }
+    }
+
+    @Test func aLineLongerThan16MiBIsRefusedAsItArrives() {
+        let reader = RecordedTraceReader()
+        let chunk = [UInt8](repeating: 0x20, count: 1 << 20)
+        var error: TraceError?
+        for _ in 0..<17 where error == nil {
+            do { try chunk.withUnsafeBufferPointer { try reader.read($0) } } catch let refusal as TraceError { error = refusal } catch { Issue.record(error) }
+        }
+        #expect(error?.line == 1)
+        #expect(error?.message.contains("longer than") == true)
+    }
 }

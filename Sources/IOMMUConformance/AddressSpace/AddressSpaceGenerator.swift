@@ -92,12 +92,12 @@ struct AddressSpaceGenerator {
         return address
     }
 
-    private func insideExtent(_ stream: ChoiceStream, _ extents: [Extent]) -> UInt64 {
+    private func insideExtent(_ stream: ChoiceStream, _ extents: ExtentList) -> UInt64 {
         let extent = extents[Int(stream.drawUniform(upTo: UInt64(extents.count - 1)))]
         return extent.iova &+ stream.draw(upTo: (extent.length - 1) / unit) &* unit
     }
 
-    private func nearExtent(_ stream: ChoiceStream, _ extents: [Extent]) -> UInt64 {
+    private func nearExtent(_ stream: ChoiceStream, _ extents: ExtentList) -> UInt64 {
         let extent = extents[Int(stream.drawUniform(upTo: UInt64(extents.count - 1)))]
         let lastPage = extent.last & ~(page - 1)
         switch stream.drawUniform(upTo: 5) {

@@ -152,7 +152,7 @@ struct AddressSpaceMachine: StateMachine {
         }
         let expected = model.extents, actual = implementation.mappings(in: 0...UInt64.max)
         if let failure = foreign.take() { return failure }
-        guard expected != actual else { return foreign.close() }
+        guard !expected.elementsEqual(actual) else { return foreign.close() }
         return "final extents differ: model \(expected), implementation \(actual)"
     }
 

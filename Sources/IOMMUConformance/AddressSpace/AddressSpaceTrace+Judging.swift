@@ -1,32 +1,46 @@
 import IOMMUReference
 import IOMMUSpec
 
-extension AddressSpaceTrace {
+extension AddressSpaceTrace.Step: TraceStep {}
+
+extension AddressSpaceTrace: LineTrace {
+    static var surface: Surface { .addressSpace }
+
+    func unrecordedField(_ step: Step) -> String? { step.outcome == nil ? "outcome" : nil }
+
+    func lanes() -> [(lane: Lane, prefix: String)] {
+        let configurations = judgedConfigurations
+        return configurations.map { configuration in
+            var judge = AddressSpaceJudge(configuration: configuration)
+            judge.faultReasons = faultReasons
+            return (Lane(judge: judge), configurations.count > 1 ? "[\(configuration.policy)] " : "")
+        }
+    }
+
+    /// Judges each recorded outcome against the model under one policy (any applicable error
+    /// counts).
+    struct Lane: TraceLane {
+        let judge: AddressSpaceJudge
+        /// The line of an unobservable map, after which nothing can be judged.
+        var stoppedAt: Int?
+
+        mutating func judge(_ step: Step) -> String? {
+            // The map was accepted and not carried out: the real state and the model's part here.
+            if let stoppedAt {
+                return "the trace goes on after an unobservable map (line \(stoppedAt)): the implementation did not carry it out, so nothing after it can be judged; end the trace there"
+            }
+            guard let outcome = step.outcome else { return "no outcome recorded for \(step.operation)" }
+            let verdict = judge.judge(step.operation, actual: outcome)
+            if let problem = verdict.problem { return "\(step.operation): \(problem)" }
+            if verdict.stops { stoppedAt = step.line }
+            return nil
+        }
+    }
+
     /// Judges a recorded trace against the model under every policy it names: each recorded
     /// outcome must conform (any applicable error counts); the first line that does not, under
     /// the first policy where one does not, is reported.
-    public func verify() -> TraceVerdict {
-        let configurations = judgedConfigurations
-        for configuration in configurations {
-            var judge = AddressSpaceJudge(configuration: configuration)
-            judge.faultReasons = faultReasons
-            let prefix = configurations.count > 1 ? "[\(configuration.policy)] " : ""
-            for (index, step) in steps.enumerated() {
-                guard let outcome = step.outcome else {
-                    return TraceVerdict(checkedSteps: index, problem: .init(line: step.line, message: "\(prefix)no outcome recorded for \(step.operation)"))
-                }
-                let verdict = judge.judge(step.operation, actual: outcome)
-                if let problem = verdict.problem {
-                    return TraceVerdict(checkedSteps: index, problem: .init(line: step.line, message: "\(prefix)\(step.operation): \(problem)"))
-                }
-                // The map was accepted and not carried out: the real state and the model's part here.
-                if verdict.stops, index + 1 < steps.count {
-                    return TraceVerdict(checkedSteps: index + 1, problem: .init(line: steps[index + 1].line, message: "\(prefix)the trace goes on after an unobservable map (line \(step.line)): the implementation did not carry it out, so nothing after it can be judged; end the trace there"))
-                }
-            }
-        }
-        return TraceVerdict(checkedSteps: steps.count, problem: nil)
-    }
+    public func verify() -> TraceVerdict { judged() }
 
     /// Checks a hand-written scenario under each policy it names: the model must produce every
     /// stated outcome (the scenario states the specification, so a stated outcome is the

@@ -55,44 +55,46 @@ public struct AddressSpaceTrace: Sendable {
     // MARK: Reading
 
     /// Parses trace text; a malformed line is an error naming the line and field.
-    public static func parse(_ text: String) throws(TraceError) -> AddressSpaceTrace {
-        let lines = traceLines(text)
-        guard let first = lines.first else { throw TraceError(line: 1, "empty trace: expected a header line") }
-        let header = try TraceHeader(JSONLine(number: first.number, text: first.text))
+    public static func parse(_ text: String) throws(TraceError) -> AddressSpaceTrace { try parsed(text) }
+
+    /// The configuration from a header line: each judged configuration must be one the model
+    /// can hold.
+    init(header: TraceHeader, line number: Int) throws(TraceError) {
         guard header.surface == .addressSpace else {
-            throw TraceError(line: first.number, field: "surface", "this is a \(header.surface) trace, not an address-space trace")
+            throw TraceError(line: number, field: "surface", "this is a \(header.surface) trace, not an address-space trace")
         }
         var policies: [AddressSpacePolicy] = []
         for (index, name) in header.policies.enumerated() {
             do {
                 policies.append(try AddressSpacePolicy(parsing: name))
             } catch {
-                throw TraceError(line: first.number, field: "policies[\(index)]", error.description)
+                throw TraceError(line: number, field: "policies[\(index)]", error.description)
             }
         }
         let configuration = try Self.configuration(header.configuration, version: header.version, namedPolicies: policies)
-        var trace = AddressSpaceTrace(configuration: configuration, description: header.description)
-        trace.policies = policies
-        if header.configuration.has("faultReasons") { trace.faultReasons = try header.configuration.boolean("faultReasons") }
-        for (number, text) in lines.dropFirst() {
-            let line = try JSONLine(number: number, text: text)
-            let operation = try Self.operation(line)
-            let outcome = try line.has("outcome") ? Self.outcome(line, for: operation) : nil
-            trace.steps.append(Step(line: number, operation: operation, outcome: outcome, statesBytes: line.has("bytes")))
-        }
-        for configuration in trace.judgedConfigurations {
+        self.init(configuration: configuration, description: header.description)
+        self.policies = policies
+        if header.configuration.has("faultReasons") { faultReasons = try header.configuration.boolean("faultReasons") }
+        for configuration in judgedConfigurations {
             do {
                 try configuration.validate()
             } catch {
-                throw TraceError(line: first.number, field: "configuration", "under \(configuration.policy): \(error.description)")
-            }
-            // A policy that reports bytes needs every successful unmap line to state them.
-            guard configuration.policy.bytes != .notReported else { continue }
-            if let step = trace.steps.first(where: { !$0.statesBytes && $0.outcome.map(Self.isUnmapSuccess) == true }) {
-                throw TraceError(line: step.line, field: "bytes", "missing; \(configuration.policy) reports the bytes an unmap removed")
+                throw TraceError(line: number, field: "configuration", "under \(configuration.policy): \(error.description)")
             }
         }
-        return trace
+    }
+
+    /// One operation line. A policy that reports bytes needs every successful unmap line to
+    /// state them.
+    func step(_ line: JSONLine) throws(TraceError) -> Step {
+        let operation = try Self.operation(line)
+        let outcome = try line.has("outcome") ? Self.outcome(line, for: operation) : nil
+        let step = Step(line: line.number, operation: operation, outcome: outcome, statesBytes: line.has("bytes"))
+        if !step.statesBytes, let outcome, Self.isUnmapSuccess(outcome),
+           let policy = judgedConfigurations.first(where: { $0.policy.bytes != .notReported })?.policy {
+            throw TraceError(line: line.number, field: "bytes", "missing; \(policy) reports the bytes an unmap removed")
+        }
+        return step
     }
 
     private static func isUnmapSuccess(_ outcome: AddressSpaceOutcome) -> Bool {

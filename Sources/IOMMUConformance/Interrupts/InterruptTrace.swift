@@ -27,42 +27,11 @@ public struct InterruptTrace: Sendable {
     public var description: String?
     public var steps: [Step]
 
-    public static func parse(_ text: String) throws(TraceError) -> InterruptTrace {
-        let lines = traceLines(text)
-        guard let first = lines.first else { throw TraceError(line: 1, "empty trace: expected a header line") }
-        let header = try TraceHeader(JSONLine(number: first.number, text: first.text))
-        guard header.surface == .interrupts else {
-            throw TraceError(line: first.number, field: "surface", "this is a \(header.surface) trace, not an interrupts trace")
-        }
-        let c = header.configuration
-        // Version 1 knew one policy: raises while MSI-X is disabled pend (an emulated device).
-        var policy = InterruptPolicy.emulated
-        if header.version >= 2 || c.has("policy") {
-            let name = try c.string("policy")
-            do {
-                policy = try InterruptPolicy(parsing: name)
-            } catch {
-                throw TraceError(line: first.number, field: "configuration.policy", error.description)
-            }
-        }
-        let configuration = InterruptConfiguration(
-            vectors: try c.integer("vectors"),
-            dynamicAllocation: try c.boolean("dynamicAllocation"),
-            defaultPASID: c.has("defaultPASID") ? UInt32(truncatingIfNeeded: try c.integer("defaultPASID")) : 0,
-            policy: policy
-        )
-        do {
-            try configuration.validate()
-        } catch {
-            throw TraceError(line: first.number, field: "configuration", error.description)
-        }
-        var trace = InterruptTrace(configuration: configuration, description: header.description, steps: [])
-        for (number, text) in lines.dropFirst() {
-            let line = try JSONLine(number: number, text: text)
-            let operation = try Self.operation(line, vectors: configuration.vectors)
-            trace.steps.append(Step(line: number, operation: operation, outcome: line.has("delivered") || line.has("pending") ? try Self.outcome(line) : nil))
-        }
-        return trace
+    public static func parse(_ text: String) throws(TraceError) -> InterruptTrace { try parsed(text) }
+
+    func step(_ line: JSONLine) throws(TraceError) -> Step {
+        let operation = try Self.operation(line, vectors: configuration.vectors)
+        return Step(line: line.number, operation: operation, outcome: line.has("delivered") || line.has("pending") ? try Self.outcome(line) : nil)
     }
 
     private static func vector(_ line: JSONLine, _ field: String, vectors: Int) throws(TraceError) -> Int {
@@ -75,7 +44,7 @@ public struct InterruptTrace: Sendable {
         var raises: [InterruptHost.Injection] = []
         if line.has("raises") {
             for (index, value) in try line.array("raises").enumerated() {
-                guard let object = value as? [String: Any] else { throw TraceError(line: line.number, field: "raises[\(index)]", "expected an object {after, vector, pasid}") }
+                guard let object = value as? JSONObject else { throw TraceError(line: line.number, field: "raises[\(index)]", "expected an object {after, vector, pasid}") }
                 let raise = JSONLine(number: line.number, object: object)
                 raises.append(InterruptHost.Injection(
                     afterCall: max(1, try raise.integer("after")), vector: try vector(raise, "vector", vectors: vectors),
@@ -112,23 +81,7 @@ public struct InterruptTrace: Sendable {
 
     /// Judges a recorded trace against the model: the first step whose deliveries or pending
     /// bits do not conform to the model's is reported.
-    public func verify() -> TraceVerdict {
-        let model = InterruptModel(configuration: configuration)
-        for (index, step) in steps.enumerated() {
-            guard let outcome = step.outcome else {
-                return TraceVerdict(checkedSteps: index, problem: .init(line: step.line, message: "no outcome recorded for \(step.operation)"))
-            }
-            let before = model.deliveries.count
-            model.apply(step.operation)
-            if let problem = InterruptModel.judge(expected: Array(model.deliveries[before...]), actual: outcome.delivered) {
-                return TraceVerdict(checkedSteps: index, problem: .init(line: step.line, message: "\(step.operation): \(problem)"))
-            }
-            if model.pending != outcome.pending {
-                return TraceVerdict(checkedSteps: index, problem: .init(line: step.line, message: "after \(step.operation): pending bits: model \(hex(model.pending)), the trace records \(hex(outcome.pending))"))
-            }
-        }
-        return TraceVerdict(checkedSteps: steps.count, problem: nil)
-    }
+    public func verify() -> TraceVerdict { judged() }
 
     /// Checks a scenario: the model must match every stated outcome, and the implementation,
     /// run over the checker's host, must conform at every step.
@@ -157,5 +110,61 @@ public struct InterruptTrace: Sendable {
             }
         }
         return problems
+    }
+}
+
+extension InterruptTrace.Step: TraceStep {}
+
+extension InterruptTrace: LineTrace {
+    static var surface: Surface { .interrupts }
+
+    init(header: TraceHeader, line number: Int) throws(TraceError) {
+        guard header.surface == .interrupts else {
+            throw TraceError(line: number, field: "surface", "this is a \(header.surface) trace, not an interrupts trace")
+        }
+        let c = header.configuration
+        // Version 1 knew one policy: raises while MSI-X is disabled pend (an emulated device).
+        var policy = InterruptPolicy.emulated
+        if header.version >= 2 || c.has("policy") {
+            let name = try c.string("policy")
+            do {
+                policy = try InterruptPolicy(parsing: name)
+            } catch {
+                throw TraceError(line: number, field: "configuration.policy", error.description)
+            }
+        }
+        let configuration = InterruptConfiguration(
+            vectors: try c.integer("vectors"),
+            dynamicAllocation: try c.boolean("dynamicAllocation"),
+            defaultPASID: c.has("defaultPASID") ? UInt32(truncatingIfNeeded: try c.integer("defaultPASID")) : 0,
+            policy: policy
+        )
+        do {
+            try configuration.validate()
+        } catch {
+            throw TraceError(line: number, field: "configuration", error.description)
+        }
+        self.init(configuration: configuration, description: header.description, steps: [])
+    }
+
+    func unrecordedField(_ step: Step) -> String? { step.outcome == nil ? "delivered" : nil }
+
+    func lanes() -> [(lane: Lane, prefix: String)] { [(Lane(model: InterruptModel(configuration: configuration)), "")] }
+
+    struct Lane: TraceLane {
+        let model: InterruptModel
+
+        func judge(_ step: Step) -> String? {
+            guard let outcome = step.outcome else { return "no outcome recorded for \(step.operation)" }
+            model.apply(step.operation)
+            // Taken, so a long trace's deliveries are not all kept.
+            if let problem = InterruptModel.judge(expected: model.takeDeliveries(), actual: outcome.delivered) {
+                return "\(step.operation): \(problem)"
+            }
+            if model.pending != outcome.pending {
+                return "after \(step.operation): pending bits: model \(hex(model.pending)), the trace records \(hex(outcome.pending))"
+            }
+            return nil
+        }
     }
 }

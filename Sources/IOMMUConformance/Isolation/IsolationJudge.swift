@@ -18,25 +18,30 @@ struct IsolationJudge {
     }
 }
 
-extension IsolationTrace {
+extension IsolationTrace.Step: TraceStep {}
+
+extension IsolationTrace: LineTrace {
+    static var surface: Surface { .isolation }
+
+    func unrecordedField(_ step: Step) -> String? { step.outcome == nil ? "outcome" : nil }
+
+    func lanes() -> [(lane: Lane, prefix: String)] {
+        let topologies = judgedTopologies
+        return topologies.map { (Lane(judge: IsolationJudge(model: IsolationModel(topology: $0))), topologies.count > 1 ? "[\($0.policy)] " : "") }
+    }
+
+    struct Lane: TraceLane {
+        let judge: IsolationJudge
+
+        func judge(_ step: Step) -> String? {
+            guard let outcome = step.outcome else { return "no outcome recorded for \(step.operation)" }
+            return judge.judge(step.operation, actual: outcome).problem.map { "\(step.operation): \($0)" }
+        }
+    }
+
     /// Judges a recorded trace against the model under every policy it names; reports the
     /// first line that does not conform.
-    public func verify() -> TraceVerdict {
-        let topologies = judgedTopologies
-        for topology in topologies {
-            let judge = IsolationJudge(model: IsolationModel(topology: topology))
-            let prefix = topologies.count > 1 ? "[\(topology.policy)] " : ""
-            for (index, step) in steps.enumerated() {
-                guard let outcome = step.outcome else {
-                    return TraceVerdict(checkedSteps: index, problem: .init(line: step.line, message: "\(prefix)no outcome recorded for \(step.operation)"))
-                }
-                if let problem = judge.judge(step.operation, actual: outcome).problem {
-                    return TraceVerdict(checkedSteps: index, problem: .init(line: step.line, message: "\(prefix)\(step.operation): \(problem)"))
-                }
-            }
-        }
-        return TraceVerdict(checkedSteps: steps.count, problem: nil)
-    }
+    public func verify() -> TraceVerdict { judged() }
 
     /// Checks a hand-written scenario under each policy it names: the model must produce every
     /// stated outcome exactly, and the implementation must conform at every step and keep the

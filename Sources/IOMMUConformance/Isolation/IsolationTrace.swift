@@ -38,32 +38,30 @@ public struct IsolationTrace: Sendable {
 
     static var policyNames: String { IsolationPolicy.presetNames.joined(separator: ", ") + " (optionally :SWITCH=VALUE,...)" }
 
-    public static func parse(_ text: String) throws(TraceError) -> IsolationTrace {
-        let lines = traceLines(text)
-        guard let first = lines.first else { throw TraceError(line: 1, "empty trace: expected a header line") }
-        let header = try TraceHeader(JSONLine(number: first.number, text: first.text))
+    public static func parse(_ text: String) throws(TraceError) -> IsolationTrace { try parsed(text) }
+
+    init(header: TraceHeader, line number: Int) throws(TraceError) {
         guard header.surface == .isolation else {
-            throw TraceError(line: first.number, field: "surface", "this is a \(header.surface) trace, not an isolation trace")
+            throw TraceError(line: number, field: "surface", "this is a \(header.surface) trace, not an isolation trace")
         }
         guard header.version >= 2 else {
-            throw TraceError(line: first.number, field: "version", "version-1 isolation traces were judged under a contract that no longer holds (PASIDs per device, a second claim by the same owner shared); set \"version\": 2 and name the policy in the configuration (\(policyNames))")
+            throw TraceError(line: number, field: "version", "version-1 isolation traces were judged under a contract that no longer holds (PASIDs per device, a second claim by the same owner shared); set \"version\": 2 and name the policy in the configuration (\(Self.policyNames))")
         }
         var policies: [IsolationPolicy] = []
         for (index, name) in header.policies.enumerated() {
             do {
                 policies.append(try IsolationPolicy(parsing: name))
             } catch {
-                throw TraceError(line: first.number, field: "policies[\(index)]", error.description)
+                throw TraceError(line: number, field: "policies[\(index)]", error.description)
             }
         }
-        var trace = IsolationTrace(topology: try topology(header.configuration, namedPolicies: policies), description: header.description)
-        trace.policies = policies
-        for (number, text) in lines.dropFirst() {
-            let line = try JSONLine(number: number, text: text)
-            let operation = try Self.operation(line)
-            trace.steps.append(Step(line: number, operation: operation, outcome: line.has("outcome") ? try Self.outcome(line, for: operation) : nil))
-        }
-        return trace
+        self.init(topology: try Self.topology(header.configuration, namedPolicies: policies), description: header.description)
+        self.policies = policies
+    }
+
+    func step(_ line: JSONLine) throws(TraceError) -> Step {
+        let operation = try Self.operation(line)
+        return Step(line: line.number, operation: operation, outcome: line.has("outcome") ? try Self.outcome(line, for: operation) : nil)
     }
 
     private static func integers(_ line: JSONLine, _ field: String) throws(TraceError) -> [Int] {

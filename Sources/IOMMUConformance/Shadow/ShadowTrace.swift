@@ -28,41 +28,9 @@ public struct ShadowTrace: Sendable {
     public var description: String?
     public var steps: [Step]
 
-    public static func parse(_ text: String) throws(TraceError) -> ShadowTrace {
-        let lines = traceLines(text)
-        guard let first = lines.first else { throw TraceError(line: 1, "empty trace: expected a header line") }
-        let header = try TraceHeader(JSONLine(number: first.number, text: first.text))
-        guard header.surface == .shadow else {
-            throw TraceError(line: first.number, field: "surface", "this is a \(header.surface) trace, not a shadow trace")
-        }
-        let c = header.configuration
-        let domains = try c.integer("domains"), width = try c.integer("addressWidth")
-        guard (1...8).contains(domains) else { throw TraceError(line: first.number, field: "domains", "expected 1 to 8 domains") }
-        guard (21...63).contains(width) else { throw TraceError(line: first.number, field: "addressWidth", "expected 21 to 63 bits") }
-        let policyName = try c.string("policy")
-        let policy: ShadowPolicy
-        do {
-            policy = try ShadowPolicy(parsing: policyName)
-        } catch {
-            throw TraceError(line: first.number, field: "configuration.policy", error.description)
-        }
-        // Version 1 knew one host, a raw page table; version 2 names it.
-        let host: ShadowHostPolicy = header.version == 1 && !c.has("host") ? .pageTable
-            : try c.choice("host", ShadowHostPolicy.allCases.map { ($0.rawValue, $0) })
-        let limit = c.has("mappingLimit") ? try c.integer("mappingLimit") : nil
-        let configuration = ShadowConfiguration(domains: domains, addressWidth: width, policy: policy, host: host, mappingLimit: limit)
-        do {
-            try configuration.validate()
-        } catch {
-            throw TraceError(line: first.number, field: "configuration", error.description)
-        }
-        var trace = ShadowTrace(configuration: configuration, description: header.description, steps: [])
-        for (number, text) in lines.dropFirst() {
-            let line = try JSONLine(number: number, text: text)
-            trace.steps.append(try Self.step(line, domains: domains))
-        }
-        return trace
-    }
+    public static func parse(_ text: String) throws(TraceError) -> ShadowTrace { try parsed(text) }
+
+    func step(_ line: JSONLine) throws(TraceError) -> Step { try Self.step(line, domains: configuration.domains) }
 
     private static func domain(_ line: JSONLine, _ field: String = "domain", domains: Int) throws(TraceError) -> Int {
         let domain = try line.integer(field)
@@ -117,7 +85,7 @@ public struct ShadowTrace: Sendable {
             var dma: [ShadowOperation.ScheduledDMA] = []
             if line.has("dma") {
                 for (index, value) in try line.array("dma").enumerated() {
-                    guard let object = value as? [String: Any] else { throw TraceError(line: line.number, field: "dma[\(index)]", "expected {after, domain, iova}") }
+                    guard let object = value as? JSONObject else { throw TraceError(line: line.number, field: "dma[\(index)]", "expected {after, domain, iova}") }
                     let item = JSONLine(number: line.number, object: object)
                     dma.append(.init(afterCall: max(1, try item.integer("after")), domain: try domain(item, domains: domains), iova: try item.address("iova")))
                 }
@@ -132,9 +100,9 @@ public struct ShadowTrace: Sendable {
         if line.has("host") {
             let object = try line.nested("host")
             var host: [Int: [Extent]] = [:]
-            for key in object.object.keys.sorted() {
+            for (key, value) in object.object.fields.sorted(by: { $0.key < $1.key }) {
                 guard let domain = Int(key), domain < domains else { throw TraceError(line: line.number, field: "host.\(key)", "expected a domain number") }
-                host[domain] = try extents(JSONLine(number: line.number, object: ["host.\(key)": object.object[key]!]), "host.\(key)")
+                host[domain] = try extents(JSONLine(number: line.number, object: ["host.\(key)": value]), "host.\(key)")
             }
             step.host = host
         }
@@ -155,7 +123,7 @@ public struct ShadowTrace: Sendable {
     private static func calls(_ line: JSONLine, domains: Int) throws(TraceError) -> [ShadowHost.Call] {
         var result: [ShadowHost.Call] = []
         for (index, value) in try line.array("calls").enumerated() {
-            guard let object = value as? [String: Any] else { throw TraceError(line: line.number, field: "calls[\(index)]", "expected a host call object") }
+            guard let object = value as? JSONObject else { throw TraceError(line: line.number, field: "calls[\(index)]", "expected a host call object") }
             let item = JSONLine(number: line.number, object: object)
             let domain = try domain(item, domains: domains)
             switch try item.string("call") {
@@ -173,25 +141,7 @@ public struct ShadowTrace: Sendable {
 
     /// Replays the guest writes and, for each invalidation, the host calls the trace records,
     /// under the same monitor as a live resync: the first line that breaks a rule is reported.
-    public func verify() -> TraceVerdict {
-        let guest = GuestIOMMU(configuration: configuration)
-        let host = ShadowHost(configuration: configuration) { AddressSpaceModel(configuration: $0) }
-        let monitor = ShadowMonitor(configuration: configuration, host: host)
-        for (index, step) in steps.enumerated() {
-            guard case .invalidate(let invalidation, let dma) = step.operation else {
-                step.operation.applyToGuest(guest)
-                continue
-            }
-            guard let calls = step.calls else {
-                return TraceVerdict(checkedSteps: index, problem: .init(line: step.line, message: "no host calls recorded for \(step.operation)"))
-            }
-            let replay = RecordedCalls(calls: calls, result: step.result ?? .done, host: host)
-            if let problem = ShadowMachine.resync(invalidation, dma: dma, implementation: replay, host: host, monitor: monitor, guest: guest).0 {
-                return TraceVerdict(checkedSteps: index, problem: .init(line: step.line, message: "\(step.operation): \(problem)"))
-            }
-        }
-        return TraceVerdict(checkedSteps: steps.count, problem: nil)
-    }
+    public func verify() -> TraceVerdict { judged() }
 
     /// Checks a scenario: the reference layer's host must equal every stated `host`, and its
     /// answer every stated `result`; the implementation must pass the monitor at every step.
@@ -217,6 +167,70 @@ public struct ShadowTrace: Sendable {
             }
         }
         return problems
+    }
+}
+
+extension ShadowTrace.Step: TraceStep {}
+
+extension ShadowTrace: LineTrace {
+    static var surface: Surface { .shadow }
+
+    init(header: TraceHeader, line number: Int) throws(TraceError) {
+        guard header.surface == .shadow else {
+            throw TraceError(line: number, field: "surface", "this is a \(header.surface) trace, not a shadow trace")
+        }
+        let c = header.configuration
+        let domains = try c.integer("domains"), width = try c.integer("addressWidth")
+        guard (1...8).contains(domains) else { throw TraceError(line: number, field: "domains", "expected 1 to 8 domains") }
+        guard (21...63).contains(width) else { throw TraceError(line: number, field: "addressWidth", "expected 21 to 63 bits") }
+        let policyName = try c.string("policy")
+        let policy: ShadowPolicy
+        do {
+            policy = try ShadowPolicy(parsing: policyName)
+        } catch {
+            throw TraceError(line: number, field: "configuration.policy", error.description)
+        }
+        // Version 1 knew one host, a raw page table; version 2 names it.
+        let host: ShadowHostPolicy = header.version == 1 && !c.has("host") ? .pageTable
+            : try c.choice("host", ShadowHostPolicy.allCases.map { ($0.rawValue, $0) })
+        let limit = c.has("mappingLimit") ? try c.integer("mappingLimit") : nil
+        let configuration = ShadowConfiguration(domains: domains, addressWidth: width, policy: policy, host: host, mappingLimit: limit)
+        do {
+            try configuration.validate()
+        } catch {
+            throw TraceError(line: number, field: "configuration", error.description)
+        }
+        self.init(configuration: configuration, description: header.description, steps: [])
+    }
+
+    /// Guest writes record nothing; an invalidation records the host calls it caused.
+    func unrecordedField(_ step: Step) -> String? {
+        if case .invalidate = step.operation, step.calls == nil { return "calls" }
+        return nil
+    }
+
+    func lanes() -> [(lane: Lane, prefix: String)] { [(Lane(configuration: configuration), "")] }
+
+    struct Lane: TraceLane {
+        let guest: GuestIOMMU
+        let host: ShadowHost
+        let monitor: ShadowMonitor
+
+        init(configuration: ShadowConfiguration) {
+            guest = GuestIOMMU(configuration: configuration)
+            host = ShadowHost(configuration: configuration) { AddressSpaceModel(configuration: $0) }
+            monitor = ShadowMonitor(configuration: configuration, host: host)
+        }
+
+        func judge(_ step: Step) -> String? {
+            guard case .invalidate(let invalidation, let dma) = step.operation else {
+                step.operation.applyToGuest(guest)
+                return nil
+            }
+            guard let calls = step.calls else { return "no host calls recorded for \(step.operation)" }
+            let replay = RecordedCalls(calls: calls, result: step.result ?? .done, host: host)
+            return ShadowMachine.resync(invalidation, dma: dma, implementation: replay, host: host, monitor: monitor, guest: guest).0.map { "\(step.operation): \($0)" }
+        }
     }
 }
 

@@ -4,22 +4,22 @@ import IOMMUSpec
 /// One parsed JSON Lines record with typed field access that reports errors by line and field.
 struct JSONLine {
     let number: Int
-    let object: [String: Any]
+    let object: JSONObject
 
-    /// Parses `text` (one line) as a JSON object, strictly (`StrictJSON`).
-    init(number: Int, text: String) throws(TraceError) {
+    /// Parses `bytes` (one line, valid UTF-8) as a JSON object, strictly (`StrictJSON`).
+    init(number: Int, bytes: UnsafeBufferPointer<UInt8>) throws(TraceError) {
         self.number = number
         let parsed: Any
         do {
-            parsed = try StrictJSON.parse(Array(text.utf8))
+            parsed = try StrictJSON.parse(bytes)
         } catch {
             throw TraceError(line: number, "not valid JSON (\(error.message))")
         }
-        guard let object = parsed as? [String: Any] else { throw TraceError(line: number, "expected a JSON object, found \(Self.kind(parsed))") }
+        guard let object = parsed as? JSONObject else { throw TraceError(line: number, "expected a JSON object, found \(Self.kind(parsed))") }
         self.object = object
     }
 
-    init(number: Int, object: [String: Any]) {
+    init(number: Int, object: JSONObject) {
         self.number = number
         self.object = object
     }
@@ -83,7 +83,7 @@ struct JSONLine {
 
     func nested(_ field: String) throws(TraceError) -> JSONLine {
         guard let value = object[field] else { throw TraceError(line: number, field: field, "missing; expected an object") }
-        guard let object = value as? [String: Any] else { throw TraceError(line: number, field: field, "expected an object, found \(Self.kind(value))") }
+        guard let object = value as? JSONObject else { throw TraceError(line: number, field: field, "expected an object, found \(Self.kind(value))") }
         return JSONLine(number: number, object: object)
     }
 
@@ -106,7 +106,7 @@ struct JSONLine {
         case is String: return "a string"
         case is JSONNumber: return "a number"
         case is [Any]: return "an array"
-        case is [String: Any]: return "an object"
+        case is JSONObject: return "an object"
         case is StrictJSON.JSONNull: return "null"
         default: return "\(type(of: value))"
         }

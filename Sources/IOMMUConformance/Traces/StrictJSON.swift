@@ -7,7 +7,42 @@ struct JSONNumber: Hashable {
     let value: UInt64?
 }
 
-/// A strict JSON (RFC 8259) reader for one trace line. Objects are `[String: Any]`, arrays
+/// A JSON object as read: its fields in order, each key once. A trace line has about six, so
+/// finding a key by comparing is cheaper than hashing every key to build a dictionary.
+struct JSONObject: ExpressibleByDictionaryLiteral {
+    /// The keys in order, and the value of each (kept apart: a search compares keys only).
+    private(set) var keys: [String] = []
+    private var values: [Any] = []
+
+    init() {
+        keys.reserveCapacity(8)
+        values.reserveCapacity(8)
+    }
+
+    init(dictionaryLiteral elements: (String, Any)...) {
+        keys = elements.map(\.0)
+        values = elements.map(\.1)
+    }
+
+    subscript(key: String) -> Any? {
+        guard let index = keys.firstIndex(of: key) else { return nil }
+        return values[index]
+    }
+
+    var fields: [(key: String, value: Any)] { zip(keys, values).map { (key: $0, value: $1) } }
+
+    var isEmpty: Bool { keys.isEmpty }
+
+    /// Adds a field; false (and nothing added) if the key is already there.
+    mutating func add(_ key: String, _ value: Any) -> Bool {
+        guard !keys.contains(key) else { return false }
+        keys.append(key)
+        values.append(value)
+        return true
+    }
+}
+
+/// A strict JSON (RFC 8259) reader for one trace line. Objects are `JSONObject`, arrays
 /// `[Any]`, strings `String`, numbers `JSONNumber`, `true`/`false` `Bool`, `null` `JSONNull`.
 /// Refused, where Foundation's reader accepts or rewrites them: a key repeated in one object
 /// (the last value would win silently), numbers outside UInt64 (kept as text, refused where a
@@ -16,12 +51,12 @@ struct StrictJSON {
     struct Failure: Error { let message: String }
     struct JSONNull: Hashable {}
 
-    private let bytes: [UInt8]
+    private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
     private static let maximumDepth = 64
 
     /// Parses `bytes` as exactly one JSON value (surrounding whitespace allowed).
-    static func parse(_ bytes: [UInt8]) throws(Failure) -> Any {
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(Failure) -> Any {
         var reader = StrictJSON(bytes: bytes)
         reader.skipWhitespace()
         let value = try reader.value(depth: 0)
@@ -30,7 +65,7 @@ struct StrictJSON {
         return value
     }
 
-    private init(bytes: [UInt8]) { self.bytes = bytes }
+    private init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     private func failure(_ message: String) -> Failure { Failure(message: "\(message) at byte \(index + 1)") }
 
@@ -62,9 +97,9 @@ struct StrictJSON {
         }
     }
 
-    private mutating func object(depth: Int) throws(Failure) -> [String: Any] {
+    private mutating func object(depth: Int) throws(Failure) -> JSONObject {
         index += 1
-        var result = [String: Any](minimumCapacity: 8)  // a trace line has about 6 fields: no regrowth
+        var result = JSONObject()
         skipWhitespace()
         if current == UInt8(ascii: "}") { index += 1; return result }
         while true {
@@ -76,7 +111,7 @@ struct StrictJSON {
             index += 1
             skipWhitespace()
             let item = try value(depth: depth + 1)
-            guard result.updateValue(item, forKey: key) == nil else { throw failure("key '\(key)' appears twice in one object") }
+            guard result.add(key, item) else { throw failure("key '\(key)' appears twice in one object") }
             skipWhitespace()
             switch current {
             case UInt8(ascii: ","): index += 1
@@ -109,7 +144,7 @@ struct StrictJSON {
         var end = index
         while end < bytes.count, case let byte = bytes[end], byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\\"), byte != UInt8(ascii: "\"") { end += 1 }
         if end < bytes.count && bytes[end] == UInt8(ascii: "\"") {
-            let text = String(decoding: bytes[index..<end], as: UTF8.self)
+            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[index..<end]), as: UTF8.self)
             index = end + 1
             return text
         }
@@ -117,7 +152,7 @@ struct StrictJSON {
         var runStart = index
         func flush(_ end: Int) throws(Failure) {
             guard runStart < end else { return }
-            guard let run = String(validating: bytes[runStart..<end], as: UTF8.self) else { throw Failure(message: "invalid UTF-8 in a string at byte \(runStart + 1)") }
+            guard let run = String(validating: UnsafeBufferPointer(rebasing: bytes[runStart..<end]), as: UTF8.self) else { throw Failure(message: "invalid UTF-8 in a string at byte \(runStart + 1)") }
             scalars.append(contentsOf: run.unicodeScalars)
         }
         while true {
@@ -203,7 +238,7 @@ struct StrictJSON {
             guard let byte = current, isDigit(byte) else { throw failure("expected a digit in the exponent") }
             while let byte = current, isDigit(byte) { index += 1 }
         }
-        let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         return JSONNumber(text: text, value: integral ? UInt64(text) : nil)
     }
 

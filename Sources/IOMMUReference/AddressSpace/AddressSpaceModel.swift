@@ -12,7 +12,7 @@ public final class AddressSpaceModel: AddressSpace {
     public let configuration: AddressSpaceConfiguration
     /// The mappings, sorted by IOVA, pairwise disjoint. (Unchecked exclusivity: a model is
     /// used from one thread, and the runtime check cost more than the scans.)
-    @exclusivity(unchecked) public private(set) var extents: [Extent] = []
+    @exclusivity(unchecked) public private(set) var extents = ExtentList()
     private var policy: AddressSpacePolicy { configuration.policy }
     /// Where the last search ended (a hint only: every use checks it against the list).
     @exclusivity(unchecked) private var finger = 0
@@ -250,9 +250,16 @@ public final class AddressSpaceModel: AddressSpace {
     /// failing with EINVAL where the new boundary is not aligned; then iopt_unmap_iova. Cuts
     /// made before a failure stay.
     private func cutThenUnmap(_ iova: UInt64, _ length: UInt64) -> Decision {
-        var pieces = extents
+        let cuts = iova == 0 ? [iova &+ length &- 1] : [iova &+ length &- 1, iova &- 1]
+        let wraps = length > 0 && iova.addingReportingOverflow(length - 1).overflow
+        // The mappings the cuts and the unmap can touch; the rest of the list stays as it is.
+        var window = cuts.map { touchedRange($0, $0) }
+        if length > 0 && !wraps { window.append(touchedRange(iova, iova + (length - 1))) }
+        let lower = window.map(\.lowerBound).min() ?? 0, upper = window.map(\.upperBound).max() ?? 0
+        let before = Array(extents[lower..<upper])
+        var pieces = before
         var cutError: AddressSpaceError?
-        for address in iova == 0 ? [iova &+ length &- 1] : [iova &+ length &- 1, iova &- 1] {
+        for address in cuts {
             guard let index = pieces.firstIndex(where: { $0.contains(address) }) else { continue }
             let area = pieces[index]
             if address == area.iova || address == area.last { continue }
@@ -270,7 +277,7 @@ public final class AddressSpaceModel: AddressSpace {
             decision = failure([cutError], nil)
         } else if length == 0 {
             decision = failure([.zeroLength], nil)
-        } else if iova.addingReportingOverflow(length - 1).overflow {
+        } else if wraps {
             decision = failure([.overflow], nil)
         } else {
             let last = iova + (length - 1)
@@ -284,10 +291,10 @@ public final class AddressSpaceModel: AddressSpace {
             } else {
                 decision = Decision(.unmapped(bytes: bytes))
             }
-            decision.change = .replace(extents.indices, kept)
+            if kept != before { decision.change = .replace(lower..<upper, kept) }
             return decision
         }
-        if pieces != extents { decision.change = .replace(extents.indices, pieces) }
+        if pieces != before { decision.change = .replace(lower..<upper, pieces) }
         return decision
     }
 
@@ -322,15 +329,9 @@ public final class AddressSpaceModel: AddressSpace {
     /// mappings are sorted and disjoint, so their last IOVAs are sorted too): binary search.
     private func firstIndex(endingAtOrAfter address: UInt64) -> Int {
         // Probes cluster around one operation's range: try where the last search ended first.
-        let count = extents.count
-        if finger < count, extents[finger].last >= address, finger == 0 || extents[finger - 1].last < address { return finger }
-        var low = 0, high = count
-        while low < high {
-            let middle = (low + high) / 2
-            if extents[middle].last < address { low = middle + 1 } else { high = middle }
-        }
-        finger = low
-        return low
+        if finger < extents.count, extents[finger].last >= address, finger == 0 || extents[finger - 1].last < address { return finger }
+        finger = extents.firstIndex(endingAtOrAfter: address)
+        return finger
     }
 
     /// Removes the mappings at `range` whole. Byte counts wrap modulo 2^64, as the kernels'

@@ -84,6 +84,12 @@ public final class InterruptModel {
         }
     }
 
+    /// The deliveries since they were last taken, which the model then forgets.
+    public func takeDeliveries() -> [Expected] {
+        defer { deliveries.removeAll(keepingCapacity: true) }
+        return deliveries
+    }
+
     private func deliver(_ vector: Int) {
         let entry = entries[vector]
         deliveries.append(Expected(delivery: Delivery(vector: vector, address: entry.address, data: entry.data), alternatives: entry.olderMessages))
