@@ -32,7 +32,7 @@ public final class ChoiceStream {
     /// The bound of each recorded choice (`choices[i] <= bounds[i]`); needed to encode as bytes.
     @exclusivity(unchecked) public private(set) var bounds: [UInt64] = []
     /// Spans, recorded only when `recordsSpans` (shrinking and final replay).
-    public private(set) var spans: [Span] = []
+    @exclusivity(unchecked) public private(set) var spans: [Span] = []
     /// Set when the case drew more than `maxChoices`; later draws return 0 and are not recorded.
     @exclusivity(unchecked) public private(set) var overran = false
     /// Set by a generator that could not produce a valid value (an exhausted `filter`).
@@ -42,10 +42,10 @@ public final class ChoiceStream {
     /// Set for the final replay of a failure, so runners build readable traces only then.
     public let recordsTrace: Bool
     /// Collects `event` counts during generation; nil while shrinking.
-    public var statistics: Statistics?
+    @exclusivity(unchecked) public var statistics: Statistics?
     /// Readable steps of the case so far, appended by runners when `recordsTrace` is set
     /// (so a passing case can be shown too, not only a failing one).
-    public var trace: [String] = []
+    @exclusivity(unchecked) public var trace: [String] = []
 
     private enum Mode { case random, replay, bytes }
     /// Random generation favours edges and small values (`draw(upTo:)`); off, every draw is
@@ -56,7 +56,7 @@ public final class ChoiceStream {
     @exclusivity(unchecked) private var prefix: [UInt64] = []
     @exclusivity(unchecked) private var bytes: [UInt8] = []
     @exclusivity(unchecked) private var cursor = 0
-    private var openSpans: [Int] = []
+    @exclusivity(unchecked) private var openSpans: [Int] = []
 
     public init(_ source: ChoiceSource, maxChoices: Int = 100_000, recordsSpans: Bool = false, recordsTrace: Bool = false) {
         self.maxChoices = maxChoices

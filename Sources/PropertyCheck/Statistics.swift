@@ -20,15 +20,13 @@ public final class Statistics: @unchecked Sendable {
     public private(set) var stoppedCases = 0
 
     // Per-kind counters by index, folded into the name-keyed tables by `fold(kindNames:)`:
-    // the stateful loop counts with array stores instead of string hashing.
-    var commandsByIndex: [Int] = []
-    var acceptedByIndex: [Int] = []
-    var outcomesByIndex: [OutcomeKey: Int] = [:]
-
-    struct OutcomeKey: Hashable {
-        let kind: Int
-        let outcome: String
-    }
+    // the stateful loop counts with array stores instead of string hashing. (Unchecked
+    // exclusivity: a Statistics counts one worker's cases, and these are counted every step.)
+    @exclusivity(unchecked) var commandsByIndex: [Int] = []
+    @exclusivity(unchecked) var acceptedByIndex: [Int] = []
+    /// Per kind, each outcome seen and its count: a kind has a handful, and comparing short
+    /// strings costs less than hashing one every step.
+    @exclusivity(unchecked) var outcomesByIndex: [[(outcome: String, count: Int)]] = []
 
     public init() {}
 
@@ -54,10 +52,15 @@ public final class Statistics: @unchecked Sendable {
         if index >= commandsByIndex.count {
             commandsByIndex += Array(repeating: 0, count: index + 1 - commandsByIndex.count)
             acceptedByIndex += Array(repeating: 0, count: index + 1 - acceptedByIndex.count)
+            outcomesByIndex += Array(repeating: [], count: index + 1 - outcomesByIndex.count)
         }
         commandsByIndex[index] += 1
         if wasAccepted { acceptedByIndex[index] += 1 }
-        outcomesByIndex[OutcomeKey(kind: index, outcome: outcome), default: 0] += 1
+        if let seen = outcomesByIndex[index].firstIndex(where: { $0.outcome == outcome }) {
+            outcomesByIndex[index][seen].count += 1
+        } else {
+            outcomesByIndex[index].append((outcome, 1))
+        }
     }
 
     /// Moves the per-index counters into the name-keyed tables.
@@ -67,10 +70,12 @@ public final class Statistics: @unchecked Sendable {
             commands[name(index), default: 0] += n
             accepted[name(index), default: 0] += acceptedByIndex[index]
         }
-        for (key, n) in outcomesByIndex { count(outcome: key.outcome, kind: name(key.kind), times: n) }
+        for (index, seen) in outcomesByIndex.enumerated() {
+            for (outcome, n) in seen { count(outcome: outcome, kind: name(index), times: n) }
+        }
         commandsByIndex = []
         acceptedByIndex = []
-        outcomesByIndex = [:]
+        outcomesByIndex = []
     }
 
     /// Adds another run's counts (campaigns split across workers merge this way).

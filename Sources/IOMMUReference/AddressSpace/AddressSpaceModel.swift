@@ -14,8 +14,6 @@ public final class AddressSpaceModel: AddressSpace {
     /// used from one thread, and the runtime check cost more than the scans.)
     @exclusivity(unchecked) public private(set) var extents = ExtentList()
     private var policy: AddressSpacePolicy { configuration.policy }
-    /// Where the last search ended (a hint only: every use checks it against the list).
-    @exclusivity(unchecked) private var finger = 0
 
     public init(configuration: AddressSpaceConfiguration) {
         self.configuration = configuration
@@ -327,12 +325,7 @@ public final class AddressSpaceModel: AddressSpace {
 
     /// The position of the first mapping whose last IOVA is at or after `address` (the
     /// mappings are sorted and disjoint, so their last IOVAs are sorted too): binary search.
-    private func firstIndex(endingAtOrAfter address: UInt64) -> Int {
-        // Probes cluster around one operation's range: try where the last search ended first.
-        if finger < extents.count, extents[finger].last >= address, finger == 0 || extents[finger - 1].last < address { return finger }
-        finger = extents.firstIndex(endingAtOrAfter: address)
-        return finger
-    }
+    private func firstIndex(endingAtOrAfter address: UInt64) -> Int { extents.firstIndex(endingAtOrAfter: address) }
 
     /// Removes the mappings at `range` whole. Byte counts wrap modulo 2^64, as the kernels'
     /// do (VFIO `size_t unmapped += dma->size`; iommufd `unsigned long unmapped_bytes`).

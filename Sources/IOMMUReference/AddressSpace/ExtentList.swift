@@ -23,13 +23,14 @@ public struct ExtentList: RandomAccessCollection, Equatable, Sendable, CustomStr
 
     public var startIndex: Int { 0 }
 
-    public subscript(position: Int) -> Extent {
+    @inline(__always) public subscript(position: Int) -> Extent {
+        if chunks.count == 1 { return chunks[0][position] }
         let (chunk, offset) = locate(position)
         return chunks[chunk][offset]
     }
 
     /// The chunk holding `position` and the offset in it; `endIndex` is the end of the last chunk.
-    private func locate(_ position: Int) -> (chunk: Int, offset: Int) {
+    @inline(__always) private func locate(_ position: Int) -> (chunk: Int, offset: Int) {
         if chunks.count <= 1 { return (0, position) }
         // The last chunk starting at or before `position`.
         var low = 0, high = starts.count
@@ -43,25 +44,34 @@ public struct ExtentList: RandomAccessCollection, Equatable, Sendable, CustomStr
     /// The position of the first extent whose last IOVA is at or after `address` (the extents
     /// are sorted and disjoint, so their last IOVAs are sorted too): binary search, first over
     /// the chunks' last extents, then in the chunk.
-    public func firstIndex(endingAtOrAfter address: UInt64) -> Int {
-        guard endIndex > 0 else { return 0 }
+    @inline(__always) public func firstIndex(endingAtOrAfter address: UInt64) -> Int {
+        // Up to 512 mappings (every case the generator makes) are one chunk: one search.
+        if chunks.count == 1 { return Self.search(chunks[0], address) }
         var low = 0, high = chunks.count
         while low < high {
             let middle = (low + high) / 2
             if chunks[middle][chunks[middle].count - 1].last < address { low = middle + 1 } else { high = middle }
         }
         guard low < chunks.count else { return endIndex }
-        let extents = chunks[low]
+        return starts[low] + Self.search(chunks[low], address)
+    }
+
+    private static func search(_ extents: [Extent], _ address: UInt64) -> Int {
         var first = 0, last = extents.count
         while first < last {
             let middle = (first + last) / 2
             if extents[middle].last < address { first = middle + 1 } else { last = middle }
         }
-        return starts[low] + first
+        return first
     }
 
     public mutating func insert(_ extent: Extent, at position: Int) {
-        replaceSubrange(position..<position, with: [extent])
+        let (chunk, offset) = locate(position)
+        guard chunks[chunk].count < 2 * Self.chunk, offset <= chunks[chunk].count else {
+            return replaceSubrange(position..<position, with: [extent])
+        }
+        chunks[chunk].insert(extent, at: offset)
+        if chunks.count > 1 { renumber(from: chunk) } else { endIndex += 1 }
     }
 
     /// Replaces the extents at `range` by `extents`, as an array's `replaceSubrange` does.
