@@ -230,13 +230,7 @@ final class ShadowMonitor {
                        mustGo: [Extent], _ configuration: ShadowConfiguration) -> [Piece] {
         var points: [UInt64] = [span.lowerBound, range.lowerBound]
         if range.upperBound < span.upperBound { points.append(range.upperBound + 1) }
-        for list in [before, target, leaves, mustGo] {
-            for extent in list {
-                if extent.iova > span.lowerBound { points.append(extent.iova) }
-                if extent.last < span.upperBound { points.append(extent.last + 1) }
-            }
-        }
-        let starts = ShadowResync.distinctSorted(points.filter { span.contains($0) })
+        let starts = ShadowResync.edges([before, target, leaves, mustGo], in: span, with: points)
         let window = configuration.policy.window
         var olds = ShadowResync.Cursor(before), news = ShadowResync.Cursor(target), guestLeaves = ShadowResync.Cursor(leaves)
         var result: [Piece] = starts.enumerated().map { index, start in

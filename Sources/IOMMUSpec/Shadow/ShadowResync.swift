@@ -51,14 +51,9 @@ public enum ShadowResync {
     /// The pages of `range` where `current` and `wanted` translate differently, as maximal runs.
     public static func changedRuns(_ range: ClosedRange<UInt64>, _ current: [Extent], _ wanted: [Extent]) -> [ClosedRange<UInt64>] {
         let held = clipped(current, to: range)
-        var points: [UInt64] = [range.lowerBound]
-        for list in [held, wanted] {
-            for extent in list {
-                points.append(extent.iova)
-                if extent.last < range.upperBound { points.append(extent.last + 1) }
-            }
-        }
-        let starts = distinctSorted(points.filter { range.contains($0) })
+        // Every address where what is held or wanted may change, in order, each once: both
+        // lists are sorted and disjoint, so their edges merge in one pass (no sort).
+        let starts = edges([held, wanted], in: range, with: [range.lowerBound])
         var runs: [ClosedRange<UInt64>] = []
         var have = Cursor(held), want = Cursor(wanted)
         for (index, start) in starts.enumerated() {
@@ -73,6 +68,44 @@ public enum ShadowResync {
             if let last = runs.last, last.upperBound &+ 1 == start { runs[runs.count - 1] = last.lowerBound...end } else { runs.append(start...end) }
         }
         return runs
+    }
+
+    /// Every address inside `range` where a mapping of one of `lists` starts or one ends (the
+    /// address after its last), and the addresses of `extra`: sorted, each once. The lists are
+    /// sorted and disjoint, so each one's edges come in order and merge without a sort; a list
+    /// that is not is sorted, so the answer never depends on it.
+    public static func edges(_ lists: [[Extent]], in range: ClosedRange<UInt64>, with extra: [UInt64]) -> [UInt64] {
+        var merged = distinctSorted(extra.filter { range.contains($0) })
+        for list in lists {
+            var edges: [UInt64] = []
+            edges.reserveCapacity(2 * list.count)
+            for extent in list {
+                if range.contains(extent.iova) { edges.append(extent.iova) }
+                if extent.last < range.upperBound, extent.last + 1 >= range.lowerBound { edges.append(extent.last + 1) }
+            }
+            if zip(edges, edges.dropFirst()).contains(where: { $0 > $1 }) { edges.sort() }
+            merged = mergedDistinct(merged, edges)
+        }
+        return merged
+    }
+
+    /// Two ascending lists as one, strictly ascending.
+    private static func mergedDistinct(_ a: [UInt64], _ b: [UInt64]) -> [UInt64] {
+        var result: [UInt64] = []
+        result.reserveCapacity(a.count + b.count)
+        var i = 0, j = 0
+        while i < a.count || j < b.count {
+            let next: UInt64
+            if j == b.count || (i < a.count && a[i] <= b[j]) {
+                next = a[i]
+                i += 1
+            } else {
+                next = b[j]
+                j += 1
+            }
+            if result.last != next { result.append(next) }
+        }
+        return result
     }
 
     /// `values` sorted, each once (cheaper than a set for the few thousand a resync has).
