@@ -23,6 +23,8 @@ let package = Package(
         .target(name: "CIOMMUCheck"),
         // Atomics on the memory a plug-in worker shares with the checker.
         .target(name: "CWorkerSync"),
+        // glibc allocator settings for the command line and the fuzz targets.
+        .target(name: "CAllocatorTuning"),
         // Shared vocabulary: addresses, permissions, errors, per-surface protocols, simulated hosts.
         .target(name: "IOMMUSpec"),
         // Reference models: the specification, written plainly.
@@ -34,7 +36,7 @@ let package = Package(
         // Generators, differential runners, fuzz entry points, traces, the plug-in loader.
         .target(
             name: "IOMMUConformance",
-            dependencies: ["PropertyCheck", "IOMMUSpec", "IOMMUReference", "IOMMUOptimized", "IOMMUMutants", "CIOMMUCheck", "CWorkerSync"]
+            dependencies: ["PropertyCheck", "IOMMUSpec", "IOMMUReference", "IOMMUOptimized", "IOMMUMutants", "CIOMMUCheck", "CWorkerSync", "CAllocatorTuning"]
         ),
         .executableTarget(
             name: "iommu-check",

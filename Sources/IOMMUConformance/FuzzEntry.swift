@@ -34,6 +34,7 @@ public enum FuzzEntry {
     /// Each surface's check, built once per process: building it per input (plug-in load
     /// and all) cost more than the input.
     private static let checks: [Surface: Result<SurfaceCheck, ImplementationUnavailable>] = {
+        AllocatorTuning.keepFreedMemory()
         var checks: [Surface: Result<SurfaceCheck, ImplementationUnavailable>] = [:]
         for surface in Surface.allCases {
             checks[surface] = Result { () throws(ImplementationUnavailable) in try SurfaceCheck.make(surface, implementation: implementation) }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import IOMMUConformance
 
 @main
 struct IOMMUCheck: ParsableCommand {
@@ -14,4 +15,9 @@ struct IOMMUCheck: ParsableCommand {
         subcommands: [Run.self, Replay.self, Shrink.self, Verify.self, Explain.self, MutantsCommand.self, Worker.self],
         defaultSubcommand: Run.self
     )
+
+    static func main() {
+        AllocatorTuning.keepFreedMemory()
+        main(nil)
+    }
 }

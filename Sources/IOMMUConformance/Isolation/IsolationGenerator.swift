@@ -79,16 +79,28 @@ struct IsolationGenerator {
     private func device(_ stream: ChoiceStream, _ model: IsolationModel? = nil) -> Int {
         let any = stream.drawBool(probability: 0.02) ? topology.deviceCount : Int(stream.draw(upTo: UInt64(topology.deviceCount - 1)))
         guard let model, stream.drawBool(probability: 0.6) else { return any }
-        let owned = (0..<topology.deviceCount).filter { model.owner(of: topology.groupOfDevice[$0]) != nil }
-        return owned.isEmpty ? any : owned[Int(stream.drawUniform(upTo: UInt64(owned.count - 1)))]
+        return pickOwned(topology.deviceCount, any, stream) { model.owner(of: topology.groupOfDevice[$0]) != nil }
     }
 
     /// A group number, often a user-owned one; rarely one past the last.
     private func group(_ stream: ChoiceStream, _ model: IsolationModel? = nil) -> Int {
         let any = stream.drawBool(probability: 0.02) ? topology.groups.count : Int(stream.draw(upTo: UInt64(topology.groups.count - 1)))
         guard let model, stream.drawBool(probability: 0.6) else { return any }
-        let owned = topology.groups.indices.filter { model.owner(of: $0) != nil }
-        return owned.isEmpty ? any : owned[Int(stream.drawUniform(upTo: UInt64(owned.count - 1)))]
+        return pickOwned(topology.groups.count, any, stream) { model.owner(of: $0) != nil }
+    }
+
+    /// One of `0 ..< count` for which `owned` holds, drawn uniformly; `fallback` if none does.
+    /// (Counted, then found: no list is built on this per-operation path.)
+    private func pickOwned(_ count: Int, _ fallback: Int, _ stream: ChoiceStream, _ owned: (Int) -> Bool) -> Int {
+        var total = 0
+        for index in 0..<count where owned(index) { total += 1 }
+        guard total > 0 else { return fallback }
+        var remaining = Int(stream.drawUniform(upTo: UInt64(total - 1)))
+        for index in 0..<count where owned(index) {
+            if remaining == 0 { return index }
+            remaining -= 1
+        }
+        return fallback
     }
 
     /// Usually the group's owner (so the operation can succeed), otherwise any context, which

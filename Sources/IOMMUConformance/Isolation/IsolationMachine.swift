@@ -17,11 +17,13 @@ final class IsolationMonitor {
     var focus: [Int]? {
         didSet { batched?.checkpointFocus = focus }
     }
-    weak var system: (any IsolationSystem)? {
+    /// Held strongly: the system's checkpoint closure holds this monitor unowned, so there is
+    /// no cycle, and a weak reference would slow every retain of the system (a side table).
+    var system: (any IsolationSystem)? {
         didSet { batched = system as? BatchedIsolationProbes }
     }
     /// The system's batched form, where it has one (a plug-in in a worker process).
-    private(set) weak var batched: (any BatchedIsolationProbes)?
+    private(set) var batched: (any BatchedIsolationProbes)?
     private(set) var violation: String?
     var checkpoints = 0
 
@@ -45,15 +47,20 @@ final class IsolationMonitor {
     /// large topology would cost more than the case (the step's end still probes all).
     static func focus(of operation: IsolationOperation, _ topology: Topology) -> [Int]? {
         guard topology.deviceCount > 8 else { return nil }
+        return group(of: operation, topology).map { [$0] } ?? []
+    }
+
+    /// The group an operation names, directly or through its device (nil: none that exists).
+    static func group(of operation: IsolationOperation, _ topology: Topology) -> Int? {
         let group: Int
         switch operation {
         case .claim(_, let g), .release(_, let g), .attach(_, let g, _), .detach(_, let g): group = g
         case .bind(let device, _), .attachPASID(_, let device, _, _), .detachPASID(_, let device, _), .dma(let device, _, _, _),
              .claimDevice(_, let device), .releaseDevice(_, let device), .attachDevice(_, let device, _), .detachDevice(_, let device):
-            guard device >= 0 && device < topology.deviceCount else { return [] }
+            guard device >= 0 && device < topology.deviceCount else { return nil }
             group = topology.groupOfDevice[device]
         }
-        return topology.groups.indices.contains(group) ? [group] : []
+        return topology.groups.indices.contains(group) ? group : nil
     }
 
     static func safetyViolation(_ view: IsolationView, _ topology: Topology, _ pasids: [UInt32?], groups: [Int]? = nil) -> String? {
@@ -61,9 +68,9 @@ final class IsolationMonitor {
         for group in groups ?? Array(topology.groups.indices) {
             let owner = view.owner(of: group)
             for device in topology.groups[group] {
-                for pasid in pasids {
+                for (pasidIndex, pasid) in pasids.enumerated() {
                     var tag: String { pasid.map { " with pasid \($0)" } ?? "" }
-                    switch view.dma(device: device, pasid: pasid, access: .read) {
+                    switch view.dma(device: device, pasidIndex: pasidIndex, access: .read) {
                     case .reached(let domain, _):
                         guard owners.indices.contains(domain) else {
                             return "DMA from d\(device)\(tag) reaches D\(domain), which does not exist"
@@ -94,6 +101,8 @@ final class IsolationMonitor {
 /// The address every DMA probe of a device targets.
 enum IsolationProbe {
     static let iova: UInt64 = 0x10000
+    /// Read, then write: the order of a batch's answers.
+    static let accesses: [Access] = [.read, .write]
 }
 
 /// Implemented by systems for which one call per probe is costly (a plug-in in a worker: one
@@ -118,17 +127,32 @@ struct IsolationView {
     private let offsets: [Int]
     private let pasids: [UInt32?]
 
-    init(_ system: any IsolationSystem, _ batched: (any BatchedIsolationProbes)?, _ topology: Topology, _ pasids: [UInt32?], groups: [Int]? = nil) {
+    /// With `eager`, an in-process system is asked every probe once, up front, as a batched
+    /// one is (the state comparison reads each probe twice); otherwise it is asked as read.
+    init(_ system: any IsolationSystem, _ batched: (any BatchedIsolationProbes)?, _ topology: Topology, _ pasids: [UInt32?], groups: [Int]? = nil, eager: Bool = false) {
         self.system = system
         self.pasids = pasids
-        guard let batched else {
+        guard batched != nil || eager else {
             (owners, outcomes, offsets) = (nil, [], [])
             return
         }
-        owners = batched.owners(groups: topology.groups.count)
         let devices = Self.devices(of: groups, topology)
-        let perDevice = pasids.count * Access.allCases.count
-        let answers = batched.dma(devices: devices, pasids: pasids)
+        let perDevice = pasids.count * IsolationProbe.accesses.count
+        let answers: [DMAOutcome]
+        if let batched {
+            owners = batched.owners(groups: topology.groups.count)
+            answers = batched.dma(devices: devices, pasids: pasids)
+        } else {
+            owners = topology.groups.indices.map { system.owner(of: $0) }
+            var asked: [DMAOutcome] = []
+            asked.reserveCapacity(devices.count * perDevice)
+            for device in devices {
+                for pasid in pasids {
+                    for access in IsolationProbe.accesses { asked.append(system.dma(device: device, pasid: pasid, iova: IsolationProbe.iova, access: access)) }
+                }
+            }
+            answers = asked
+        }
         outcomes = answers.count == devices.count * perDevice ? answers : Array(repeating: .noDomain, count: devices.count * perDevice)
         var offsets = Array(repeating: -1, count: topology.deviceCount)
         for (index, device) in devices.enumerated() where offsets.indices.contains(device) { offsets[device] = index * perDevice }
@@ -146,11 +170,11 @@ struct IsolationView {
         return group < owners.count ? owners[group] : nil
     }
 
-    func dma(device: Int, pasid: UInt32?, access: Access) -> DMAOutcome {
-        guard owners != nil else { return system.dma(device: device, pasid: pasid, iova: IsolationProbe.iova, access: access) }
+    /// DMA from `device` tagged with `pasids[pasidIndex]`.
+    func dma(device: Int, pasidIndex: Int, access: Access) -> DMAOutcome {
+        guard owners != nil else { return system.dma(device: device, pasid: pasids[pasidIndex], iova: IsolationProbe.iova, access: access) }
         guard offsets.indices.contains(device), offsets[device] >= 0 else { return .noDomain }
-        let pasidIndex = pasids.firstIndex(of: pasid) ?? 0, accessIndex = access == .read ? 0 : 1
-        return outcomes[offsets[device] + pasidIndex * Access.allCases.count + accessIndex]
+        return outcomes[offsets[device] + pasidIndex * IsolationProbe.accesses.count + (access == .read ? 0 : 1)]
     }
 }
 
@@ -164,6 +188,8 @@ struct IsolationMachine: StateMachine {
     static let foundationalKinds = [1, 3, 8, 10]
 
     let model: IsolationModel
+    /// The model's answer to every state probe, kept between steps.
+    let expected: ExpectedProbes
     let implementation: any IsolationSystem
     /// A plug-in's contract violations, asked after every step.
     let foreign: ForeignFailures
@@ -174,6 +200,7 @@ struct IsolationMachine: StateMachine {
 
     init(topology: Topology, monitor: IsolationMonitor, implementation: any IsolationSystem) {
         model = IsolationModel(topology: topology)
+        expected = ExpectedProbes(model, pasids: monitor.pasids)
         self.implementation = implementation
         foreign = ForeignFailures(implementation)
         self.monitor = monitor
@@ -197,6 +224,7 @@ struct IsolationMachine: StateMachine {
         }
         let (expected, problem) = IsolationJudge(model: model).judge(operation, actual: actual)
         if let problem { return .disagreed(message: "\(operation): \(problem)") }
+        if let group = IsolationMonitor.group(of: operation, model.topology) { self.expected.refresh(model, group: group) }
         if let problem = compareState() { return .disagreed(message: "after \(operation) -> \(expected): \(foreign.take() ?? problem)") }
         return .agreed(outcome: expected.label, accepted: expected.isSuccess)
     }
@@ -204,13 +232,15 @@ struct IsolationMachine: StateMachine {
     /// Owners of every group, and DMA from every device untagged and with each probed PASID.
     private func compareState() -> String? {
         let topology = model.topology
-        let view = IsolationView(implementation, monitor.batched, topology, monitor.pasids)
+        let view = IsolationView(implementation, monitor.batched, topology, monitor.pasids, eager: true)
         // DMA first: a difference it shows goes into an emitted trace; an owner alone cannot.
+        var index = 0
         for device in 0..<topology.deviceCount {
-            for pasid in monitor.pasids {
-                for access in Access.allCases {
-                    let expected = model.dma(device: device, pasid: pasid, iova: IsolationProbe.iova, access: access)
-                    let actual = view.dma(device: device, pasid: pasid, access: access)
+            for (pasidIndex, pasid) in monitor.pasids.enumerated() {
+                for access in IsolationProbe.accesses {
+                    let expected = self.expected.outcomes[index]
+                    index += 1
+                    let actual = view.dma(device: device, pasidIndex: pasidIndex, access: access)
                     if expected != actual {
                         if foreign.pending { return "the answer to a probe was not the plug-in's" }
                         // The probe that exposed it goes into an emitted trace, so 'verify' sees it.
@@ -232,4 +262,36 @@ struct IsolationMachine: StateMachine {
     private func describe(_ owner: Int?) -> String { owner.map { "c\($0)" } ?? "kernel" }
 
     func describe(_ command: IsolationOperation) -> String { command.description }
+}
+
+/// The model's answer to every state probe (DMA from each device, untagged and with each probed
+/// PASID, read and write, in `IsolationView`'s order), kept between steps. In the model a
+/// device's DMA outcome depends only on its group's state, and an operation changes only the
+/// group it names (`IsolationModel`: every change is to `groups[g]` or to `claimedBy` of a
+/// device of g, or to a driver, which DMA does not read), so after a step only that group's
+/// rows are asked again.
+final class ExpectedProbes {
+    // Unchecked exclusivity: one case, one thread; the runtime check cost more than the reads.
+    @exclusivity(unchecked) private(set) var outcomes: [DMAOutcome]
+    private let pasids: [UInt32?]
+
+    init(_ model: IsolationModel, pasids: [UInt32?]) {
+        self.pasids = pasids
+        outcomes = Array(repeating: .noDomain, count: model.topology.deviceCount * pasids.count * IsolationProbe.accesses.count)
+        for device in 0..<model.topology.deviceCount { ask(model, device) }
+    }
+
+    func refresh(_ model: IsolationModel, group: Int) {
+        for device in model.topology.groups[group] { ask(model, device) }
+    }
+
+    private func ask(_ model: IsolationModel, _ device: Int) {
+        var index = device * pasids.count * IsolationProbe.accesses.count
+        for pasid in pasids {
+            for access in IsolationProbe.accesses {
+                outcomes[index] = model.dma(device: device, pasid: pasid, iova: IsolationProbe.iova, access: access)
+                index += 1
+            }
+        }
+    }
 }

@@ -47,7 +47,9 @@ public final class InterruptHost {
     }
 
     public let configuration: InterruptConfiguration
-    public weak var system: (any InterruptSystem)?
+    /// The layer to tell of a raise: unowned, as the layer owns this host (a weak reference
+    /// would put a side table on the layer and slow every retain of it).
+    public unowned var system: (any InterruptSystem)?
     public private(set) var allocated = 0
     /// Whether a raise is held per vector since the implementation last took it.
     public private(set) var latched: [Bool]

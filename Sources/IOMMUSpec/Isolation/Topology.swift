@@ -3,8 +3,15 @@
 /// maps, each device's driver at the start, and the interface's policy.
 public struct Topology: Hashable, Sendable, CustomStringConvertible {
     /// Device numbers of each group; every device is in exactly one group.
-    public var groups: [[Int]]
-    public var pasidCapable: [Bool]
+    public var groups: [[Int]] {
+        didSet { groupOfDevice = Self.groupOfDevice(groups, pasidCapable.count) }
+    }
+    public var pasidCapable: [Bool] {
+        didSet { groupOfDevice = Self.groupOfDevice(groups, pasidCapable.count) }
+    }
+    /// The group of every device (kept with `groups`: the generator and both systems read it on
+    /// every operation).
+    public private(set) var groupOfDevice: [Int]
     public var contexts: Int
     /// The owning context of each domain.
     public var domainOwners: [Int]
@@ -17,6 +24,7 @@ public struct Topology: Hashable, Sendable, CustomStringConvertible {
     public init(groups: [[Int]], pasidCapable: [Bool], contexts: Int, domainOwners: [Int], initialDrivers: [Driver], maxPASID: UInt32 = 15, policy: IsolationPolicy = .iommufd) {
         self.groups = groups
         self.pasidCapable = pasidCapable
+        groupOfDevice = Self.groupOfDevice(groups, pasidCapable.count)
         self.contexts = contexts
         self.domainOwners = domainOwners
         self.initialDrivers = initialDrivers
@@ -26,10 +34,11 @@ public struct Topology: Hashable, Sendable, CustomStringConvertible {
 
     public var deviceCount: Int { pasidCapable.count }
 
-    /// The group of every device.
-    public var groupOfDevice: [Int] {
-        var result = Array(repeating: 0, count: deviceCount)
-        for (group, members) in groups.enumerated() { for device in members { result[device] = group } }
+    /// The group of each of `count` devices; a device in no group is in group 0 and a member
+    /// outside the devices is ignored (`validate` refuses both).
+    private static func groupOfDevice(_ groups: [[Int]], _ count: Int) -> [Int] {
+        var result = Array(repeating: 0, count: count)
+        for (group, members) in groups.enumerated() { for device in members where device >= 0 && device < count { result[device] = group } }
         return result
     }
 
