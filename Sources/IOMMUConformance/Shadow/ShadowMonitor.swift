@@ -28,12 +28,30 @@ final class ShadowMonitor {
         /// May be absent for a moment.
         var blink: Bool
 
-        /// What the host may map here at the end (nil: nothing).
-        func finals(reported: Bool) -> [Extent?] {
-            var result: [Extent?] = [after]
-            if !invalidated || reported { result.append(before) }
-            if reported { result.append(nil) }
-            return result
+        /// What the host may map here at the end: the guest's translation; beside R, or when
+        /// the layer reported insufficient resources, also the old one; after such a report,
+        /// also nothing.
+        func finals(reported: Bool) -> Allowed {
+            let old = !invalidated || reported
+            return Allowed(after, old ? before : nil, gaps: after == nil || (old && before == nil) || reported)
+        }
+
+        /// What the host may map here between two calls of the resync.
+        var midway: Allowed { Allowed(before, after, gaps: blink || before == nil || after == nil) }
+    }
+
+    /// What a piece may map: at most two translations, and whether pages may be unmapped.
+    struct Allowed {
+        let first: Extent?, second: Extent?
+        let gaps: Bool
+
+        init(_ first: Extent?, _ second: Extent?, gaps: Bool) {
+            (self.first, self.second) = (first, second)
+            self.gaps = gaps
+        }
+
+        func permits(_ extent: Extent) -> Bool {
+            (first.map { sameTranslation($0, extent) } ?? false) || (second.map { sameTranslation($0, extent) } ?? false)
         }
     }
 
@@ -72,11 +90,15 @@ final class ShadowMonitor {
             // leaves matter only to the reshaped window, mappings only to a host that cannot split.
             let reshaped = configuration.policy.window == .reshaped
             let before = host.domains[domain].mappings(in: span)
-            let target = ShadowModel.targetLeaves(guest, domain: domain, range), leaves = ShadowModel.targetLeaves(guest, domain: domain, span, clip: false)
+            let leaves = ShadowModel.targetLeaves(guest, domain: domain, span, clip: false)
+            let target = ShadowModel.clipped(leaves, to: range)
             // A host that cannot split a mapping must remove whole each one that holds a page
             // that changes: all its pages may blink.
-            let changed = ShadowResync.changedRuns(range, before, target)
-            let mustGo = configuration.host.canSplit ? [] : before.filter { mapping in changed.contains { mapping.overlaps($0.lowerBound, $0.upperBound) } }
+            var mustGo: [Extent] = []
+            if !configuration.host.canSplit {
+                let changed = ShadowResync.changedRuns(range, before, target)
+                mustGo = before.filter { mapping in changed.contains { mapping.overlaps($0.lowerBound, $0.upperBound) } }
+            }
             pieces[domain] = Self.pieces(span, invalidated: range, before: reshaped ? before : ShadowModel.normalized(before),
                                          target: reshaped ? target : ShadowModel.normalized(target), leaves: reshaped ? leaves : ShadowModel.normalized(leaves),
                                          mustGo: mustGo, configuration)
@@ -172,8 +194,7 @@ final class ShadowMonitor {
         }
         var end = low
         while end < all.count && all[end].range.lowerBound <= range.upperBound { end += 1 }
-        let allowed: (Piece) -> [Extent?] = { $0.blink ? [$0.before, $0.after, nil] : [$0.before, $0.after] }
-        guard let piece = firstNonconforming(domain, all[low..<end], allowed) else { return }
+        guard let piece = firstNonconforming(domain, all[low..<end], \.midway) else { return }
         let now = hostExtents(domain, piece.range)
         let why = piece.before.map { b in piece.after.map { Self.sameTranslation(b, $0) } ?? false } ?? false ? "keeps its translation across the resync" : "must map its old or its new translation"
         violation = "after \(call): [\(hex(piece.range.lowerBound)), \(hex(piece.range.upperBound))] of D\(domain) \(why) but maps \(now) (a DMA window)"
@@ -181,7 +202,7 @@ final class ShadowMonitor {
 
     /// The first of `pieces` (sorted) whose host mappings do not conform to `allowed`: one
     /// read of the host for all of them, swept in address order.
-    private func firstNonconforming(_ domain: Int, _ pieces: ArraySlice<Piece>, _ allowed: (Piece) -> [Extent?]) -> Piece? {
+    private func firstNonconforming(_ domain: Int, _ pieces: ArraySlice<Piece>, _ allowed: (Piece) -> Allowed) -> Piece? {
         guard let first = pieces.first, let last = pieces.last else { return nil }
         let mappings = host.domains[domain].mappings(in: first.range.lowerBound...last.range.upperBound)
         var index = 0
@@ -271,19 +292,17 @@ final class ShadowMonitor {
     }
 
     /// Whether `extents` (sorted, disjoint, overlapping `span`) map every page of `span` with
-    /// the translation of one of `allowed` (a nil there lets pages be unmapped).
-    static func conforms(_ span: ClosedRange<UInt64>, _ extents: ArraySlice<Extent>, _ allowed: [Extent?]) -> Bool {
-        var gaps = false
-        for item in allowed where item == nil { gaps = true }
+    /// a translation `allowed` permits, or leave it unmapped where it allows gaps.
+    static func conforms(_ span: ClosedRange<UInt64>, _ extents: ArraySlice<Extent>, _ allowed: Allowed) -> Bool {
         var next = span.lowerBound
         for extent in extents {
             let first = max(extent.iova, span.lowerBound)
-            if first != next && !gaps { return false }
-            guard allowed.contains(where: { $0.map { sameTranslation($0, extent) } ?? false }) else { return false }
+            if first != next && !allowed.gaps { return false }
+            guard allowed.permits(extent) else { return false }
             if extent.last >= span.upperBound { return true }
             next = extent.last + 1
         }
-        return gaps
+        return allowed.gaps
     }
 
     /// Same IOVA-to-phys offset and permissions.

@@ -120,19 +120,26 @@ public final class ShadowOptimized: ShadowSystem {
         return result
     }
 
-    /// The guest leaves in `range`, translated to host-physical and clipped, one per leaf.
+    /// The guest leaves in `range`, translated to host-physical and clipped; leaves that
+    /// continue one another (a demoted superpage's 512) as one extent, which is all the plan
+    /// compares and maps.
     private func walk(domain: Int, _ range: ClosedRange<UInt64>) -> [Extent] {
         var result: [Extent] = []
         let memory = guest.configuration.memory
         for leaf in guest.leaves(domain: domain, first: range.lowerBound, last: range.upperBound) {
             // The planted bug walks a 3-level table only: nothing at or above 2^39 is shadowed.
             if plantedBug == .highIOVADropped && leaf.iova >= 1 << 39 { continue }
-            guard let base = memory.hostPhysical(leaf.gpa), memory.hostPhysical(leaf.gpa + (leaf.size - 1)) == base + (leaf.size - 1) else { continue }
+            guard let base = memory.hostPhysical(leaf.gpa, size: leaf.size) else { continue }
             // The planted bug shadows a superpage as its first 4 KiB page only.
             let size = plantedBug == .superpageShadowedAs4K ? min(leaf.size, 4096) : leaf.size
             let first = max(leaf.iova, range.lowerBound), last = min(leaf.iova + (size - 1), range.upperBound)
             guard first <= last else { continue }
-            result.append(Extent(iova: first, length: last - first + 1, phys: base + (first - leaf.iova), permissions: leaf.permissions))
+            let extent = Extent(iova: first, length: last - first + 1, phys: base + (first - leaf.iova), permissions: leaf.permissions)
+            if let previous = result.last, previous.last &+ 1 == extent.iova, previous.phys &+ previous.length == extent.phys, previous.permissions == extent.permissions {
+                result[result.count - 1].length += extent.length
+            } else {
+                result.append(extent)
+            }
         }
         return result
     }

@@ -45,7 +45,7 @@ public final class ShadowModel: ShadowSystem {
         let memory = guest.configuration.memory
         for leaf in guest.leaves(domain: domain, first: range.lowerBound, last: range.upperBound) {
             // A leaf pointing outside guest RAM (MMIO, a hole) has nothing to shadow.
-            guard let base = memory.hostPhysical(leaf.gpa), memory.hostPhysical(leaf.gpa + (leaf.size - 1)) == base + (leaf.size - 1) else { continue }
+            guard let base = memory.hostPhysical(leaf.gpa, size: leaf.size) else { continue }
             let first = clip ? max(leaf.iova, range.lowerBound) : leaf.iova, last = clip ? min(leaf.last, range.upperBound) : leaf.last
             result.append(Extent(iova: first, length: last - first + 1, phys: base + (first - leaf.iova), permissions: leaf.permissions))
         }
@@ -56,7 +56,10 @@ public final class ShadowModel: ShadowSystem {
     /// permissions): two hosts that translate every page alike have equal normalized extents.
     public static func normalized(_ extents: [Extent]) -> [Extent] {
         var result: [Extent] = []
-        for extent in extents.sorted(by: { $0.iova < $1.iova }) {
+        result.reserveCapacity(extents.count)
+        // Callers mostly pass sorted lists; sorting one costs more than the merge.
+        let sorted = zip(extents, extents.dropFirst()).allSatisfy { $0.iova <= $1.iova } ? extents : extents.sorted { $0.iova < $1.iova }
+        for extent in sorted {
             if let previous = result.last, previous.last &+ 1 == extent.iova, previous.phys &+ previous.length == extent.phys,
                previous.permissions == extent.permissions {
                 result[result.count - 1].length += extent.length

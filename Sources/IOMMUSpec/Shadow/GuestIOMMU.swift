@@ -21,6 +21,12 @@ public final class GuestIOMMU {
     /// the domain's context entry is not present.
     public func leaves(domain: Int, first: UInt64, last: UInt64) -> ArraySlice<GuestLeaf> {
         guard tables.indices.contains(domain), contextPresent[domain] else { return [] }
+        return tables[domain][overlapping(domain, first, last)]
+    }
+
+    /// Positions of the leaves of `domain` overlapping `first ... last` (binary search: the
+    /// leaves are sorted and disjoint).
+    private func overlapping(_ domain: Int, _ first: UInt64, _ last: UInt64) -> Range<Int> {
         let table = tables[domain]
         var low = 0, high = table.count
         while low < high {
@@ -29,7 +35,7 @@ public final class GuestIOMMU {
         }
         var end = low
         while end < table.count && table[end].iova <= last { end += 1 }
-        return table[low..<end]
+        return low..<end
     }
 
     // MARK: Guest writes (no notification)
@@ -41,9 +47,8 @@ public final class GuestIOMMU {
         guard tables.indices.contains(domain) else { return }
         version += 1
         demote(domain: domain, around: leaf.iova, to: leaf.size)
-        tables[domain].removeAll { $0.iova >= leaf.iova && $0.last <= leaf.last }
-        let position = tables[domain].firstIndex { $0.iova > leaf.iova } ?? tables[domain].count
-        tables[domain].insert(leaf, at: position)
+        // After the demotion every leaf overlapping the new one lies inside it.
+        tables[domain].replaceSubrange(overlapping(domain, leaf.iova, leaf.last), with: CollectionOfOne(leaf))
     }
 
     /// Clears the `size`-aligned region at `iova` (every leaf inside it becomes not present;
@@ -52,7 +57,7 @@ public final class GuestIOMMU {
         guard tables.indices.contains(domain) else { return }
         version += 1
         demote(domain: domain, around: iova, to: size)
-        tables[domain].removeAll { $0.iova >= iova && $0.last <= iova + (size - 1) }
+        tables[domain].removeSubrange(overlapping(domain, iova, iova + (size - 1)))
     }
 
     /// Replaces every leaf larger than `size` that contains `iova` by leaves one size smaller
@@ -60,11 +65,11 @@ public final class GuestIOMMU {
     public func demote(domain: Int, around iova: UInt64, to size: UInt64) {
         guard tables.indices.contains(domain) else { return }
         version += 1
-        while let index = tables[domain].firstIndex(where: { $0.iova <= iova && iova <= $0.last && $0.size > size }) {
-            let big = tables[domain].remove(at: index)
+        while let index = overlapping(domain, iova, iova).first, tables[domain][index].size > size {
+            let big = tables[domain][index]
             let smaller = big.size >> 9
-            let pieces = (0..<UInt64(512)).map { GuestLeaf(iova: big.iova + $0 * smaller, size: smaller, gpa: big.gpa + $0 * smaller, permissions: big.permissions) }
-            tables[domain].insert(contentsOf: pieces, at: index)
+            let pieces = (0..<UInt64(512)).lazy.map { GuestLeaf(iova: big.iova + $0 * smaller, size: smaller, gpa: big.gpa + $0 * smaller, permissions: big.permissions) }
+            tables[domain].replaceSubrange(index...index, with: pieces)
         }
     }
 

@@ -98,10 +98,18 @@ public struct GuestMemoryMap: Hashable, Sendable {
         Region(gpa: (1 << 32)...(1 << 32) + (1 << 31) - 1, hostBase: 0x20_0000_0000),
     ])
 
+    /// The host-physical address of `size` bytes at guest-physical `gpa`, or nil unless they
+    /// are guest RAM and contiguous on the host.
+    public func hostPhysical(_ gpa: UInt64, size: UInt64) -> UInt64? {
+        let (last, wraps) = gpa.addingReportingOverflow(size &- 1)
+        guard size > 0, !wraps, let base = hostPhysical(gpa), hostPhysical(last) == base &+ (size - 1) else { return nil }
+        return base
+    }
+
     /// The host-physical address of guest-physical `gpa`, or nil outside guest RAM.
     public func hostPhysical(_ gpa: UInt64) -> UInt64? {
-        guard let region = regions.first(where: { $0.gpa.contains(gpa) }) else { return nil }
-        return region.hostBase + (gpa - region.gpa.lowerBound)
+        for region in regions where region.gpa.contains(gpa) { return region.hostBase + (gpa - region.gpa.lowerBound) }
+        return nil
     }
 }
 
