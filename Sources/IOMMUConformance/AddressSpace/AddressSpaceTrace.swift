@@ -160,11 +160,11 @@ public struct AddressSpaceTrace: Sendable {
     }
 
     /// `[first, last]` (the reserved kind) or `[first, last, "reserved" | "msi"]`.
-    private static func reservedRegion(_ value: Any, _ line: JSONLine, _ field: String) throws(TraceError) -> ReservedRegion {
-        guard let items = value as? [Any], items.count == 2 || items.count == 3 else {
+    private static func reservedRegion(_ value: JSONValue, _ line: JSONLine, _ field: String) throws(TraceError) -> ReservedRegion {
+        guard case .array(let items) = value, items.count == 2 || items.count == 3 else {
             throw TraceError(line: line.number, field: field, "expected [first, last] or [first, last, kind]")
         }
-        let entry = JSONLine(number: line.number, object: ["range": Array(items.prefix(2)), "kind": items.count == 3 ? items[2] : "reserved"])
+        let entry = JSONLine(number: line.number, object: ["range": .array(Array(items.prefix(2))), "kind": items.count == 3 ? items[2] : .string("reserved")])
         let kinds = ReservedKind.allCases.map { ($0.rawValue, $0) }
         return ReservedRegion(try range(entry, "range", field), kind: try entry.choice("kind", kinds, field: field))
     }

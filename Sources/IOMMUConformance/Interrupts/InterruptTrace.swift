@@ -44,7 +44,7 @@ public struct InterruptTrace: Sendable {
         var raises: [InterruptHost.Injection] = []
         if line.has("raises") {
             for (index, value) in try line.array("raises").enumerated() {
-                guard let object = value as? JSONObject else { throw TraceError(line: line.number, field: "raises[\(index)]", "expected an object {after, vector, pasid}") }
+                guard case .object(let object) = value else { throw TraceError(line: line.number, field: "raises[\(index)]", "expected an object {after, vector, pasid}") }
                 let raise = JSONLine(number: line.number, object: object)
                 raises.append(InterruptHost.Injection(
                     afterCall: max(1, try raise.integer("after")), vector: try vector(raise, "vector", vectors: vectors),
@@ -70,7 +70,7 @@ public struct InterruptTrace: Sendable {
     private static func outcome(_ line: JSONLine) throws(TraceError) -> Outcome {
         var delivered: [Delivery] = []
         for (index, value) in try line.array("delivered").enumerated() {
-            guard let triple = value as? [Any], triple.count == 3 else {
+            guard case .array(let triple) = value, triple.count == 3 else {
                 throw TraceError(line: line.number, field: "delivered[\(index)]", "expected [vector, address, data]")
             }
             let item = JSONLine(number: line.number, object: ["vector": triple[0], "address": triple[1], "data": triple[2]])

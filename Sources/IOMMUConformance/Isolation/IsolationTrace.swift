@@ -86,19 +86,19 @@ public struct IsolationTrace: Sendable {
         }
         var groups: [[Int]] = []
         for (index, value) in try line.array("groups").enumerated() {
-            guard value is [Any] else { throw TraceError(line: line.number, field: "configuration.groups[\(index)]", "expected an array of device numbers") }
+            guard case .array = value else { throw TraceError(line: line.number, field: "configuration.groups[\(index)]", "expected an array of device numbers") }
             groups.append(try integers(JSONLine(number: line.number, object: ["groups[\(index)]": value]), "groups[\(index)]"))
         }
         var pasidCapable: [Bool] = []
         for (index, value) in try line.array("pasidCapable").enumerated() {
-            guard JSONLine.isBoolean(value), let flag = value as? Bool else {
+            guard case .boolean(let flag) = value else {
                 throw TraceError(line: line.number, field: "configuration.pasidCapable[\(index)]", "expected true or false")
             }
             pasidCapable.append(flag)
         }
         var drivers: [Driver] = []
         for (index, value) in try line.array("drivers").enumerated() {
-            guard let text = value as? String, let driver = Driver(rawValue: text) else {
+            guard case .string(let text) = value, let driver = Driver(rawValue: text) else {
                 throw TraceError(line: line.number, field: "configuration.drivers[\(index)]", "expected one of: \(Driver.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             drivers.append(driver)

@@ -85,7 +85,7 @@ public struct ShadowTrace: Sendable {
             var dma: [ShadowOperation.ScheduledDMA] = []
             if line.has("dma") {
                 for (index, value) in try line.array("dma").enumerated() {
-                    guard let object = value as? JSONObject else { throw TraceError(line: line.number, field: "dma[\(index)]", "expected {after, domain, iova}") }
+                    guard case .object(let object) = value else { throw TraceError(line: line.number, field: "dma[\(index)]", "expected {after, domain, iova}") }
                     let item = JSONLine(number: line.number, object: object)
                     dma.append(.init(afterCall: max(1, try item.integer("after")), domain: try domain(item, domains: domains), iova: try item.address("iova")))
                 }
@@ -113,7 +113,7 @@ public struct ShadowTrace: Sendable {
     private static func extents(_ line: JSONLine, _ field: String) throws(TraceError) -> [Extent] {
         var result: [Extent] = []
         for (index, value) in try line.array(field).enumerated() {
-            guard let four = value as? [Any], four.count == 4 else { throw TraceError(line: line.number, field: "\(field)[\(index)]", "expected [iova, length, phys, permissions]") }
+            guard case .array(let four) = value, four.count == 4 else { throw TraceError(line: line.number, field: "\(field)[\(index)]", "expected [iova, length, phys, permissions]") }
             let item = JSONLine(number: line.number, object: ["iova": four[0], "length": four[1], "phys": four[2], "permissions": four[3]])
             result.append(Extent(iova: try item.address("iova"), length: try item.address("length"), phys: try item.address("phys"), permissions: try permissions(item)))
         }
@@ -123,7 +123,7 @@ public struct ShadowTrace: Sendable {
     private static func calls(_ line: JSONLine, domains: Int) throws(TraceError) -> [ShadowHost.Call] {
         var result: [ShadowHost.Call] = []
         for (index, value) in try line.array("calls").enumerated() {
-            guard let object = value as? JSONObject else { throw TraceError(line: line.number, field: "calls[\(index)]", "expected a host call object") }
+            guard case .object(let object) = value else { throw TraceError(line: line.number, field: "calls[\(index)]", "expected a host call object") }
             let item = JSONLine(number: line.number, object: object)
             let domain = try domain(item, domains: domains)
             switch try item.string("call") {

@@ -9,13 +9,13 @@ struct JSONLine {
     /// Parses `bytes` (one line, valid UTF-8) as a JSON object, strictly (`StrictJSON`).
     init(number: Int, bytes: UnsafeBufferPointer<UInt8>) throws(TraceError) {
         self.number = number
-        let parsed: Any
+        let parsed: JSONValue
         do {
             parsed = try StrictJSON.parse(bytes)
         } catch {
             throw TraceError(line: number, "not valid JSON (\(error.message))")
         }
-        guard let object = parsed as? JSONObject else { throw TraceError(line: number, "expected a JSON object, found \(Self.kind(parsed))") }
+        guard case .object(let object) = parsed else { throw TraceError(line: number, "expected a JSON object, found \(parsed.kind)") }
         self.object = object
     }
 
@@ -29,7 +29,7 @@ struct JSONLine {
     func string(_ key: String, field: String? = nil) throws(TraceError) -> String {
         let field = field ?? key
         guard let value = object[key] else { throw TraceError(line: number, field: field, "missing; expected a string") }
-        guard let text = value as? String else { throw TraceError(line: number, field: field, "expected a string, found \(Self.kind(value))") }
+        guard case .string(let text) = value else { throw TraceError(line: number, field: field, "expected a string, found \(value.kind)") }
         return text
     }
 
@@ -43,17 +43,18 @@ struct JSONLine {
     func address(_ key: String, field: String? = nil) throws(TraceError) -> UInt64 {
         let field = field ?? key
         guard let value = object[key] else { throw TraceError(line: number, field: field, "missing; expected an address such as \"0x1000\"") }
-        if let text = value as? String {
+        switch value {
+        case .string(let text):
             guard let parsed = parseAddress(text) else { throw TraceError(line: number, field: field, "'\(text)' is not a 0x-hex or decimal unsigned 64-bit value") }
             return parsed
-        }
-        if let written = value as? JSONNumber {
+        case .number(let written):
             guard let parsed = written.value else {
                 throw TraceError(line: number, field: field, "\(written.text) is not an unsigned 64-bit integer (0 to 18446744073709551615, no sign, fraction or exponent)")
             }
             return parsed
+        default:
+            throw TraceError(line: number, field: field, "expected an address string such as \"0x1000\", found \(value.kind)")
         }
-        throw TraceError(line: number, field: field, "expected an address string such as \"0x1000\", found \(Self.kind(value))")
     }
 
     func integer(_ key: String, field: String? = nil) throws(TraceError) -> Int {
@@ -70,20 +71,20 @@ struct JSONLine {
 
     func boolean(_ field: String) throws(TraceError) -> Bool {
         guard let value = object[field] else { throw TraceError(line: number, field: field, "missing; expected true or false") }
-        guard let flag = value as? Bool else { throw TraceError(line: number, field: field, "expected true or false, found \(Self.kind(value))") }
+        guard case .boolean(let flag) = value else { throw TraceError(line: number, field: field, "expected true or false, found \(value.kind)") }
         return flag
     }
 
-    func array(_ key: String, field: String? = nil) throws(TraceError) -> [Any] {
+    func array(_ key: String, field: String? = nil) throws(TraceError) -> [JSONValue] {
         let field = field ?? key
         guard let value = object[key] else { throw TraceError(line: number, field: field, "missing; expected an array") }
-        guard let array = value as? [Any] else { throw TraceError(line: number, field: field, "expected an array, found \(Self.kind(value))") }
+        guard case .array(let array) = value else { throw TraceError(line: number, field: field, "expected an array, found \(value.kind)") }
         return array
     }
 
     func nested(_ field: String) throws(TraceError) -> JSONLine {
         guard let value = object[field] else { throw TraceError(line: number, field: field, "missing; expected an object") }
-        guard let object = value as? JSONObject else { throw TraceError(line: number, field: field, "expected an object, found \(Self.kind(value))") }
+        guard case .object(let object) = value else { throw TraceError(line: number, field: field, "expected an object, found \(value.kind)") }
         return JSONLine(number: number, object: object)
     }
 
@@ -97,21 +98,6 @@ struct JSONLine {
         return match.1
     }
 
-    /// JSON true and false (`StrictJSON` gives `Bool` for them and nothing else).
-    static func isBoolean(_ value: Any) -> Bool { value is Bool }
-
-    static func kind(_ value: Any) -> String {
-        if isBoolean(value) { return "a boolean" }
-        switch value {
-        case is String: return "a string"
-        case is JSONNumber: return "a number"
-        case is [Any]: return "an array"
-        case is JSONObject: return "an object"
-        case is StrictJSON.JSONNull: return "null"
-        default: return "\(type(of: value))"
-        }
-    }
-
 }
 
 /// Encodes a JSON object on one line with its keys in the given order (JSONSerialization
@@ -120,20 +106,42 @@ func jsonLine(_ fields: [(String, JSONValue)]) -> String {
     "{" + fields.map { "\(quoted($0.0)):\($0.1.encoded)" }.joined(separator: ",") + "}"
 }
 
+/// A JSON value, as `StrictJSON` reads it and as traces are written.
 enum JSONValue {
     case string(String)
+    /// A number as read (its text kept: see `JSONNumber`).
+    case number(JSONNumber)
+    /// A number to write.
     case integer(Int)
     case boolean(Bool)
+    case null
     case array([JSONValue])
-    case object([(String, JSONValue)])
+    case object(JSONObject)
+
+    /// An object to write, its fields in this order.
+    static func object(_ fields: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(fields)) }
 
     var encoded: String {
         switch self {
         case .string(let text): quoted(text)
+        case .number(let number): number.text
         case .integer(let value): String(value)
         case .boolean(let value): value ? "true" : "false"
+        case .null: "null"
         case .array(let values): "[" + values.map(\.encoded).joined(separator: ",") + "]"
-        case .object(let fields): jsonLine(fields)
+        case .object(let object): jsonLine(object.fields.map { ($0.key, $0.value) })
+        }
+    }
+
+    /// What a message calls a value of this kind.
+    var kind: String {
+        switch self {
+        case .string: "a string"
+        case .number, .integer: "a number"
+        case .boolean: "a boolean"
+        case .null: "null"
+        case .array: "an array"
+        case .object: "an object"
         }
     }
 }

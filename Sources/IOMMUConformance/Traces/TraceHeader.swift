@@ -26,7 +26,7 @@ struct TraceHeader {
         if line.has("policies") {
             var names: [String] = []
             for (index, value) in try line.array("policies").enumerated() {
-                guard let name = value as? String else { throw TraceError(line: line.number, field: "policies[\(index)]", "expected a policy name string") }
+                guard case .string(let name) = value else { throw TraceError(line: line.number, field: "policies[\(index)]", "expected a policy name string") }
                 names.append(name)
             }
             policies = names

@@ -108,10 +108,11 @@ final class RadixPageTable {
             if congruent && slotFirst >= first && index <= lastWhole {
                 var leaf = (phys &+ (slotFirst &- first)) | flags
                 let row = table * Self.fanout
+                var added: UInt16 = 0
                 for slot in row + index...row + lastWhole {
                     let old = entries[slot]
                     if old & Self.present == 0 {
-                        live[table] += 1
+                        added += 1
                     } else if old & Self.leaf == 0 {
                         // Only a planted bug maps over a mapped range; keep the tables sound anyway.
                         freeSubtree(Int(old >> 12))
@@ -119,6 +120,7 @@ final class RadixPageTable {
                     entries[slot] = leaf
                     leaf &+= size
                 }
+                live[table] += added
                 index = lastWhole + 1
                 continue
             }
