@@ -43,7 +43,9 @@ public final class IsolationOptimized: IsolationSystem {
     @exclusivity(unchecked) private var slots: [[UInt32: Slot]]
     @exclusivity(unchecked) private var entries: [Entry]
     @exclusivity(unchecked) private var pasidTables: [[UInt32: Int]]
-    private let domains: [AddressSpaceOptimized]
+    /// Each domain's page table, built when a DMA first reaches it (most cases attach few of
+    /// their domains, and building one is most of a case's setup).
+    @exclusivity(unchecked) private var domains: [AddressSpaceOptimized?]
     private let checkpoint: () -> Void
 
     /// A planted bug (`IOMMUMutants`); nil in the real implementation.
@@ -69,7 +71,7 @@ public final class IsolationOptimized: IsolationSystem {
         slots = Array(repeating: [:], count: topology.groups.count)
         entries = Array(repeating: .kernelDefault, count: topology.deviceCount)
         pasidTables = Array(repeating: [:], count: topology.deviceCount)
-        domains = topology.domainOwners.indices.map { Topology.makeDomain($0, AddressSpaceOptimized.init) }
+        domains = Array(repeating: nil, count: topology.domainOwners.count)
         kernelBound = countedDevices()
     }
 
@@ -340,7 +342,9 @@ public final class IsolationOptimized: IsolationSystem {
             case .domain(let attachedDomain): domain = attachedDomain
             }
         }
-        switch domains[domain].translate(iova: iova, access: access) {
+        let space = domains[domain] ?? Topology.makeDomain(domain, AddressSpaceOptimized.init)
+        domains[domain] = space
+        switch space.translate(iova: iova, access: access) {
         case .success(let phys): return .reached(domain: domain, phys: phys)
         case .failure(let fault): return .faulted(fault)
         }
