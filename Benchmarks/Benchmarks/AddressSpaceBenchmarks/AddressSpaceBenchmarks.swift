@@ -64,7 +64,7 @@ let benchmarks: @Sendable () -> Void = {
                 _ = model.map(iova: i * 0x2000, length: 0x1000, phys: i * 0x1000, permissions: .readWrite)
             }
             benchmark.measurement(.custom("optimized bookkeeping bytes"), optimized.bookkeepingBytes / live)
-            benchmark.measurement(.custom("model bytes"), model.extents.capacity * MemoryLayout<Extent>.stride / live)
+            benchmark.measurement(.custom("model bytes"), model.extents.storageBytes / live)
         }
     }
 }

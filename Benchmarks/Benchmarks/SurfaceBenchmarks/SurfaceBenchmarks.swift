@@ -60,13 +60,13 @@ let benchmarks: @Sendable () -> Void = {
                 let layer = make(guest, host)
                 // Scattered guest pages: page i at IOVA i * 4 KiB, guest-physical i * 8 KiB.
                 for i in 0..<UInt64(pages) { guest.write(domain: 0, GuestLeaf(iova: i << 12, size: 4096, gpa: i << 13, permissions: .readWrite)) }
-                layer.invalidate(.domain(0))
+                _ = layer.invalidate(.domain(0))
                 var rng = Xoshiro256StarStar(seed: 7)
                 var changed = Set<UInt64>()
                 while changed.count < pages / 100 { changed.insert(rng.next(upTo: UInt64(pages - 1))) }
                 for i in changed { guest.write(domain: 0, GuestLeaf(iova: i << 12, size: 4096, gpa: (i << 13) + 4096, permissions: .readWrite)) }
                 let before = host.calls
-                layer.invalidate(.domain(0))
+                _ = layer.invalidate(.domain(0))
                 return (changed.count, host.calls - before - 1)  // minus the one UNMAP-only notification
             }
             let window = hostCalls(.windowForChangedPages) { ShadowOptimized(guest: $0, host: $1) }
@@ -130,12 +130,13 @@ final class ReplayEverything: ShadowSystem {
         self.host = host
     }
 
-    func invalidate(_ invalidation: Invalidation) {
-        guard let range = invalidation.range(of: 0, addressWidth: guest.configuration.addressWidth) else { return }
+    func invalidate(_ invalidation: Invalidation) -> ShadowResult {
+        guard let range = invalidation.range(of: 0, addressWidth: guest.configuration.addressWidth) else { return .done }
         host.unmap(domain: 0, iova: range.lowerBound, length: range.upperBound - range.lowerBound + 1)
         for extent in ShadowModel.target(guest, domain: 0, range) {
             host.map(domain: 0, iova: extent.iova, length: extent.length, phys: extent.phys, permissions: extent.permissions)
         }
         host.notifyUnmap(domain: 0, iova: range.lowerBound, length: range.upperBound - range.lowerBound + 1)
+        return .done
     }
 }

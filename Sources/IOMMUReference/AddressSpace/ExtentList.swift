@@ -23,6 +23,12 @@ public struct ExtentList: RandomAccessCollection, Equatable, Sendable, CustomStr
 
     public var startIndex: Int { 0 }
 
+    /// Bytes of storage held: every chunk's capacity and the index over them (for the memory
+    /// benchmarks).
+    public var storageBytes: Int {
+        chunks.reduce(0) { $0 + $1.capacity * MemoryLayout<Extent>.stride } + chunks.capacity * MemoryLayout<[Extent]>.stride + starts.capacity * MemoryLayout<Int>.stride
+    }
+
     @inline(__always) public subscript(position: Int) -> Extent {
         if chunks.count == 1 { return chunks[0][position] }
         let (chunk, offset) = locate(position)
