@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "PropertyCheckFixtures", targets: ["PropertyCheckFixtures"]),
         // The checker, with the vocabulary, the models and the optimized implementations it runs.
         .library(name: "IOMMUConformance", targets: ["IOMMUConformance", "IOMMUSpec", "IOMMUReference", "IOMMUOptimized"]),
+        // Checking your own Swift type from `swift test` (Swift Testing): `Conformance.check`.
+        .library(name: "IOMMUConformanceTesting", targets: ["IOMMUConformanceTesting"]),
         .executable(name: "iommu-check", targets: ["iommu-check"]),
     ],
     dependencies: [
@@ -38,6 +40,12 @@ let package = Package(
             name: "IOMMUConformance",
             dependencies: ["PropertyCheck", "IOMMUSpec", "IOMMUReference", "IOMMUOptimized", "IOMMUMutants", "CIOMMUCheck", "CWorkerSync", "CAllocatorTuning"]
         ),
+        // The Swift Testing integration; the shipped corpus is its resource (a link to Corpus/).
+        .target(
+            name: "IOMMUConformanceTesting",
+            dependencies: ["IOMMUConformance", "PropertyCheck"],
+            resources: [.copy("Corpus")]
+        ),
         .executableTarget(
             name: "iommu-check",
             dependencies: ["IOMMUConformance", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -45,7 +53,7 @@ let package = Package(
         .testTarget(name: "PropertyCheckTests", dependencies: ["PropertyCheck", "PropertyCheckFixtures"]),
         .testTarget(
             name: "IOMMUConformanceTests",
-            dependencies: ["IOMMUConformance", "IOMMUSpec", "IOMMUReference", "IOMMUOptimized", "IOMMUMutants", "PropertyCheck"]
+            dependencies: ["IOMMUConformance", "IOMMUConformanceTesting", "IOMMUSpec", "IOMMUReference", "IOMMUOptimized", "IOMMUMutants", "PropertyCheck"]
         ),
     ]
 )

@@ -71,6 +71,8 @@ public enum DetectionBenchmark {
         var cases: [Int?] = [], seconds: [Double] = [], lengths: [Int] = []
         for seed in options.seeds {
             var configuration = CheckConfiguration(name: "\(mutant.surface)/\(mutant.name)", seed: seed, cases: options.budget)
+            // Its own options say what to replay; IOMMU_CHECK_REPLAY is for test runs.
+            configuration.readsEnvironmentReplay = false
             configuration.health.enabled = false
             configuration.edgeBias = edgeBias
             let report = check.run(configuration)

@@ -13,6 +13,13 @@ public struct SurfaceCheck: Sendable {
     /// Whether cases run in plug-in workers (a failure is then confirmed in a fresh one).
     public var inWorkers = false
 
+    init(surface: Surface, kindNames: [String], makeTestCase: @escaping @Sendable () -> TestCase, recordTrace: @escaping @Sendable ([UInt8]) -> String) {
+        self.surface = surface
+        self.kindNames = kindNames
+        self.makeTestCase = makeTestCase
+        self.recordTrace = recordTrace
+    }
+
     /// Runs the check: saved regressions first, then generated cases.
     public func run(_ configuration: CheckConfiguration) -> CheckReport {
         var configuration = configuration
@@ -50,8 +57,7 @@ public struct SurfaceCheck: Sendable {
                     throw ImplementationUnavailable(error.description)
                 }
             }
-            let check = try AddressSpaceCheck(options: options, stateful: stateful, implementation: implementation)
-            return SurfaceCheck(surface: surface, kindNames: AddressSpaceCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
+            return SurfaceCheck(try AddressSpaceCheck(options: options, stateful: stateful, implementation: implementation))
         case .isolation:
             var policyFixed: IsolationPolicy?
             if let policy {
@@ -61,8 +67,7 @@ public struct SurfaceCheck: Sendable {
                     throw ImplementationUnavailable(error.description)
                 }
             }
-            let check = try IsolationCheck(stateful: stateful, policy: policyFixed, implementation: implementation)
-            return SurfaceCheck(surface: surface, kindNames: IsolationCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
+            return SurfaceCheck(try IsolationCheck(stateful: stateful, policy: policyFixed, implementation: implementation))
         case .interrupts:
             var policyFixed: InterruptPolicy?
             if let policy {
@@ -74,19 +79,34 @@ public struct SurfaceCheck: Sendable {
             }
             var check = try InterruptCheck(stateful: stateful, policy: policyFixed, implementation: implementation)
             check.fixed = fixed
-            let built = check
-            return SurfaceCheck(surface: surface, kindNames: InterruptCheck.kindNames, makeTestCase: { built.testCase() }, recordTrace: { built.recordTrace($0) })
+            return SurfaceCheck(check)
         case .shadow:
             let (policyFixed, host) = try ShadowCheck.parse(policy)
             var check = try ShadowCheck(stateful: stateful, policy: policyFixed, host: host, implementation: implementation)
             check.fixed = fixed
-            let built = check
-            return SurfaceCheck(surface: surface, kindNames: ShadowCheck.kindNames, makeTestCase: { built.testCase() }, recordTrace: { built.recordTrace($0) })
+            return SurfaceCheck(check)
         }
     }
 
     /// The surfaces that exist.
     public static let available: [Surface] = Surface.allCases
+
+    /// A prepared check of each surface (one built with the implementation's own factory).
+    public init(_ check: AddressSpaceCheck) {
+        self.init(surface: .addressSpace, kindNames: AddressSpaceCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
+    }
+
+    public init(_ check: IsolationCheck) {
+        self.init(surface: .isolation, kindNames: IsolationCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
+    }
+
+    public init(_ check: ShadowCheck) {
+        self.init(surface: .shadow, kindNames: ShadowCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
+    }
+
+    public init(_ check: InterruptCheck) {
+        self.init(surface: .interrupts, kindNames: InterruptCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
+    }
 }
 
 /// Runs one case of `machine` and prefixes a failure with the case's configuration (`context`),

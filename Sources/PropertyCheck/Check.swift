@@ -9,19 +9,40 @@ public func check(_ configuration: CheckConfiguration, kindNames: [String] = [],
     var errors: [String] = []
     var casesRun = 0
 
+    // An explicit replay, or one the environment asks for (bound to this check, or to none).
+    var replay = configuration.replay
+    var notRun: String?
+    if replay == nil && configuration.readsEnvironmentReplay {
+        do {
+            if let request = try ReplayRequest.fromEnvironment(configuration.environment) {
+                if request.check == nil || request.check == configuration.name {
+                    replay = request.bytes
+                } else {
+                    notRun = "IOMMU_CHECK_REPLAY_CHECK asks for check '\(request.check ?? "")' to replay; this check ('\(configuration.name)') ran nothing"
+                }
+            }
+        } catch {
+            errors.append(error.description)
+        }
+    }
+
     func finish(_ failure: FailureReport?) -> CheckReport {
         statistics.fold(kindNames: kindNames)
-        let judgedHealth = failure == nil && configuration.replay == nil
+        let judgedHealth = failure == nil && replay == nil && notRun == nil && errors.isEmpty
         let elapsed = ContinuousClock.now - started
+        if replay != nil && configuration.replay == nil { ReplayRequest.record(check: configuration.name, failed: failure != nil, configuration.environment) }
         return CheckReport(
             name: configuration.name, seed: configuration.seed, casesRun: casesRun, statistics: statistics,
             failure: failure, healthProblems: judgedHealth ? configuration.health.problems(in: statistics) : [],
-            errors: errors, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            errors: errors, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            replayed: replay != nil, notRun: notRun
         )
     }
 
     func shrinkAndReport(_ failing: [UInt64], original: CaseFailure, origin: FailureReport.Origin) -> FailureReport {
         var shrinker = Shrinker(testCase: testCase, failing: failing, maxChoices: configuration.maxChoices, budget: configuration.shrinkBudget)
+        shrinker.progress = configuration.shrinkProgress
+        shrinker.progressInterval = configuration.shrinkProgressInterval
         let result = shrinker.shrink()
         let final = ChoiceStream(.replay(result.choices), maxChoices: configuration.maxChoices, recordsTrace: true)
         configuration.freshStart?()
@@ -61,7 +82,8 @@ public func check(_ configuration: CheckConfiguration, kindNames: [String] = [],
         return shrinkAndReport(stream.choices, original: found, origin: origin)
     }
 
-    if let bytes = configuration.replay {
+    if notRun != nil || !errors.isEmpty { return finish(nil) }
+    if let bytes = replay {
         return finish(judge(.bytes(bytes), origin: .replay))
     }
     if let directory = configuration.regressionsDirectory {
@@ -72,6 +94,9 @@ public func check(_ configuration: CheckConfiguration, kindNames: [String] = [],
         } catch {
             errors.append("could not read the regressions in \(directory): \(error)")
         }
+    }
+    for (name, bytes) in configuration.corpus {
+        if let failure = judge(.bytes(bytes), origin: .corpus(name: name)) { return finish(failure) }
     }
 
     if configuration.jobs > 1 && configuration.cases > 1 {

@@ -15,12 +15,28 @@ public struct CheckConfiguration: Sendable {
     public var regressionsDirectory: String?
     /// Whether a new shrunk failure is written to `regressionsDirectory`.
     public var savesRegressions = false
-    /// When set, the run replays only this byte-encoded choice sequence.
+    /// When set, the run replays only this byte-encoded choice sequence. When nil, a replay
+    /// asked for in the environment (`ReplayRequest`) applies, unless `readsEnvironmentReplay`
+    /// is off.
     public var replay: [UInt8]?
-    /// The shell command that replays a failure, given its base64 choice sequence.
+    /// Whether `IOMMU_CHECK_REPLAY` applies to this check (the command line turns it off: its
+    /// own `--replay` is the way there).
+    public var readsEnvironmentReplay = true
+    /// The environment a replay request is read from (the process's, unless a test sets one).
+    public var environment: [String: String] = ProcessInfo.processInfo.environment
+    /// Inputs replayed after the regressions and before generation (a shipped seed corpus):
+    /// a failing one is shrunk and reported like a saved regression.
+    public var corpus: [(name: String, bytes: [UInt8])] = []
+    /// The shell command that replays a failure, given its base64 choice sequence. The default
+    /// runs every test with the replay bound to this check's name, which is right wherever the
+    /// check lives; a runner that knows the test (the Swift Testing integration) narrows it.
     public var replayCommand: @Sendable (_ base64: String) -> String
     /// Called every `progressInterval` cases with (cases done, cases planned).
     public var progress: (@Sendable (Int, Int) -> Void)?
+    /// Called while a failure shrinks, with (runs so far, current length in choices), at most
+    /// every `shrinkProgressInterval` runs.
+    public var shrinkProgress: (@Sendable (Int, Int) -> Void)?
+    public var shrinkProgressInterval = 200
     /// Threads the generated cases run on. The verdict, the shrunk failure and the statistics
     /// are the same for any count: cases run in blocks, and the failing case with the lowest
     /// index wins, with the statistics of the cases up to it. The test case must then be safe
@@ -42,7 +58,7 @@ public struct CheckConfiguration: Sendable {
         self.name = name
         self.seed = seed ?? Self.defaultSeed(for: name)
         self.cases = cases
-        self.replayCommand = { base64 in "IOMMU_CHECK_REPLAY=\(base64) swift test --filter '\(name)'" }
+        self.replayCommand = { base64 in "IOMMU_CHECK_REPLAY=\(base64) IOMMU_CHECK_REPLAY_CHECK=\(shellQuoted(name)) swift test" }
     }
 
     /// A fixed seed per check name, so `swift test` is reproducible unless a seed is given.
@@ -62,6 +78,7 @@ public struct CheckConfiguration: Sendable {
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigurationError) -> CheckConfiguration {
         var configuration = CheckConfiguration(name: name, cases: cases)
+        configuration.environment = environment
         if let text = environment["IOMMU_CHECK_SEED"] { configuration.seed = try parseSeed(text) }
         if let text = environment["IOMMU_CHECK_CASES"] {
             configuration.cases = try parsePositive(text, variable: "IOMMU_CHECK_CASES")
@@ -75,12 +92,8 @@ public struct CheckConfiguration: Sendable {
             }
             configuration.shrinkBudget.seconds = seconds
         }
-        if let text = environment["IOMMU_CHECK_REPLAY"] {
-            guard let data = Data(base64Encoded: text) else {
-                throw ConfigurationError(variable: "IOMMU_CHECK_REPLAY", value: text, expected: "a base64 choice sequence as printed by a failure")
-            }
-            configuration.replay = [UInt8](data)
-        }
+        // Checked here so a malformed one fails before anything runs; the check applies it.
+        _ = try ReplayRequest.fromEnvironment(environment)
         return configuration
     }
 

@@ -12,10 +12,34 @@ public struct CheckReport: Sendable, CustomStringConvertible {
     /// directory, say).
     public let errors: [String]
     public let seconds: Double
+    /// The run replayed one given choice sequence instead of generating cases: its statistics
+    /// are one case's, so coverage expectations do not apply.
+    public let replayed: Bool
+    /// Why the check ran nothing (a replay asked for another check), if it did not run.
+    public let notRun: String?
+
+    public init(name: String, seed: UInt64, casesRun: Int, statistics: Statistics, failure: FailureReport?, healthProblems: [String], errors: [String],
+                seconds: Double, replayed: Bool = false, notRun: String? = nil) {
+        self.name = name
+        self.seed = seed
+        self.casesRun = casesRun
+        self.statistics = statistics
+        self.failure = failure
+        self.healthProblems = healthProblems
+        self.errors = errors
+        self.seconds = seconds
+        self.replayed = replayed
+        self.notRun = notRun
+    }
 
     public var passed: Bool { failure == nil && healthProblems.isEmpty && errors.isEmpty }
 
+    /// Whether the run generated cases, so its statistics mean something (not a replay, and not
+    /// a check that ran nothing because a replay asked for another).
+    public var generated: Bool { !replayed && notRun == nil }
+
     public var description: String {
+        if let notRun { return "check '\(name)': not run: \(notRun)" }
         var lines = ["check '\(name)': \(passed ? "passed" : "FAILED") after \(casesRun) cases in \(String(format: "%.2f", seconds)) s (seed \(seed))"]
         lines += errors.map { "error: \($0)" }
         if let failure { lines.append(failure.description) }
@@ -33,6 +57,8 @@ public struct FailureReport: Sendable, CustomStringConvertible {
     public enum Origin: Sendable, Equatable {
         case generated(caseIndex: Int)
         case regression(path: String)
+        /// A shipped corpus input (`CheckConfiguration.corpus`).
+        case corpus(name: String)
         case replay
     }
 
@@ -56,6 +82,7 @@ public struct FailureReport: Sendable, CustomStringConvertible {
         switch origin {
         case .generated(let index): lines.append("failure in case \(index) of seed \(seed) (0x\(String(seed, radix: 16)))")
         case .regression(let path): lines.append("failure replaying saved regression \(path)")
+        case .corpus(let name): lines.append("failure replaying corpus input \(name)")
         case .replay: lines.append("failure replaying the given choice sequence")
         }
         lines.append("  \(message)")

@@ -37,6 +37,9 @@ public struct Shrinker {
     private(set) var runs = 0
     private(set) var exhausted = false
     private var tried: Set<[UInt64]> = []
+    /// Told (runs so far, best length in choices) every `progressInterval` runs.
+    public var progress: ((Int, Int) -> Void)?
+    public var progressInterval = 200
 
     /// `failing` must fail when replayed.
     public init(testCase: @escaping TestCase, failing: [UInt64], maxChoices: Int = 100_000, budget: Budget = Budget()) {
@@ -80,6 +83,7 @@ public struct Shrinker {
         }
         guard Self.shortlexLess(candidate, best), tried.insert(candidate).inserted else { return false }
         runs += 1
+        if let progress, runs % progressInterval == 0 { progress(runs, best.count) }
         let stream = ChoiceStream(.replay(candidate), maxChoices: maxChoices, recordsSpans: true)
         guard case .fail = testCase(stream), !stream.isDiscarded else { return false }
         let used = stream.choices

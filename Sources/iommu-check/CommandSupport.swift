@@ -35,6 +35,8 @@ struct InputFile: ParsableArguments {
     /// A check configuration that judges exactly these bytes (shrinking them if they fail).
     func configuration(_ bytes: [UInt8], _ surface: Surface, target: ImplementationOptions) -> CheckConfiguration {
         var configuration = CheckConfiguration(name: surface.rawValue, cases: 0)
+        // Its own options say what to replay; IOMMU_CHECK_REPLAY is for test runs.
+        configuration.readsEnvironmentReplay = false
         configuration.replay = bytes
         configuration.replayCommand = { base64 in replayCommandLine(surface: surface, options: target, base64: base64) }
         return configuration

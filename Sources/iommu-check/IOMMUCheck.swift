@@ -12,7 +12,7 @@ struct IOMMUCheck: ParsableCommand {
 
         Start with:  swift run -c release iommu-check run
         """),
-        subcommands: [Run.self, Replay.self, Shrink.self, Verify.self, Explain.self, MutantsCommand.self, Worker.self],
+        subcommands: [Run.self, Replay.self, ReplayTest.self, Shrink.self, Verify.self, Explain.self, MutantsCommand.self, Worker.self],
         defaultSubcommand: Run.self
     )
 

@@ -109,6 +109,8 @@ struct Run: ParsableCommand {
                 continue
             }
             var configuration = CheckConfiguration(name: surface.rawValue, seed: parsedSeed, cases: cases)
+            // Its own options say what to replay; IOMMU_CHECK_REPLAY is for test runs.
+            configuration.readsEnvironmentReplay = false
             configuration.replay = replay.flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) }
             configuration.jobs = jobs
             configuration.firstCase = firstCase

@@ -1,4 +1,5 @@
 import IOMMUConformance
+import IOMMUConformanceTesting
 import IOMMUSpec
 import PropertyCheck
 import Testing
@@ -7,12 +8,10 @@ import Testing
 /// sequences under every policy. CI runs a few thousand cases; nightly jobs raise
 /// IOMMU_CHECK_CASES.
 @Suite struct AddressSpaceDifferentialTests {
-    @Test func theOptimizedAddressSpaceAgreesWithTheModel() throws {
-        var configuration = try testConfiguration("address-space-optimized", cases: 3_000)
-        configuration.regressionsDirectory = repositoryRoot.appendingPathComponent("Corpus/address-space/regressions").path
-        configuration.savesRegressions = true
-        let report = try AddressSpaceCheck(implementation: .optimized).run(configuration)
-        #expect(report.passed, "\(report)")
+    @Test(.conformance(cases: 3_000)) func theOptimizedAddressSpaceAgreesWithTheModel() throws {
+        let report = Conformance.check(try SurfaceCheck.make(.addressSpace, implementation: .optimized), regressions: regressions(.addressSpace))
+        // A replay's statistics are one case's.
+        guard report.generated else { return }
         // Every kind of operation ran and succeeded sometimes, and so did every error path.
         for kind in AddressSpaceCheck.kindNames {
             #expect((report.statistics.accepted[kind] ?? 0) > 0, "\(kind) never succeeded")

@@ -1,5 +1,6 @@
 import Foundation
 import IOMMUConformance
+import IOMMUConformanceTesting
 import IOMMUMutants
 import IOMMUOptimized
 import IOMMUSpec
@@ -7,12 +8,9 @@ import PropertyCheck
 import Testing
 
 @Suite struct InterruptTests {
-    @Test func theOptimizedVirtualizationAgreesWithTheModel() throws {
-        var configuration = try testConfiguration("interrupts-optimized", cases: 3_000)
-        configuration.regressionsDirectory = repositoryRoot.appendingPathComponent("Corpus/interrupts/regressions").path
-        configuration.savesRegressions = true
-        let report = try InterruptCheck(implementation: .optimized).run(configuration)
-        #expect(report.passed, "\(report)")
+    @Test(.conformance(cases: 3_000)) func theOptimizedVirtualizationAgreesWithTheModel() throws {
+        let report = Conformance.check(try SurfaceCheck.make(.interrupts, implementation: .optimized), regressions: regressions(.interrupts))
+        guard report.generated else { return }
         for fate in ["delivered", "pending", "rejected"] {
             #expect((report.statistics.outcomes["raise: \(fate)"] ?? 0) > 0, "no raise was \(fate)")
         }

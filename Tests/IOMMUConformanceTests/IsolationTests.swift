@@ -1,5 +1,6 @@
 import Foundation
 import IOMMUConformance
+import IOMMUConformanceTesting
 import IOMMUMutants
 import IOMMUOptimized
 import IOMMUSpec
@@ -7,12 +8,9 @@ import PropertyCheck
 import Testing
 
 @Suite struct IsolationTests {
-    @Test func theOptimizedIsolationLayerAgreesWithTheModel() throws {
-        var configuration = try testConfiguration("isolation-optimized", cases: 2_000)
-        configuration.regressionsDirectory = repositoryRoot.appendingPathComponent("Corpus/isolation/regressions").path
-        configuration.savesRegressions = true
-        let report = try IsolationCheck(implementation: .optimized).run(configuration)
-        #expect(report.passed, "\(report)")
+    @Test(.conformance(cases: 2_000)) func theOptimizedIsolationLayerAgreesWithTheModel() throws {
+        let report = Conformance.check(try SurfaceCheck.make(.isolation, implementation: .optimized), regressions: regressions(.isolation))
+        guard report.generated else { return }
         for kind in IsolationCheck.kindNames {
             #expect((report.statistics.accepted[kind] ?? 0) > 0, "\(kind) never succeeded")
         }

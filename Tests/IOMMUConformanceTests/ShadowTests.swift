@@ -1,5 +1,6 @@
 import Foundation
 import IOMMUConformance
+import IOMMUConformanceTesting
 import IOMMUMutants
 import IOMMUOptimized
 import IOMMUSpec
@@ -7,12 +8,8 @@ import PropertyCheck
 import Testing
 
 @Suite struct ShadowTests {
-    @Test func theOptimizedShadowLayerPassesTheMonitorAndAgreesWithTheModel() throws {
-        var configuration = try testConfiguration("shadow-optimized", cases: 1_500)
-        configuration.regressionsDirectory = repositoryRoot.appendingPathComponent("Corpus/shadow/regressions").path
-        configuration.savesRegressions = true
-        let report = try ShadowCheck(implementation: .optimized).run(configuration)
-        #expect(report.passed, "\(report)")
+    @Test(.conformance(cases: 1_500)) func theOptimizedShadowLayerPassesTheMonitorAndAgreesWithTheModel() throws {
+        Conformance.check(try SurfaceCheck.make(.shadow, implementation: .optimized), regressions: regressions(.shadow))
     }
 
     @Test(arguments: ShadowPolicy.presetNames)

@@ -1,4 +1,5 @@
 import Foundation
+import IOMMUSpec
 import PropertyCheck
 
 /// The repository root, found from this file's path (Tests/IOMMUConformanceTests/TestSupport.swift).
@@ -23,7 +24,11 @@ func corpusFiles(_ surface: String, _ subdirectory: String? = nil, extension wan
 /// A check configuration for tests: the environment may raise the cases (IOMMU_CHECK_CASES) or
 /// set the seed; a malformed variable fails the test with its message instead of being ignored.
 func testConfiguration(_ name: String, cases: Int) throws -> CheckConfiguration {
-    var configuration = try CheckConfiguration.fromEnvironment(name: name, cases: cases)
-    configuration.replayCommand = { base64 in "IOMMU_CHECK_REPLAY=\(base64) swift test --filter '\(name)'" }
-    return configuration
+    try CheckConfiguration.fromEnvironment(name: name, cases: cases)
+}
+
+/// Where the differential tests save and replay their failures: Corpus/<surface>/regressions,
+/// which every later `swift test` and fuzz run replays.
+func regressions(_ surface: Surface) -> String {
+    repositoryRoot.appendingPathComponent("Corpus/\(surface.rawValue)/regressions").path
 }

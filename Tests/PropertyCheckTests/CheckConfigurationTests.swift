@@ -12,7 +12,8 @@ import Testing
         #expect(configuration.cases == 7)
         #expect(configuration.shrinkBudget.runs == 99)
         #expect(configuration.shrinkBudget.seconds == 1.5)
-        #expect(configuration.replay == [1, 2, 3])
+        #expect(configuration.replay == nil)
+        #expect(try ReplayRequest.fromEnvironment(configuration.environment) == ReplayRequest(bytes: [1, 2, 3]))
     }
 
     @Test func withoutTheEnvironmentTheSeedIsFixedPerName() throws {

@@ -52,7 +52,7 @@ import PropertyCheckFixtures
         #expect(text.contains("seed 5"))
         #expect(text.contains("value: [1, 1000]"))
         #expect(text.contains("choices (base64): \(failure.base64)"))
-        #expect(text.contains("IOMMU_CHECK_REPLAY=\(failure.base64) swift test --filter 'report'"))
+        #expect(text.contains("IOMMU_CHECK_REPLAY=\(failure.base64) IOMMU_CHECK_REPLAY_CHECK=report swift test"))
 
         // The printed choices replay to the same failure.
         var replay = CheckConfiguration(name: "report", seed: 5, cases: 500)
