@@ -15,7 +15,8 @@ let package = Package(
         .executable(name: "iommu-check", targets: ["iommu-check"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // Pinned: a new release must not change a user's build (the local mirror serves 1.8.2).
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
     ],
     targets: [
         // The engine: choice sequences, generators, stateful runs, shrinking. No IOMMU terms.

@@ -131,23 +131,31 @@ public enum Conformance {
     }
 }
 
+/// Swift 6.2 asks that a metatype captured by a sendable closure be sendable; 6.1 has no
+/// such protocol (the systems are classes, so AnyObject adds nothing there).
+#if compiler(>=6.2)
+public typealias BuildableMetatype = SendableMetatype
+#else
+public typealias BuildableMetatype = AnyObject
+#endif
+
 /// An address space the checker can build for a case from the case's configuration.
-public protocol BuildableAddressSpace: AddressSpace, SendableMetatype {
+public protocol BuildableAddressSpace: AddressSpace, BuildableMetatype {
     init(configuration: AddressSpaceConfiguration)
 }
 
 /// An isolation layer the checker can build for a case's topology; it calls `checkpoint`
 /// after every change DMA could observe.
-public protocol BuildableIsolationSystem: IsolationSystem, SendableMetatype {
+public protocol BuildableIsolationSystem: IsolationSystem, BuildableMetatype {
     init(topology: Topology, checkpoint: @escaping () -> Void)
 }
 
 /// A shadow layer the checker can build over its guest table and host IOMMU.
-public protocol BuildableShadowSystem: ShadowSystem, SendableMetatype {
+public protocol BuildableShadowSystem: ShadowSystem, BuildableMetatype {
     init(guest: GuestIOMMU, host: ShadowHost)
 }
 
 /// An MSI-X layer the checker can build over its interrupt host.
-public protocol BuildableInterruptSystem: InterruptSystem, SendableMetatype {
+public protocol BuildableInterruptSystem: InterruptSystem, BuildableMetatype {
     init(configuration: InterruptConfiguration, host: InterruptHost)
 }

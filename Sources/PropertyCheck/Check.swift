@@ -26,16 +26,18 @@ public func check(_ configuration: CheckConfiguration, kindNames: [String] = [],
         }
     }
 
+    var interrupted = false
+
     func finish(_ failure: FailureReport?) -> CheckReport {
         statistics.fold(kindNames: kindNames)
-        let judgedHealth = failure == nil && replay == nil && notRun == nil && errors.isEmpty
+        let judgedHealth = failure == nil && replay == nil && notRun == nil && errors.isEmpty && !interrupted
         let elapsed = ContinuousClock.now - started
         if replay != nil && configuration.replay == nil { ReplayRequest.record(check: configuration.name, failed: failure != nil, configuration.environment) }
         return CheckReport(
             name: configuration.name, seed: configuration.seed, casesRun: casesRun, statistics: statistics,
             failure: failure, healthProblems: judgedHealth ? configuration.health.problems(in: statistics) : [],
             errors: errors, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
-            replayed: replay != nil, notRun: notRun
+            replayed: replay != nil, notRun: notRun, interrupted: interrupted
         )
     }
 
@@ -103,6 +105,7 @@ public func check(_ configuration: CheckConfiguration, kindNames: [String] = [],
         let parallel = ParallelCases(configuration, kindNames: kindNames, testCase)
         statistics.merge(parallel.statistics)
         casesRun += parallel.casesRun
+        interrupted = parallel.interrupted
         guard let (index, choices, found) = parallel.failure else { return finish(nil) }
         return finish(shrinkAndReport(choices, original: found, origin: .generated(caseIndex: configuration.firstCase + index)))
     }
@@ -110,6 +113,10 @@ public func check(_ configuration: CheckConfiguration, kindNames: [String] = [],
     stream.statistics = statistics
     stream.edgeBias = configuration.edgeBias
     for index in 0..<configuration.cases {
+        if let stop = configuration.stopRequested, stop() {
+            interrupted = true
+            break
+        }
         stream.reset(.random(seed: caseSeed(runSeed: configuration.seed, caseIndex: configuration.firstCase + index)))
         let verdict = testCase(stream)
         casesRun += 1

@@ -37,6 +37,9 @@ public struct CheckConfiguration: Sendable {
     /// every `shrinkProgressInterval` runs.
     public var shrinkProgress: (@Sendable (Int, Int) -> Void)?
     public var shrinkProgressInterval = 200
+    /// Asked before each generated case: true ends the run there, with the statistics of the
+    /// cases before it (the command line's SIGINT). Cases already running finish.
+    public var stopRequested: (@Sendable () -> Bool)?
     /// Threads the generated cases run on. The verdict, the shrunk failure and the statistics
     /// are the same for any count: cases run in blocks, and the failing case with the lowest
     /// index wins, with the statistics of the cases up to it. The test case must then be safe

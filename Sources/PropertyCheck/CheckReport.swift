@@ -17,9 +17,12 @@ public struct CheckReport: Sendable, CustomStringConvertible {
     public let replayed: Bool
     /// Why the check ran nothing (a replay asked for another check), if it did not run.
     public let notRun: String?
+    /// A stop was requested (`CheckConfiguration.stopRequested`) before every case ran: the
+    /// statistics are those of the cases before it.
+    public let interrupted: Bool
 
     public init(name: String, seed: UInt64, casesRun: Int, statistics: Statistics, failure: FailureReport?, healthProblems: [String], errors: [String],
-                seconds: Double, replayed: Bool = false, notRun: String? = nil) {
+                seconds: Double, replayed: Bool = false, notRun: String? = nil, interrupted: Bool = false) {
         self.name = name
         self.seed = seed
         self.casesRun = casesRun
@@ -30,6 +33,7 @@ public struct CheckReport: Sendable, CustomStringConvertible {
         self.seconds = seconds
         self.replayed = replayed
         self.notRun = notRun
+        self.interrupted = interrupted
     }
 
     public var passed: Bool { failure == nil && healthProblems.isEmpty && errors.isEmpty }
@@ -40,7 +44,8 @@ public struct CheckReport: Sendable, CustomStringConvertible {
 
     public var description: String {
         if let notRun { return "check '\(name)': not run: \(notRun)" }
-        var lines = ["check '\(name)': \(passed ? "passed" : "FAILED") after \(casesRun) cases in \(String(format: "%.2f", seconds)) s (seed \(seed))"]
+        let verdict = interrupted && passed ? "interrupted, no failure" : passed ? "passed" : "FAILED"
+        var lines = ["check '\(name)': \(verdict) after \(casesRun) cases in \(String(format: "%.2f", seconds)) s (seed \(seed))"]
         lines += errors.map { "error: \($0)" }
         if let failure { lines.append(failure.description) }
         if !healthProblems.isEmpty {

@@ -7,6 +7,8 @@ import Foundation
 final class ParallelCases: @unchecked Sendable {
     private(set) var failure: (index: Int, choices: [UInt64], found: CaseFailure)?
     private(set) var casesRun = 0
+    /// A stop was requested before every case ran.
+    private(set) var interrupted = false
     let statistics = Statistics()
 
     private let lock = NSLock()
@@ -15,8 +17,11 @@ final class ParallelCases: @unchecked Sendable {
     private var done = 0
     private static let blockSize = 16
 
+    private let stopRequested: (@Sendable () -> Bool)?
+
     init(_ configuration: CheckConfiguration, kindNames: [String], _ testCase: @escaping TestCase) {
         let cases = configuration.cases
+        stopRequested = configuration.stopRequested
         // The test case builds its own state on every call (the contract of `jobs`).
         let shared = UncheckedBox(testCase)
         DispatchQueue.concurrentPerform(iterations: configuration.jobs) { _ in
@@ -35,6 +40,10 @@ final class ParallelCases: @unchecked Sendable {
         defer { lock.unlock() }
         let start = nextBlock * Self.blockSize
         guard start < cases, start <= (failure?.index ?? .max) else { return nil }
+        if let stop = stopRequested, stop() {
+            interrupted = true
+            return nil
+        }
         nextBlock += 1
         return start
     }

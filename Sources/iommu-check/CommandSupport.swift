@@ -10,7 +10,7 @@ struct InputFile: ParsableArguments {
     var file: String
 
     @Option(help: "The surface the input belongs to. Default: taken from a Corpus/<surface>/ path.")
-    var surface: String?
+    var surface: Surface?
 
     /// The file's bytes and surface, or a clear error.
     func read() throws -> (bytes: [UInt8], surface: Surface) {
@@ -19,12 +19,7 @@ struct InputFile: ParsableArguments {
 
     /// The surface named by `--surface`, or by a `Corpus/<surface>/` component of the path.
     private func resolveSurface() throws -> Surface {
-        if let surface {
-            guard let parsed = Surface(rawValue: surface) else {
-                throw ValidationError("--surface must be one of \(Surface.allCases.map(\.rawValue).joined(separator: ", ")), got '\(surface)'")
-            }
-            return parsed
-        }
+        if let surface { return surface }
         let components = URL(fileURLWithPath: file).standardizedFileURL.pathComponents
         if let index = components.lastIndex(of: "Corpus"), index + 1 < components.count, let parsed = Surface(rawValue: components[index + 1]) {
             return parsed
@@ -46,7 +41,7 @@ struct InputFile: ParsableArguments {
 /// The one command that replays a shrunk failure: this executable, the same surface,
 /// implementation, policy, timeout and steps (the steps bound how the choices decode).
 func replayCommandLine(surface: Surface, options: ImplementationOptions, steps: Double? = nil, base64: String) -> String {
-    let stepsOption = steps.map { $0 == Run.defaultSteps ? "" : " --steps \($0)" } ?? ""
+    let stepsOption = steps.map { $0 == Run.defaultSteps ? "" : " --steps \($0 == $0.rounded() ? String(Int($0)) : String($0))" } ?? ""
     return "\(invocation()) run --surface \(surface.rawValue) \(options.commandLine)\(stepsOption) --replay '\(base64)'"
 }
 

@@ -18,8 +18,8 @@ struct Explain: ParsableCommand {
         """)
     )
 
-    @Option(help: "The surface: \(Surface.allCases.map(\.rawValue).joined(separator: ", ")). Default: all.")
-    var surface: String?
+    @Option(help: "The surface. Default: all.")
+    var surface: Surface?
 
     @Option(help: "Only this policy (address-space: \(AddressSpacePolicy.presetNames.joined(separator: ", ")), optionally :SWITCH=VALUE,...; isolation: \(IsolationPolicy.presetNames.joined(separator: ", ")); shadow: window-for-changed-pages, atomic-replace).")
     var policy: String?
@@ -38,16 +38,13 @@ struct Explain: ParsableCommand {
 
     func run() throws {
         if evidence {
-            guard surface == Surface.addressSpace.rawValue, policy == nil, !json else { throw ValidationError("--evidence goes with --surface address-space alone") }
+            guard surface == .addressSpace, policy == nil, !json else { throw ValidationError("--evidence goes with --surface address-space alone") }
             print(Contract.addressSpaceEvidence())
             return
         }
         var surfaces = Surface.allCases
         if let surface {
-            guard let parsed = Surface(rawValue: surface) else {
-                throw ValidationError("--surface must be one of \(Surface.allCases.map(\.rawValue).joined(separator: ", ")), got '\(surface)'")
-            }
-            surfaces = [parsed]
+            surfaces = [surface]
         } else if policy != nil {
             throw ValidationError("--policy needs --surface: policies belong to one surface")
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import IOMMUConformance
 
 @main
@@ -12,12 +13,21 @@ struct IOMMUCheck: ParsableCommand {
 
         Start with:  swift run -c release iommu-check run
         """),
+        version: "iommu-check \(IOMMUConformanceVersion.current) (plug-in ABI \(IOMMUConformanceVersion.pluginABI))",
         subcommands: [Run.self, Replay.self, ReplayTest.self, Shrink.self, Verify.self, Explain.self, MutantsCommand.self, Worker.self],
         defaultSubcommand: Run.self
     )
 
     static func main() {
         AllocatorTuning.keepFreedMemory()
+        // `run` is the default subcommand, so a mistyped one would be read as an argument of
+        // `run` and blamed on it: a first word that names no subcommand is refused here.
+        if let first = CommandLine.arguments.dropFirst().first, !first.hasPrefix("-"), !subcommandNames.contains(first) {
+            FileHandle.standardError.write(Data("Error: '\(first)' is not a subcommand; the subcommands are \(subcommandNames.joined(separator: ", ")) (iommu-check --help)\n".utf8))
+            Foundation.exit(64)
+        }
         main(nil)
     }
+
+    static var subcommandNames: [String] { configuration.subcommands.map { $0._commandName } + ["help"] }
 }

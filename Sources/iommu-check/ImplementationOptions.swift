@@ -5,8 +5,8 @@ import PropertyCheck
 
 /// What to check, shared by run, replay, shrink and mutants.
 struct ImplementationOptions: ParsableArguments {
-    @Option(help: "What to check: reference, optimized, or mutant:NAME. Ignored with --plugin.")
-    var implementation: String = "optimized"
+    @Option(help: "What to check: reference, optimized, or mutant:NAME (a planted bug; 'iommu-check mutants' lists them). Default: optimized. Not with --plugin.")
+    var implementation: ImplementationChoice?
 
     @Option(help: "Check a plug-in: a shared library exporting iommu_check_plugin_v2 (or v1) (docs/PLUGINS.md).")
     var plugin: String?
@@ -14,7 +14,7 @@ struct ImplementationOptions: ParsableArguments {
     @Flag(help: "Run the plug-in in this process (100x faster; a crash in it ends the run). Default: in a worker process.")
     var inProcess = false
 
-    @Option(help: "Seconds a plug-in worker may take for one call before it is killed as hung.")
+    @Option(parsing: .unconditional, help: "Seconds a plug-in worker may take for one call before it is killed as hung.")
     var timeout: Double = Self.defaultTimeout
     static let defaultTimeout: Double = 5
 
@@ -27,7 +27,7 @@ struct ImplementationOptions: ParsableArguments {
     @Option(help: "Address space: fix the aperture, FIRST-LAST (0x0-0xffffffffffff).")
     var aperture: String?
 
-    @Option(help: "Address space: the aperture 0 ... 2^WIDTH-1. Shadow: the IOVA width (39, 48, 57).")
+    @Option(parsing: .unconditional, help: "Address space: the aperture 0 ... 2^WIDTH-1. Shadow: the IOVA width (39, 48, 57).")
     var addressWidth: Int?
 
     @Option(help: "Address space and shadow: fix the mapping limit (a count, or 'none').")
@@ -36,10 +36,10 @@ struct ImplementationOptions: ParsableArguments {
     @Option(help: "Address space: fix the reserved regions, 'none' or FIRST-LAST[:reserved|msi],... (0xfee00000-0xfeefffff:msi).")
     var reserved: String?
 
-    @Option(help: "Shadow: fix the number of domains (1 to 8).")
+    @Option(parsing: .unconditional, help: "Shadow: fix the number of domains (1 to 8).")
     var domains: Int?
 
-    @Option(help: "Interrupts: fix the MSI-X table size (1 to 64 vectors).")
+    @Option(parsing: .unconditional, help: "Interrupts: fix the MSI-X table size (1 to 64 vectors).")
     var vectors: Int?
 
     @Option(help: "Interrupts: fix whether the host allocates vectors dynamically (true or false).")
@@ -85,20 +85,26 @@ struct ImplementationOptions: ParsableArguments {
 
     func validate() throws {
         _ = try fixed()
-        guard timeout > 0 else { throw ValidationError("--timeout must be positive, got \(timeout)") }
-        guard ImplementationChoice(parsing: implementation) != nil else {
-            throw ValidationError("--implementation must be reference, optimized or mutant:NAME, got '\(implementation)'")
+        try require(timeout, in: 0.001...86_400, "--timeout", "seconds per plug-in call")
+        if plugin != nil, let implementation {
+            throw ValidationError("--plugin and --implementation \(implementation) both say what to check: give one")
         }
+        if plugin == nil && (inProcess || timeout != Self.defaultTimeout) {
+            throw ValidationError("\(inProcess ? "--in-process" : "--timeout") applies to a plug-in: give --plugin")
+        }
+        if let addressWidth { try require(addressWidth, in: 1...64, "--address-width", "bits") }
+        if let domains { try require(domains, in: 1...8, "--domains", "shadow domains") }
+        if let vectors { try require(vectors, in: 1...64, "--vectors", "MSI-X vectors") }
     }
 
     var choice: ImplementationChoice {
         if let plugin { return .plugin(PluginReference(path: plugin, workerExecutable: inProcess ? nil : ownExecutable(), timeout: timeout)) }
-        return ImplementationChoice(parsing: implementation) ?? .optimized
+        return implementation ?? .optimized
     }
 
     /// The options as they go on a replay command line.
     var commandLine: String {
-        var parts = [plugin.map { "--plugin \(shellQuoted($0))" } ?? "--implementation \(shellQuoted(implementation))"]
+        var parts = [plugin.map { "--plugin \(shellQuoted($0))" } ?? "--implementation \(shellQuoted((implementation ?? .optimized).description))"]
         if plugin != nil && inProcess { parts.append("--in-process") }
         if plugin != nil && timeout != Self.defaultTimeout { parts.append("--timeout \(timeout)") }
         if let policy { parts.append("--policy \(shellQuoted(policy))") }

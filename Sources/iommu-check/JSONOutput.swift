@@ -29,11 +29,37 @@ struct FailureJSON: Codable {
     }
 }
 
+/// A run's statistics: per operation kind how often it ran and succeeded, per "kind: outcome"
+/// how often it came back, and the labelled events.
+struct StatisticsJSON: Codable {
+    struct Kind: Codable {
+        var run: Int
+        var accepted: Int
+    }
+
+    var kinds: [String: Kind]
+    var outcomes: [String: Int]
+    var events: [String: Int]
+    var discardedCases: Int
+    var overruns: Int
+    var preconditionSkips: Int
+
+    init(_ statistics: Statistics) {
+        kinds = statistics.commands.reduce(into: [:]) { $0[$1.key] = Kind(run: $1.value, accepted: statistics.accepted[$1.key] ?? 0) }
+        outcomes = statistics.outcomes
+        events = statistics.events
+        discardedCases = statistics.discardedCases
+        overruns = statistics.overruns
+        preconditionSkips = statistics.preconditionSkips
+    }
+}
+
 struct CheckJSON: Codable {
     var surface: String
     var implementation: String
     var passed: Bool
-    var seed: UInt64
+    /// A string: seeds go past 2^53, where JSON readers that use doubles (jq) change them.
+    var seed: String
     var cases: Int
     /// Cases that ended at a map the implementation accepted and could not carry out.
     var endedEarly: Int
@@ -44,12 +70,15 @@ struct CheckJSON: Codable {
     var healthProblems: [String]
     var errors: [String]
     var traceWrittenTo: String?
+    var statistics: StatisticsJSON?
+    /// The run stopped at SIGINT: the statistics are those of the cases before it.
+    var interrupted: Bool?
 
     init(surface: String, implementation: String, report: CheckReport, traceWrittenTo: String? = nil) {
         self.surface = surface
         self.implementation = implementation
         passed = report.passed
-        seed = report.seed
+        seed = String(report.seed)
         cases = report.casesRun
         endedEarly = report.statistics.stoppedCases
         operations = report.statistics.totalCommands
@@ -59,17 +88,20 @@ struct CheckJSON: Codable {
         healthProblems = report.healthProblems
         errors = report.errors
         self.traceWrittenTo = traceWrittenTo
+        statistics = StatisticsJSON(report.statistics)
+        interrupted = report.interrupted ? true : nil
     }
 
     /// A surface that could not be checked at all.
     init(surface: String, implementation: String, error: String) {
-        (self.surface, self.implementation, passed, seed, cases, endedEarly, operations, seconds, operationsPerSecond) = (surface, implementation, false, 0, 0, 0, 0, 0, 0)
+        (self.surface, self.implementation, passed, seed, cases, endedEarly, operations, seconds, operationsPerSecond) = (surface, implementation, false, "0", 0, 0, 0, 0, 0)
         healthProblems = []
         errors = [error]
     }
 }
 
-/// Prints `value` as pretty JSON with sorted keys, so output is byte-for-byte repeatable.
+/// Prints `value` as pretty JSON with sorted keys: the same run prints the same bytes, but for
+/// its timings (`seconds`, `operationsPerSecond`, `shrinkSeconds`).
 func printJSON<T: Encodable>(_ value: T) {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -24,13 +24,13 @@ struct MutantsCommand: ParsableCommand {
         """)
     )
 
-    @Option(help: "Seed of the first run; the runs use SEED, SEED+1, ... (see --seeds).")
-    var seed: UInt64 = 1
+    @Option(help: "Seed of the first run; the runs use SEED, SEED+1, ... (see --seeds), wrapping past 2^64 - 1.")
+    var seed: SeedArgument = SeedArgument(argument: "1")!
 
-    @Option(help: "Seeds per bug; the medians are over these.")
+    @Option(parsing: .unconditional, help: "Seeds per bug; the medians are over these.")
     var seeds: Int = 5
 
-    @Option(help: "Cases per seed before a bug counts as not found.")
+    @Option(parsing: .unconditional, help: "Cases per seed before a bug counts as not found.")
     var budget: Int = 10_000
 
     @Option(help: "Only this bug (repeatable).")
@@ -43,13 +43,13 @@ struct MutantsCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard seeds > 0 else { throw ValidationError("--seeds must be positive, got \(seeds)") }
-        guard budget > 0 else { throw ValidationError("--budget must be positive, got \(budget)") }
+        try require(seeds, in: 1...1_000, "--seeds", "seeds per bug")
+        try require(budget, in: 1...100_000_000, "--budget", "cases per seed")
     }
 
     func run() throws {
         var options = DetectionBenchmark.Options()
-        options.seeds = (0..<UInt64(seeds)).map { seed &+ $0 }
+        options.seeds = (0..<UInt64(seeds)).map { seed.value &+ $0 }
         options.budget = budget
         options.comparisons = !noBaseline
         options.names = only.isEmpty ? nil : only
@@ -75,7 +75,7 @@ struct MutantsCommand: ParsableCommand {
         func number<T>(_ value: T?) -> String { value.map { "\($0)" } ?? "-" }
         func time(_ value: Double?) -> String { value.map { String(format: "%.1f", $0 * 1000) } ?? "-" }
         func attempts(_ value: DetectionBenchmark.Attempts?) -> String { value.map { "\($0.found)/\($0.seeds), \(number($0.cases))" } ?? "-" }
-        var lines = ["seeds \(seed)...\(seed + UInt64(seeds) - 1), budget \(budget) cases per seed; medians over the seeds that found the bug",
+        var lines = ["seeds \(seed.value)...\(seed.value &+ UInt64(seeds - 1)), budget \(budget) cases per seed; medians over the seeds that found the bug",
                      "| bug | surface | found | cases | ms | shrunk | shortest | no swarm: found, cases | no edge bias: found, cases | baseline: found, cases |",
                      "|---|---|---|---|---|---|---|---|---|---|"]
         for row in rows {

@@ -21,29 +21,30 @@ struct Run: ParsableCommand {
         """)
     )
 
-    @Option(help: "The surface to check: \(SurfaceCheck.available.map(\.rawValue).joined(separator: ", ")). Default: all of them (with --plugin: those it provides).")
-    var surface: String?
+    @Option(help: "The surface to check. Default: all of them (with --plugin: those it provides).")
+    var surface: Surface?
 
-    @Option(help: "Generated cases per surface.")
+    @Option(parsing: .unconditional, help: "Generated cases per surface.")
     var cases: Int = 10_000
 
-    @Option(help: "Run seed: decimal, 0x-hex, or 'random'. Default: fixed per surface, so runs repeat.")
-    var seed: String?
+    @Option(help: "Run seed: decimal, 0x-hex, or 'random' (a fresh one, printed first). Default: fixed per surface, so runs repeat.")
+    var seed: SeedArgument?
 
     @OptionGroup var target: ImplementationOptions
 
-    @Option(help: "The index of the first case: cases K ... K+cases-1 of the seed, as a run from 0 makes them (resume a campaign after the case that failed).")
+    @Option(parsing: .unconditional, help: "The index of the first case: cases K ... K+cases-1 of the seed, as a run from 0 makes them (resume a campaign after the case that failed).")
     var firstCase: Int = 0
 
-    @Option(help: "Seconds the shrinker may spend on a failure (default: \(Int(Shrinker.Budget().seconds))).")
+    @Option(parsing: .unconditional, help: "Seconds the shrinker may spend on a failure (default: \(Int(Shrinker.Budget().seconds))).")
     var shrinkSeconds: Double?
 
     @Option(help: "Replay one base64 choice sequence (as a failure prints) instead of generating cases.")
     var replay: String?
 
-    @Option(help: "Mean operations per case.")
+    @Option(parsing: .unconditional, help: "Mean operations per case (at least 1).")
     var steps: Double = Self.defaultSteps
-    static let defaultSteps: Double = 40
+    /// The library's default: a case continues after each operation with probability 39/40.
+    static let defaultSteps: Double = 39
 
     @Option(help: "Save a shrunk failure under this directory (Corpus/<surface>/regressions replays it in swift test).")
     var saveRegressions: String?
@@ -51,21 +52,18 @@ struct Run: ParsableCommand {
     @Option(help: "Write the shrunk failure (or the --replay case) as a JSON Lines trace to this file; 'verify' judges it.")
     var emitTrace: String?
 
-    @Option(help: "Threads the cases run on (each with its own plug-in worker). The verdict, the shrunk failure and the statistics are the same for any count. Default: the number of CPUs; 1 for an in-process plug-in, which may not be thread-safe.")
+    @Option(parsing: .unconditional, help: "Threads the cases run on (each with its own plug-in worker). The verdict, the shrunk failure and the statistics are the same for any count. Default: the number of CPUs; 1 for an in-process plug-in, which may not be thread-safe.")
     var jobs: Int?
 
     @Flag(help: "Print an array of JSON objects, one per surface (see docs/TRACES.md, 'JSON output'), instead of text.")
     var json = false
 
     func validate() throws {
-        guard cases > 0 else { throw ValidationError("--cases must be positive, got \(cases)") }
+        try require(cases, in: 1...Int(Int32.max), "--cases", "cases per surface")
         guard firstCase >= 0, firstCase <= Int.max - cases else { throw ValidationError("--first-case must be 0 or more, with room for --cases after it, got \(firstCase)") }
-        if let shrinkSeconds, !(shrinkSeconds > 0 && shrinkSeconds.isFinite) { throw ValidationError("--shrink-seconds must be a positive number, got \(shrinkSeconds)") }
-        if let jobs, !(1...256).contains(jobs) { throw ValidationError("--jobs must be 1 to 256, got \(jobs)") }
-        guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
-        if let surface, Surface(rawValue: surface) == nil {
-            throw ValidationError("--surface must be one of \(Surface.allCases.map(\.rawValue).joined(separator: ", ")), got '\(surface)'")
-        }
+        if let shrinkSeconds { try require(shrinkSeconds, in: 0.001...86_400, "--shrink-seconds", "seconds of shrinking") }
+        if let jobs { try require(jobs, in: 1...256, "--jobs", "threads") }
+        try require(steps, in: 1...10_000, "--steps", "mean operations per case")
         if let replay, Data(base64Encoded: replay) == nil {
             throw ValidationError("--replay must be a base64 choice sequence, as a failure prints it")
         }
@@ -75,7 +73,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        var surfaces = surface.flatMap { Surface(rawValue: $0) }.map { [$0] } ?? SurfaceCheck.available
+        var surfaces = surface.map { [$0] } ?? SurfaceCheck.available
         if case .plugin(let reference) = target.choice, surface == nil {
             do {
                 surfaces = try reference.surfaces()
@@ -84,25 +82,22 @@ struct Run: ParsableCommand {
             }
         }
         if let emitTrace { try checkWritable(emitTrace) }
-        let parsedSeed: UInt64?
-        do {
-            parsedSeed = try seed.map { text throws(ConfigurationError) in try CheckConfiguration.parseSeed(text) }
-        } catch {
-            throw ValidationError(error.description)
-        }
+        let parsedSeed = seed?.value
         let jobs = self.jobs ?? (target.plugin != nil && target.inProcess ? 1 : ProcessInfo.processInfo.activeProcessorCount)
         // Worker calls are a ping-pong between two processes: with one job, keep both on one CPU.
         WorkerRoundTrips.configure(jobs: jobs)
         if target.plugin != nil && !target.inProcess && jobs == 1 && WorkerRoundTrips.wantOneCPU { pinToCurrentCPU() }
         var failed = false
+        var interrupted: (surface: Surface, next: Int, seed: UInt64)?
+        Interruption.install()
         var refusals: [String] = []
         var outputs: [CheckJSON] = []
-        for surface in surfaces {
+        for surface in surfaces where interrupted == nil {
             // A surface that cannot be checked (the plug-in refuses its policy, say) is reported
             // after the others ran; what they found is never lost.
             let check: SurfaceCheck
             do {
-                check = try target.makeCheckOrReason(surface, stateful: StatefulOptions(averageSteps: steps, maxSteps: Int(steps * 5)))
+                check = try target.makeCheckOrReason(surface, stateful: Self.stateful(steps: steps))
             } catch {
                 refusals.append("\(surface): \(error)")
                 if json { outputs.append(CheckJSON(surface: surface.rawValue, implementation: "\(target.choice)", error: "\(error)")) } else { print("\(surface): cannot be checked: \(error)\n") }
@@ -118,15 +113,15 @@ struct Run: ParsableCommand {
             configuration.regressionsDirectory = saveRegressions
             configuration.savesRegressions = saveRegressions != nil
             configuration.replayCommand = { [target] base64 in replayCommandLine(surface: surface, options: target, steps: steps, base64: base64) }
-            configuration.progressInterval = max(1, cases / 100)
-            let started = ContinuousClock.now
-            // A progress line only on a terminal; logs get the summary alone.
-            if isatty(STDERR_FILENO) != 0 { configuration.progress = { done, total in
-                let seconds = (ContinuousClock.now - started).seconds
-                FileHandle.standardError.write(Data("\r\(surface): \(done)/\(total) cases, \(String(format: "%.1f", seconds)) s".utf8))
-            } }
+            // The seed first, on standard error: a campaign killed midway leaves it behind.
+            FileHandle.standardError.write(Data("\(surface): seed \(configuration.seed) (0x\(String(configuration.seed, radix: 16))), cases \(firstCase) ... \(firstCase + cases - 1), \(target.choice)\n".utf8))
+            let progress = ProgressLine(surface: surface)
+            configuration.progressInterval = max(1, min(cases / 100, 1_000))
+            configuration.progress = { done, total in progress.cases(done, total) }
+            configuration.shrinkProgress = { runs, length in progress.shrinking(runs, length) }
+            configuration.stopRequested = { Interruption.requested }
             let report = check.run(configuration)
-            if configuration.progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            progress.clear()
             var tracePath: String?
             if let emitTrace, let bytes = report.failure?.bytes ?? configuration.replay {
                 do {
@@ -137,6 +132,7 @@ struct Run: ParsableCommand {
                 }
             }
             if !report.passed { failed = true }
+            if report.interrupted { interrupted = (surface, firstCase + report.casesRun, configuration.seed) }
             if json {
                 outputs.append(CheckJSON(surface: surface.rawValue, implementation: "\(target.choice)", report: report, traceWrittenTo: tracePath))
                 continue
@@ -150,10 +146,93 @@ struct Run: ParsableCommand {
         if json { printJSON(outputs) }
         let refused = refusals.isEmpty ? nil : refuse(refusals.joined(separator: "\n"))
         if failed { throw ExitCode(1) }
+        if let interrupted {
+            FileHandle.standardError.write(Data("interrupted: \(interrupted.surface), seed \(interrupted.seed), before case \(interrupted.next); resume with --seed \(interrupted.seed) --first-case \(interrupted.next)\n".utf8))
+            throw ExitCode(130)
+        }
         if let refused { throw refused }
+    }
+}
+
+extension Run {
+    /// Cases of `steps` operations on average: the engine continues after each operation with
+    /// probability 1 - 1/averageSteps, so its mean is averageSteps - 1.
+    static func stateful(steps: Double) -> StatefulOptions {
+        StatefulOptions(averageSteps: steps + 1, maxSteps: Int((steps + 1) * 5))
     }
 }
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// Progress on standard error: a line rewritten in place on a terminal; elsewhere (a CI log) a
+/// line every ten seconds, so a long or hanging run is never silent. Shrinking reports too.
+final class ProgressLine: @unchecked Sendable {
+    private let surface: Surface
+    private let terminal = isatty(STDERR_FILENO) != 0
+    private let started = ContinuousClock.now
+    private let lock = NSLock()
+    private var lastLine = ContinuousClock.now
+    private var shrinkStarted: ContinuousClock.Instant?
+    private var wrote = false
+
+    init(surface: Surface) { self.surface = surface }
+
+    func cases(_ done: Int, _ total: Int) {
+        show("\(surface): \(done)/\(total) cases, \(format(ContinuousClock.now - started)) s")
+    }
+
+    func shrinking(_ runs: Int, _ length: Int) {
+        let since = lock.withLock {
+            if shrinkStarted == nil { shrinkStarted = .now }
+            return shrinkStarted!
+        }
+        show("\(surface): shrinking a failure: \(runs) runs, \(length) choices left, \(format(ContinuousClock.now - since)) s")
+    }
+
+    /// Clears an in-place line before the report.
+    func clear() {
+        if terminal && wrote { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+
+    private func show(_ text: String) {
+        lock.withLock {
+            if terminal {
+                FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
+                wrote = true
+            } else if ContinuousClock.now - lastLine >= .seconds(10) {
+                lastLine = .now
+                FileHandle.standardError.write(Data("\(text)\n".utf8))
+            }
+        }
+    }
+
+    private func format(_ duration: Duration) -> String { String(format: "%.1f", duration.seconds) }
+}
+
+/// SIGINT stops a run between cases: the first asks the checks to finish the cases running and
+/// report; a second ends the process at once.
+enum Interruption {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var count = 0
+    nonisolated(unsafe) private static var source: DispatchSourceSignal?
+
+    static var requested: Bool { lock.withLock { count > 0 } }
+
+    static func install() {
+        guard source == nil else { return }
+        signal(SIGINT, SIG_IGN)
+        let handler = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        handler.setEventHandler {
+            let seen = lock.withLock {
+                count += 1
+                return count
+            }
+            if seen > 1 { _exit(130) }
+            FileHandle.standardError.write(Data("\ninterrupt: finishing the cases running, then the report (interrupt again to quit now)\n".utf8))
+        }
+        handler.resume()
+        source = handler
+    }
 }

@@ -31,11 +31,16 @@ struct Shrink: ParsableCommand {
     @Option(help: "Also write the shrunk case as a JSON Lines trace (docs/TRACES.md).")
     var emitTrace: String?
 
-    @Option(help: "Shrinking budget: at most this many re-runs.")
+    @Option(parsing: .unconditional, help: "Shrinking budget: at most this many re-runs.")
     var runs: Int = 20_000
 
-    @Option(help: "Shrinking budget: at most this many seconds.")
+    @Option(parsing: .unconditional, help: "Shrinking budget: at most this many seconds.")
     var seconds: Double = 60
+
+    func validate() throws {
+        try require(runs, in: 1...100_000_000, "--runs", "re-runs of the case")
+        try require(seconds, in: 0.001...86_400, "--seconds", "seconds of shrinking")
+    }
 
     @Flag(help: "Print the result as a JSON object (see docs/TRACES.md, 'JSON output').")
     var json = false

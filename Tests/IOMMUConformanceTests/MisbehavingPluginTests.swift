@@ -229,7 +229,7 @@ import Testing
         let result = try iommuCheck(["run", "--plugin", path, "--surface", "address-space", "--steps", "60", "--timeout", "7", "--cases", "200"])
         #expect(result.status == 1)
         let line = try #require(result.output.split(separator: "\n").first { $0.hasPrefix("replay: ") }).dropFirst("replay: ".count)
-        #expect(line.contains("--steps 60.0"), "\(line)")
+        #expect(line.contains("--steps 60 "), "\(line)")
         #expect(line.contains("--timeout 7.0"), "\(line)")
         #expect(!line.hasPrefix("swift run"), "\(line)")
         let words = line.split(separator: " ").map { String($0).trimmingCharacters(in: CharacterSet(charactersIn: "'")) }

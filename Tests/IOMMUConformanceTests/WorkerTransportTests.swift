@@ -11,7 +11,7 @@ import Testing
         var toWorker: [Int32] = [0, 0], toChecker: [Int32] = [0, 0]
         #expect(pipe(&toWorker) == 0 && pipe(&toChecker) == 0)
         let shared = try #require(SharedFrames.create())
-        let mapped = try #require(SharedFrames.open(path: shared.path))
+        let mapped = try #require(SharedFrames.attach(path: shared.path))
         shared.unlinkName()
         #expect(shared.workerMapped)
         let checker = FrameChannel(input: toChecker[0], output: toWorker[1])

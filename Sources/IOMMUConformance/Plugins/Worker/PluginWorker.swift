@@ -30,7 +30,7 @@ public enum PluginWorker {
             return 1
         }
         // Mapped before the hello, which tells the checker it may use it.
-        let shared = sharedPath.flatMap(SharedFrames.open)
+        let shared = sharedPath.flatMap(SharedFrames.attach)
         guard channel.send(LoadedPlugin(library).helloWords) else { return 1 }
         if let shared { channel.attach(shared, toWorker: false) }
         let server = WorkerServer(library: library, channel: channel)

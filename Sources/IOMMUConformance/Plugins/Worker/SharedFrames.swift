@@ -1,5 +1,9 @@
 import CWorkerSync
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Memory the checker and one worker both map: one frame slot per direction. A frame that fits
 /// is written into its slot and published by bumping the slot's sequence number. The receiver
@@ -25,8 +29,8 @@ final class SharedFrames {
 
     deinit { munmap(base, Self.size) }
 
-    /// A new region in /dev/shm, for the checker; nil where that fails (frames then all go over
-    /// the pipe).
+    /// A new region in /dev/shm, for the checker; nil where that fails, as it does where there
+    /// is no /dev/shm (frames then all go over the pipe).
     static func create() -> SharedFrames? {
         var template = Array("/dev/shm/iommu-check-XXXXXX".utf8CString)
         let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
@@ -41,8 +45,8 @@ final class SharedFrames {
     }
 
     /// The checker's region, for the worker; marks it as mapped.
-    static func open(path: String) -> SharedFrames? {
-        let descriptor = Glibc.open(path, O_RDWR | O_CLOEXEC)
+    static func attach(path: String) -> SharedFrames? {
+        let descriptor = systemOpen(path, O_RDWR | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
         var status = stat()

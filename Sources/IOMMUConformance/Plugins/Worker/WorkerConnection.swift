@@ -124,8 +124,8 @@ final class WorkerConnection {
     private func killGroup() {
         let pid = process.processIdentifier
         guard pid > 0 else { return }
-        if getpgid(pid) == pid { _ = Glibc.kill(-pid, SIGKILL) }
-        _ = Glibc.kill(pid, SIGKILL)
+        if getpgid(pid) == pid { _ = systemKill(-pid, SIGKILL) }
+        _ = systemKill(pid, SIGKILL)
     }
 
     /// "crashed with signal 11 (SIGSEGV)" or "exited with status 3". A worker that is still

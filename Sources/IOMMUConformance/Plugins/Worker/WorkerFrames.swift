@@ -193,7 +193,7 @@ final class FrameChannel {
                     continue
                 }
             }
-            let got = Glibc.read(input, buffer + end, capacity - end)
+            let got = systemRead(input, buffer + end, capacity - end)
             if got < 0 && errno == EINTR { continue }
             guard got > 0 else { return .closed }
             end += got

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import IOMMUConformance
+import IOMMUMutants
+import IOMMUSpec
+import PropertyCheck
+
+// Option values the parser knows, so `--help` lists them, shells complete them, and a wrong
+// one is refused with the list.
+
+extension Surface: ExpressibleByArgument {}
+
+extension ImplementationChoice: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let choice = ImplementationChoice(parsing: argument) else { return nil }
+        if case .mutant(let name) = choice, Mutants.named(name) == nil { return nil }
+        self = choice
+    }
+
+    public static var allValueStrings: [String] { ["reference", "optimized"] + Mutants.all.map { "mutant:\($0.name)" } }
+
+    public var defaultValueDescription: String { description }
+}
+
+/// A run seed as the command line takes it: decimal, 0x-hex, or `random` (a fresh seed,
+/// printed before the run starts).
+struct SeedArgument: ExpressibleByArgument, Sendable {
+    let value: UInt64
+
+    init?(argument: String) {
+        guard let seed = try? CheckConfiguration.parseSeed(argument) else { return nil }
+        value = seed
+    }
+
+    static var defaultCompletionKind: CompletionKind { .list(["random"]) }
+}
+
+/// Refuses a number option outside `range` (or not finite), with a sentence naming it.
+func require<T: Comparable>(_ value: T, in range: ClosedRange<T>, _ option: String, _ meaning: String) throws {
+    if let double = value as? Double, !double.isFinite { throw ValidationError("\(option) must be a finite number (\(meaning)), got \(double)") }
+    guard range.contains(value) else { throw ValidationError("\(option) must be \(range.lowerBound) to \(range.upperBound) (\(meaning)), got \(value)") }
+}
