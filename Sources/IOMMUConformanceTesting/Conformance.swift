@@ -30,34 +30,37 @@ public enum Conformance {
     @discardableResult
     public static func check<Space: BuildableAddressSpace>(
         _ type: Space.Type, policy: AddressSpacePolicy? = nil, options: AddressSpaceOptions = AddressSpaceOptions(),
-        name: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+        invariant: (@Sendable (Space) -> String?)? = nil, name: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
     ) -> CheckReport {
-        check(addressSpace: { Space(configuration: $0) }, policy: policy, options: options, name: name, sourceLocation: sourceLocation)
+        check(addressSpace: { Space(configuration: $0) }, policy: policy, options: options, invariant: typed(invariant), name: name, sourceLocation: sourceLocation)
     }
 
     /// An isolation layer built for each case's topology, calling `checkpoint` wherever DMA
     /// could observe a change.
     @discardableResult
     public static func check<System: BuildableIsolationSystem>(
-        _ type: System.Type, policy: IsolationPolicy? = nil, name: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+        _ type: System.Type, policy: IsolationPolicy? = nil, invariant: (@Sendable (System) -> String?)? = nil, name: String? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
     ) -> CheckReport {
-        check(isolation: { System(topology: $0, checkpoint: $1) }, policy: policy, name: name, sourceLocation: sourceLocation)
+        check(isolation: { System(topology: $0, checkpoint: $1) }, policy: policy, invariant: typed(invariant), name: name, sourceLocation: sourceLocation)
     }
 
     /// A shadow layer built for each case over the checker's guest table and host IOMMU.
     @discardableResult
     public static func check<System: BuildableShadowSystem>(
-        _ type: System.Type, policy: ShadowPolicy? = nil, host: ShadowHostPolicy? = nil, name: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+        _ type: System.Type, policy: ShadowPolicy? = nil, host: ShadowHostPolicy? = nil, invariant: (@Sendable (System) -> String?)? = nil,
+        name: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
     ) -> CheckReport {
-        check(shadow: { System(guest: $0, host: $1) }, policy: policy, host: host, name: name, sourceLocation: sourceLocation)
+        check(shadow: { System(guest: $0, host: $1) }, policy: policy, host: host, invariant: typed(invariant), name: name, sourceLocation: sourceLocation)
     }
 
     /// An MSI-X virtualization layer built for each case over the checker's interrupt host.
     @discardableResult
     public static func check<System: BuildableInterruptSystem>(
-        _ type: System.Type, policy: InterruptPolicy? = nil, name: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+        _ type: System.Type, policy: InterruptPolicy? = nil, invariant: (@Sendable (System) -> String?)? = nil, name: String? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
     ) -> CheckReport {
-        check(interrupts: { System(configuration: $0, host: $1) }, policy: policy, name: name, sourceLocation: sourceLocation)
+        check(interrupts: { System(configuration: $0, host: $1) }, policy: policy, invariant: typed(invariant), name: name, sourceLocation: sourceLocation)
     }
 
     // MARK: A factory per surface
@@ -65,35 +68,51 @@ public enum Conformance {
     @discardableResult
     public static func check(
         addressSpace make: @escaping @Sendable (AddressSpaceConfiguration) throws -> any AddressSpace, policy: AddressSpacePolicy? = nil,
-        options: AddressSpaceOptions = AddressSpaceOptions(), name: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+        options: AddressSpaceOptions = AddressSpaceOptions(), invariant: (@Sendable (any AddressSpace) -> String?)? = nil, name: String? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
     ) -> CheckReport {
         var options = options
         if let policy { options.policy = policy }
-        return check(SurfaceCheck(AddressSpaceCheck(options: options, makeImplementation: make)), name: name, sourceLocation: sourceLocation)
+        var built = AddressSpaceCheck(options: options, makeImplementation: make)
+        built.invariant = invariant
+        return check(SurfaceCheck(built), name: name, sourceLocation: sourceLocation)
     }
 
     @discardableResult
     public static func check(
         isolation make: @escaping @Sendable (Topology, @escaping () -> Void) throws -> any IsolationSystem, policy: IsolationPolicy? = nil,
-        name: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+        invariant: (@Sendable (any IsolationSystem) -> String?)? = nil, name: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
     ) -> CheckReport {
-        check(SurfaceCheck(IsolationCheck(policy: policy, makeImplementation: make)), name: name, sourceLocation: sourceLocation)
+        var built = IsolationCheck(policy: policy, makeImplementation: make)
+        built.invariant = invariant
+        return check(SurfaceCheck(built), name: name, sourceLocation: sourceLocation)
     }
 
     @discardableResult
     public static func check(
         shadow make: @escaping @Sendable (GuestIOMMU, ShadowHost) throws -> any ShadowSystem, policy: ShadowPolicy? = nil, host: ShadowHostPolicy? = nil,
-        name: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+        invariant: (@Sendable (any ShadowSystem) -> String?)? = nil, name: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
     ) -> CheckReport {
-        check(SurfaceCheck(ShadowCheck(policy: policy, host: host, makeImplementation: make)), name: name, sourceLocation: sourceLocation)
+        var built = ShadowCheck(policy: policy, host: host, makeImplementation: make)
+        built.invariant = invariant
+        return check(SurfaceCheck(built), name: name, sourceLocation: sourceLocation)
     }
 
     @discardableResult
     public static func check(
         interrupts make: @escaping @Sendable (InterruptConfiguration, InterruptHost) throws -> any InterruptSystem, policy: InterruptPolicy? = nil,
-        name: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+        invariant: (@Sendable (any InterruptSystem) -> String?)? = nil, name: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
     ) -> CheckReport {
-        check(SurfaceCheck(InterruptCheck(policy: policy, makeImplementation: make)), name: name, sourceLocation: sourceLocation)
+        var built = InterruptCheck(policy: policy, makeImplementation: make)
+        built.invariant = invariant
+        return check(SurfaceCheck(built), name: name, sourceLocation: sourceLocation)
+    }
+
+    /// An invariant of the user's type, asked of the system the checker built (always of that
+    /// type, as the checker built it from the type).
+    private static func typed<Concrete, Existential>(_ invariant: (@Sendable (Concrete) -> String?)?) -> (@Sendable (Existential) -> String?)? {
+        guard let invariant else { return nil }
+        return { system in (system as? Concrete).flatMap(invariant) }
     }
 
     // MARK: Any prepared check

@@ -100,6 +100,28 @@ final class IssueLog: @unchecked Sendable {
         if ProcessInfo.processInfo.environment["IOMMU_CHECK_CASES"] == nil && report.generated { #expect(report.casesRun >= 10) }
     }
 
+    @Test(.conformance(cases: 500, savesRegressions: false, replaysCorpus: false))
+    func yourOwnInvariantIsAskedAfterEveryStep() {
+        withKnownIssue {
+            let report = Conformance.check(AddressSpaceOptimized.self, invariant: { $0.mappings(in: 0...UInt64.max).count < 2 ? nil : "two mappings at once" })
+            #expect(report.failure?.message.contains("invariant broken after step") == true)
+            #expect(report.failure?.message.contains("two mappings at once") == true)
+        }
+    }
+
+    /// The optimized structures are public, for a user to build on (and check with their own
+    /// invariants).
+    @Test func theBuildingBlocksArePublic() {
+        var index = ExtentIndex()
+        index.insert(Extent(iova: 0x1000, length: 0x2000, phys: 0x10_0000, permissions: .readWrite))
+        #expect(index.position(containing: 0x2FFF).map { index[$0].phys } == 0x10_0000)
+        index.checkInvariants()
+        let table = RadixPageTable(addressWidth: 48)
+        table.map(iova: 0x20_0000, length: 0x20_0000, phys: 0x40_0000, permissions: .read)
+        #expect(table.translate(0x20_1234)?.phys == 0x40_1234)
+        #expect(table.translate(0x1000) == nil)
+    }
+
     @Test func aReportDescribesItselfInOneLineToExpectations() {
         let report = CheckReport(name: "x", seed: 1, casesRun: 3, statistics: Statistics(), failure: nil, healthProblems: [], errors: [], seconds: 0)
         #expect(!report.testDescription.contains("\n"))

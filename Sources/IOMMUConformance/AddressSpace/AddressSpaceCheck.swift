@@ -129,6 +129,9 @@ public struct AddressSpaceCheck: Sendable {
     public var options: AddressSpaceOptions
     public var stateful: StatefulOptions
     /// Builds the implementation under test for a case's configuration.
+    /// Your own invariant of the implementation, asked after every step: a sentence when it
+    /// is broken (the case then fails with it), nil when it holds.
+    public var invariant: (@Sendable (any AddressSpace) -> String?)?
     public var makeImplementation: @Sendable (AddressSpaceConfiguration) throws -> any AddressSpace
 
     public init(
@@ -210,6 +213,7 @@ public struct AddressSpaceCheck: Sendable {
                 return creationVerdict(error, "\(configuration)", stream)
             }
             var machine = AddressSpaceMachine(configuration: configuration, implementation: implementation, unmapAllArguments: !options.abiVersion1)
+            machine.invariant = invariant
             if let recorder {
                 recorder.trace = AddressSpaceTrace(configuration: configuration)
                 recorder.trace?.faultReasons = implementation.observable.contains(.faultReasons)

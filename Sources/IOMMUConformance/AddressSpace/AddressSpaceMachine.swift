@@ -14,6 +14,8 @@ struct AddressSpaceMachine: StateMachine {
 
     private(set) var judge: AddressSpaceJudge
     let implementation: any AddressSpace
+    /// The user's own invariant of the implementation (`AddressSpaceCheck.invariant`).
+    var invariant: ((any AddressSpace) -> String?)?
     /// A plug-in's contract violations, asked after every step.
     let foreign: ForeignFailures
     /// Asked once per case: a worker answers all of a comparison's probes in one round trip.
@@ -158,6 +160,8 @@ struct AddressSpaceMachine: StateMachine {
 
     /// A stopped case ends the plug-in's object now: a destroy that crashes fails it.
     mutating func close() -> String? { foreign.take() ?? foreign.close() }
+
+    func checkInvariants() -> String? { invariant?(implementation) }
 
     func describe(_ command: AddressSpaceOperation) -> String { command.description }
 }

@@ -15,6 +15,9 @@ public struct InterruptCheck: Sendable {
     public var fixed = FixedConfiguration()
     /// What a plug-in declares it supports; drawn cases are moved inside it.
     public var capabilities = PluginCapabilities()
+    /// Your own invariant of the implementation, asked after every step: a sentence when it
+    /// is broken (the case then fails with it), nil when it holds.
+    public var invariant: (@Sendable (any InterruptSystem) -> String?)?
     public var makeImplementation: @Sendable (InterruptConfiguration, InterruptHost) throws -> any InterruptSystem
 
     public init(stateful: StatefulOptions = StatefulOptions(), configuration: InterruptConfiguration? = nil, policy: InterruptPolicy? = nil,
@@ -71,6 +74,7 @@ public struct InterruptCheck: Sendable {
             }
             host.system = implementation
             var machine = InterruptMachine(configuration: configuration, host: host, implementation: implementation)
+            machine.invariant = invariant
             if let recorder {
                 recorder.trace = InterruptTrace(configuration: configuration)
                 machine.record = { operation, outcome in
@@ -97,6 +101,7 @@ public struct InterruptCheck: Sendable {
             guard let implementation = try? makeImplementation(configuration, host) else { continue }
             host.system = implementation
             var machine = InterruptMachine(configuration: configuration, host: host, implementation: implementation)
+            machine.invariant = invariant
             let counter = WriteCounter(machine: machine)
             var counted = counter
             _ = runCommands(&counted, stream, stateful)

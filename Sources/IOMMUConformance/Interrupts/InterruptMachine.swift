@@ -15,6 +15,8 @@ struct InterruptMachine: StateMachine {
     let model: InterruptModel
     let host: InterruptHost
     let implementation: any InterruptSystem
+    /// The user's own invariant of the implementation (`InterruptCheck.invariant`).
+    var invariant: ((any InterruptSystem) -> String?)?
     /// A plug-in's contract violations, asked after every step.
     let foreign: ForeignFailures
     /// Cast once per case: a plug-in in a worker takes each step whole.
@@ -89,6 +91,8 @@ struct InterruptMachine: StateMachine {
         case .raise(let vector, let pasid): if raiseNow { host.raise(vector: vector, pasid: pasid) }
         }
     }
+
+    func checkInvariants() -> String? { invariant?(implementation) }
 
     func describe(_ command: InterruptOperation) -> String { command.description }
 

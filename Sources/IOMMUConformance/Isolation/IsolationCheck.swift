@@ -11,6 +11,9 @@ public struct IsolationCheck: Sendable {
     /// The contract the implementation claims; nil draws a preset per case.
     public var policy: IsolationPolicy?
     /// Builds the implementation under test for a case's topology, wired to the checkpoint.
+    /// Your own invariant of the implementation, asked after every step: a sentence when it
+    /// is broken (the case then fails with it), nil when it holds.
+    public var invariant: (@Sendable (any IsolationSystem) -> String?)?
     public var makeImplementation: @Sendable (Topology, @escaping () -> Void) throws -> any IsolationSystem
 
     public init(stateful: StatefulOptions = StatefulOptions(), policy: IsolationPolicy? = nil, makeImplementation: @escaping @Sendable (Topology, @escaping () -> Void) throws -> any IsolationSystem) {
@@ -60,6 +63,7 @@ public struct IsolationCheck: Sendable {
             }
             monitor.system = implementation
             var machine = IsolationMachine(topology: topology, monitor: monitor, implementation: implementation)
+            machine.invariant = invariant
             if let recorder {
                 recorder.trace = IsolationTrace(topology: topology)
                 machine.record = { operation, outcome in

@@ -204,6 +204,8 @@ struct IsolationMachine: StateMachine {
     /// The model's answer to every state probe, kept between steps.
     let expected: ExpectedProbes
     let implementation: any IsolationSystem
+    /// The user's own invariant of the implementation (`IsolationCheck.invariant`).
+    var invariant: ((any IsolationSystem) -> String?)?
     /// A plug-in's contract violations, asked after every step.
     let foreign: ForeignFailures
     let monitor: IsolationMonitor
@@ -280,6 +282,8 @@ struct IsolationMachine: StateMachine {
     func finish() -> String? { foreign.close() }
 
     private func describe(_ owner: Int?) -> String { owner.map { "c\($0)" } ?? "kernel" }
+
+    func checkInvariants() -> String? { invariant?(implementation) }
 
     func describe(_ command: IsolationOperation) -> String { command.description }
 }

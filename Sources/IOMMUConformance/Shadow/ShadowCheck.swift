@@ -16,6 +16,9 @@ public struct ShadowCheck: Sendable {
     public var fixed = FixedConfiguration()
     /// What a plug-in declares it supports; drawn cases are moved inside it.
     public var capabilities = PluginCapabilities()
+    /// Your own invariant of the implementation, asked after every step: a sentence when it
+    /// is broken (the case then fails with it), nil when it holds.
+    public var invariant: (@Sendable (any ShadowSystem) -> String?)?
     public var makeImplementation: @Sendable (GuestIOMMU, ShadowHost) throws -> any ShadowSystem
 
     public init(stateful: StatefulOptions = StatefulOptions(), policy: ShadowPolicy? = nil, host: ShadowHostPolicy? = nil,
@@ -96,6 +99,7 @@ public struct ShadowCheck: Sendable {
                 return creationVerdict(error, "\(configuration)", stream)
             }
             var machine = ShadowMachine(configuration: configuration, guest: guest, host: host, implementation: implementation)
+            machine.invariant = invariant
             if let recorder {
                 recorder.trace = ShadowTrace(configuration: configuration)
                 machine.record = { operation, calls, result in

@@ -15,6 +15,8 @@ struct ShadowMachine: StateMachine {
     let guest: GuestIOMMU
     let host: ShadowHost
     let implementation: any ShadowSystem
+    /// The user's own invariant of the implementation (`ShadowCheck.invariant`).
+    var invariant: ((any ShadowSystem) -> String?)?
     /// A plug-in's contract violations, asked after every step.
     let foreign: ForeignFailures
     let monitor: ShadowMonitor
@@ -81,6 +83,8 @@ struct ShadowMachine: StateMachine {
     static func everything(_ host: ShadowHost, _ domain: Int) -> [Extent] {
         ShadowModel.normalized(host.domains[domain].mappings(in: 0...UInt64.max))
     }
+
+    func checkInvariants() -> String? { invariant?(implementation) }
 
     func describe(_ command: ShadowOperation) -> String { command.description }
 

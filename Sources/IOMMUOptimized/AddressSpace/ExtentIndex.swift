@@ -6,7 +6,7 @@ import IOMMUSpec
 /// well under QEMU's 72-byte IOVA-tree node (seed 004).
 ///
 /// Positions are (chunk, slot); `end` is (chunks.count, 0).
-struct ExtentIndex {
+public struct ExtentIndex {
     struct Chunk {
         var iovas: [UInt64] = []
         var lasts: [UInt64] = []
@@ -20,37 +20,40 @@ struct ExtentIndex {
         }
     }
 
-    struct Position: Equatable, Comparable {
+    /// Where an extent sits: chunk, then slot.
+    public struct Position: Equatable, Comparable, Sendable {
         var chunk: Int
         var slot: Int
-        static func < (a: Position, b: Position) -> Bool { (a.chunk, a.slot) < (b.chunk, b.slot) }
+        public static func < (a: Position, b: Position) -> Bool { (a.chunk, a.slot) < (b.chunk, b.slot) }
     }
 
     static let maxChunk = 256
     private(set) var chunks: [Chunk] = []
     /// `firstKeys[i] == chunks[i].iovas[0]`; every chunk is non-empty.
     private(set) var firstKeys: [UInt64] = []
-    private(set) var count = 0
+    public private(set) var count = 0
 
-    var end: Position { Position(chunk: chunks.count, slot: 0) }
+    public init() {}
 
-    subscript(position: Position) -> Extent { chunks[position.chunk].extent(position.slot) }
+    public var end: Position { Position(chunk: chunks.count, slot: 0) }
+
+    public subscript(position: Position) -> Extent { chunks[position.chunk].extent(position.slot) }
 
     func iova(at p: Position) -> UInt64 { chunks[p.chunk].iovas[p.slot] }
     func last(at p: Position) -> UInt64 { chunks[p.chunk].lasts[p.slot] }
 
-    func next(_ p: Position) -> Position {
+    public func next(_ p: Position) -> Position {
         p.slot + 1 < chunks[p.chunk].count ? Position(chunk: p.chunk, slot: p.slot + 1) : Position(chunk: p.chunk + 1, slot: 0)
     }
 
-    func previous(_ p: Position) -> Position? {
+    public func previous(_ p: Position) -> Position? {
         if p.slot > 0 { return Position(chunk: p.chunk, slot: p.slot - 1) }
         guard p.chunk > 0 else { return nil }
         return Position(chunk: p.chunk - 1, slot: chunks[p.chunk - 1].count - 1)
     }
 
     /// The first position whose IOVA is greater than `address`. O(log n).
-    func upperBound(_ address: UInt64) -> Position {
+    public func upperBound(_ address: UInt64) -> Position {
         var low = 0, high = firstKeys.count
         while low < high {
             let middle = (low + high) / 2
@@ -68,13 +71,13 @@ struct ExtentIndex {
     }
 
     /// The position of the mapping that contains `address`, if any.
-    func position(containing address: UInt64) -> Position? {
+    public func position(containing address: UInt64) -> Position? {
         guard let candidate = previous(upperBound(address)), last(at: candidate) >= address else { return nil }
         return candidate
     }
 
     /// The positions of the mappings that overlap `[first, last]`, as a half-open range.
-    func overlapping(_ first: UInt64, _ last: UInt64) -> Range<Position> {
+    public func overlapping(_ first: UInt64, _ last: UInt64) -> Range<Position> {
         let stop = upperBound(last)
         var start = upperBound(first)
         if let before = previous(start), self.last(at: before) >= first { start = before }
@@ -82,7 +85,7 @@ struct ExtentIndex {
     }
 
     /// Inserts a mapping that overlaps none.
-    mutating func insert(_ extent: Extent) {
+    public mutating func insert(_ extent: Extent) {
         count += 1
         let at = upperBound(extent.iova)
         var chunkIndex = at.chunk, slot = at.slot
@@ -104,7 +107,7 @@ struct ExtentIndex {
     }
 
     /// Removes the mappings at `range` (contiguous positions).
-    mutating func remove(_ range: Range<Position>) {
+    public mutating func remove(_ range: Range<Position>) {
         guard !range.isEmpty else { return }
         var chunk = range.upperBound.chunk == chunks.count ? chunks.count - 1 : range.upperBound.chunk
         // Walk chunks from the back so earlier indices stay valid.
@@ -129,13 +132,13 @@ struct ExtentIndex {
         }
     }
 
-    mutating func removeAll() {
+    public mutating func removeAll() {
         chunks = []
         firstKeys = []
         count = 0
     }
 
-    func extents(in range: Range<Position>) -> [Extent] {
+    public func extents(in range: Range<Position>) -> [Extent] {
         var result: [Extent] = []
         var p = range.lowerBound
         while p < range.upperBound {
@@ -175,7 +178,7 @@ struct ExtentIndex {
     }
 
     /// Heap bytes held by the index (array storage at capacity, plus array headers).
-    var memoryFootprint: Int {
+    public var memoryFootprint: Int {
         let header = 32
         var bytes = chunks.capacity * MemoryLayout<Chunk>.stride + header + firstKeys.capacity * 8 + header
         for chunk in chunks {
@@ -185,7 +188,7 @@ struct ExtentIndex {
     }
 
     /// Debug-build check of the ordering invariants (swift-collections' `_checkInvariants`).
-    func checkInvariants() {
+    public func checkInvariants() {
         #if DEBUG
         var previousLast: UInt64?
         var total = 0

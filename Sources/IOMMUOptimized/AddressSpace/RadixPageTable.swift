@@ -11,13 +11,13 @@ import IOMMUSpec
 ///
 /// Tables live in one manually grown buffer: writing entries is this type's hot loop, and
 /// Swift arrays would pay a uniqueness check on every store.
-final class RadixPageTable {
+public final class RadixPageTable {
     static let fanout = 512
     static let present: UInt64 = 1, leaf: UInt64 = 8
     static let addressMask: UInt64 = ~0xFFF
 
     /// Levels below the root; the root is level `levels - 1`.
-    let levels: Int
+    public let levels: Int
     /// Table `t` occupies `entries[t * 512 ..< (t + 1) * 512]`; table 0 is the root.
     /// (Unchecked exclusivity: one thread uses a table, and the runtime check on every entry
     /// access was a tenth of a campaign's time.)
@@ -31,7 +31,7 @@ final class RadixPageTable {
     /// Test-support switch: a partially unmapped superpage is cleared whole instead of split.
     var clearsSuperpagesWhole = false
 
-    init(addressWidth: Int) {
+    public init(addressWidth: Int) {
         levels = max(1, (addressWidth - 12 + 8) / 9)
         maxLeafLevel = addressWidth > 57 ? levels - 1 : max(0, levels - 2)
         capacity = Self.initialCapacity
@@ -54,12 +54,12 @@ final class RadixPageTable {
     @inline(__always) static func index(_ address: UInt64, _ level: Int) -> Int { Int((address >> shift(level)) & 511) }
 
     /// Tables in use, for memory accounting.
-    var tableCount: Int { allocated - freeTables.count }
+    public var tableCount: Int { allocated - freeTables.count }
 
     // MARK: Translate
 
     /// The physical address and permissions for `address`, or nil if nothing maps it. O(levels).
-    func translate(_ address: UInt64) -> (phys: UInt64, permissions: Permissions)? {
+    public func translate(_ address: UInt64) -> (phys: UInt64, permissions: Permissions)? {
         var table = 0
         var level = levels - 1
         while true {
@@ -84,7 +84,7 @@ final class RadixPageTable {
     /// Maps `[iova, iova + length)` to `phys` with the largest leaves alignment allows, writing
     /// each entry once (O(entries + levels)). The range must be empty: the extent index
     /// checked for overlap.
-    func map(iova: UInt64, length: UInt64, phys: UInt64, permissions: Permissions) {
+    public func map(iova: UInt64, length: UInt64, phys: UInt64, permissions: Permissions) {
         let flags = UInt64(permissions.rawValue & 3) << 1 | Self.leaf | Self.present
         let last = iova &+ (length - 1)
         fill(table: 0, level: levels - 1, base: 0, first: iova, last: last, phys: phys, flags: flags)
@@ -177,7 +177,7 @@ final class RadixPageTable {
     // MARK: Unmap
 
     /// Clears `[first, last]`, splitting superpages that are covered only in part.
-    func unmap(first: UInt64, last: UInt64) {
+    public func unmap(first: UInt64, last: UInt64) {
         clear(table: 0, level: levels - 1, base: 0, first: first, last: last)
     }
 
@@ -186,14 +186,14 @@ final class RadixPageTable {
 
     /// About how many tables a map of `length` bytes from `iova` to `phys` adds: its leaves are
     /// the largest the two addresses are congruent modulo, 512 to a table.
-    func tablesNeeded(iova: UInt64, length: UInt64, phys: UInt64) -> Int {
+    public func tablesNeeded(iova: UInt64, length: UInt64, phys: UInt64) -> Int {
         var level = maxLeafLevel
         while level > 0 && (phys &- iova) & (Self.size(level) - 1) != 0 { level -= 1 }
         return Int(min((length >> Self.shift(level)) / 512, 1 << 40)) + 2 * levels
     }
 
     /// Clears every entry; keeps one empty root.
-    func removeAll() {
+    public func removeAll() {
         if capacity > Self.initialCapacity {
             entries.deallocate()
             live.deallocate()
