@@ -25,6 +25,8 @@ let package = Package(
         .target(name: "CIOMMUCheck", path: "Modules/CIOMMUCheck"),
         .target(name: "CWorkerSync", path: "Modules/CWorkerSync"),
         .target(name: "CAllocatorTuning", path: "Modules/CAllocatorTuning"),
+        // libFuzzer's LLVMFuzzerMutate, for the custom mutator's fallback.
+        .target(name: "CLibFuzzer"),
         module("PropertyCheck"),
         module("IOMMUSpec"),
         module("IOMMUReference", ["IOMMUSpec"]),
@@ -32,6 +34,6 @@ let package = Package(
         module("IOMMUMutants", ["IOMMUSpec", "IOMMUOptimized"], traced: true),
         module("IOMMUConformance", ["PropertyCheck", "IOMMUSpec", "IOMMUReference", "IOMMUOptimized", "IOMMUMutants", "CIOMMUCheck", "CWorkerSync", "CAllocatorTuning"]),
     ] + ["address-space", "isolation", "shadow", "interrupts"].map { surface in
-        .executableTarget(name: "fuzz-\(surface)", dependencies: ["IOMMUConformance"])
+        .executableTarget(name: "fuzz-\(surface)", dependencies: ["IOMMUConformance", "CLibFuzzer"])
     }
 )

@@ -60,6 +60,39 @@ public enum FuzzEntry {
         verdict(.addressSpace, bytes, implementation: implementation)
     }
 
+    /// How a fuzz target mutates inputs, from `IOMMU_FUZZ_MUTATOR`: `choices` (the default:
+    /// `ChoiceMutator` two times in three, libFuzzer's byte mutation otherwise) or `bytes`
+    /// (libFuzzer's alone, as without a custom mutator). Anything else ends the target.
+    public enum Mutation: String, Sendable {
+        case choices, bytes
+    }
+
+    public static let mutation: Mutation = {
+        let text = ProcessInfo.processInfo.environment["IOMMU_FUZZ_MUTATOR"] ?? "choices"
+        guard let mutation = Mutation(rawValue: text) else { stop("IOMMU_FUZZ_MUTATOR='\(text)' is not choices or bytes") }
+        return mutation
+    }()
+
+    /// `LLVMFuzzerCustomMutator`: `byteMutation` is libFuzzer's `LLVMFuzzerMutate`.
+    public static func customMutate(_ surface: Surface, _ data: UnsafeMutablePointer<UInt8>, _ size: Int, _ maxSize: Int, _ seed: UInt32,
+                                    byteMutation: (UnsafeMutablePointer<UInt8>, Int, Int) -> Int) -> Int {
+        guard mutation == .choices, seed % 3 != 0,
+              let mutated = ChoiceMutator.mutate(surface, Array(UnsafeBufferPointer(start: data, count: size)), maxSize: maxSize, seed: seed) else {
+            return byteMutation(data, size, maxSize)
+        }
+        mutated.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: $0.count) }
+        return mutated.count
+    }
+
+    /// `LLVMFuzzerCustomCrossOver`: the commands of one input, then another's; 0 (libFuzzer
+    /// then uses its own cross-over) where there is nothing to splice or mutation is `bytes`.
+    public static func customCrossOver(_ surface: Surface, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+                                       _ out: UnsafeMutablePointer<UInt8>, _ maxSize: Int, _ seed: UInt32) -> Int {
+        guard mutation == .choices, let spliced = ChoiceMutator.crossOver(surface, Array(first), Array(second), maxSize: maxSize, seed: seed), !spliced.isEmpty else { return 0 }
+        spliced.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: $0.count) }
+        return spliced.count
+    }
+
     /// What a libFuzzer target does with one input: 0 when it conforms; on a disagreement,
     /// print it and abort so libFuzzer writes the crash file.
     public static func run(_ surface: Surface, _ data: UnsafeRawBufferPointer) -> CInt {

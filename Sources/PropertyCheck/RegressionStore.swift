@@ -7,12 +7,13 @@ public struct RegressionStore: Sendable {
 
     public init(directory: String) { self.directory = directory }
 
-    /// Every regular file in the directory, sorted by name; an absent directory holds none.
+    /// Every regular file in the directory, sorted by name, but `.jsonl` traces (a regression's
+    /// readable trace may sit beside it); an absent directory holds none.
     public func load() throws -> [(path: String, bytes: [UInt8])] {
         let manager = FileManager.default
         var isDirectory: ObjCBool = false
         guard manager.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else { return [] }
-        let names = try manager.contentsOfDirectory(atPath: directory).filter { !$0.hasPrefix(".") }.sorted()
+        let names = try manager.contentsOfDirectory(atPath: directory).filter { !$0.hasPrefix(".") && !$0.hasSuffix(".jsonl") }.sorted()
         var files: [(String, [UInt8])] = []
         for name in names {
             let path = (directory as NSString).appendingPathComponent(name)

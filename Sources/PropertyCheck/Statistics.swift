@@ -30,6 +30,13 @@ public final class Statistics: @unchecked Sendable {
 
     public init() {}
 
+    /// Counts as a report gave them out (`iommu-check merge` rebuilds a sharded campaign's).
+    public init(cases: Int, discardedCases: Int, commands: [String: Int], accepted: [String: Int], outcomes: [String: Int], events: [String: Int],
+                preconditionSkips: Int, overruns: Int, stoppedCases: Int) {
+        (self.cases, self.discardedCases, self.preconditionSkips, self.overruns, self.stoppedCases) = (cases, discardedCases, preconditionSkips, overruns, stoppedCases)
+        (self.commands, self.accepted, self.outcomes, self.events) = (commands, accepted, outcomes, events)
+    }
+
     public var totalCommands: Int { commands.values.reduce(0, +) + commandsByIndex.reduce(0, +) }
     public var totalAccepted: Int { accepted.values.reduce(0, +) + acceptedByIndex.reduce(0, +) }
 

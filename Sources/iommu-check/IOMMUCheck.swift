@@ -14,7 +14,7 @@ struct IOMMUCheck: ParsableCommand {
         Start with:  swift run -c release iommu-check run
         """),
         version: "iommu-check \(IOMMUConformanceVersion.current) (plug-in ABI \(IOMMUConformanceVersion.pluginABI))",
-        subcommands: [Run.self, Replay.self, ReplayTest.self, Shrink.self, Verify.self, Explain.self, MutantsCommand.self, Worker.self],
+        subcommands: [Run.self, Merge.self, Replay.self, ReplayTest.self, Shrink.self, Verify.self, Explain.self, MutantsCommand.self, Worker.self],
         defaultSubcommand: Run.self
     )
 

@@ -14,6 +14,8 @@ struct FailureJSON: Codable {
     var shrinkSeconds: Double
     var replay: String
     var savedTo: String?
+    /// The generated case that failed (nil: a replayed or saved input).
+    var caseIndex: Int?
 
     init(_ failure: FailureReport) {
         message = failure.message
@@ -26,6 +28,7 @@ struct FailureJSON: Codable {
         shrinkSeconds = failure.shrink.seconds
         replay = failure.replayCommand
         savedTo = failure.savedTo
+        if case .generated(let index) = failure.origin { caseIndex = index }
     }
 }
 
@@ -37,6 +40,7 @@ struct StatisticsJSON: Codable {
         var accepted: Int
     }
 
+    var cases: Int
     var kinds: [String: Kind]
     var outcomes: [String: Int]
     var events: [String: Int]
@@ -45,12 +49,19 @@ struct StatisticsJSON: Codable {
     var preconditionSkips: Int
 
     init(_ statistics: Statistics) {
+        cases = statistics.cases
         kinds = statistics.commands.reduce(into: [:]) { $0[$1.key] = Kind(run: $1.value, accepted: statistics.accepted[$1.key] ?? 0) }
         outcomes = statistics.outcomes
         events = statistics.events
         discardedCases = statistics.discardedCases
         overruns = statistics.overruns
         preconditionSkips = statistics.preconditionSkips
+    }
+
+    /// The statistics these were made from (`stoppedCases` is the report's `endedEarly`).
+    func statistics(stoppedCases: Int) -> Statistics {
+        Statistics(cases: cases, discardedCases: discardedCases, commands: kinds.mapValues(\.run), accepted: kinds.mapValues(\.accepted),
+                   outcomes: outcomes, events: events, preconditionSkips: preconditionSkips, overruns: overruns, stoppedCases: stoppedCases)
     }
 }
 
@@ -73,6 +84,11 @@ struct CheckJSON: Codable {
     var statistics: StatisticsJSON?
     /// The run stopped at SIGINT: the statistics are those of the cases before it.
     var interrupted: Bool?
+    /// The cases this run was asked for: `firstCase` ..< `firstCase + plannedCases` of the seed.
+    var firstCase: Int?
+    var plannedCases: Int?
+    /// "K/N" for one of N shards of a campaign (`run --shard`), merged by `iommu-check merge`.
+    var shard: String?
 
     init(surface: String, implementation: String, report: CheckReport, traceWrittenTo: String? = nil) {
         self.surface = surface

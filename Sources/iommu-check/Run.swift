@@ -38,6 +38,9 @@ struct Run: ParsableCommand {
     @Option(parsing: .unconditional, help: "Seconds the shrinker may spend on a failure (default: \(Int(Shrinker.Budget().seconds))).")
     var shrinkSeconds: Double?
 
+    @Option(help: "Run the K-th of N slices of the campaign (K/N, 1-based): N machines, one slice each, together run exactly the cases one would. 'iommu-check merge' joins their --json outputs. Needs a fixed --seed or the default one.")
+    var shard: Shard?
+
     @Option(help: "Replay one base64 choice sequence (as a failure prints) instead of generating cases.")
     var replay: String?
 
@@ -64,6 +67,11 @@ struct Run: ParsableCommand {
         if let shrinkSeconds { try require(shrinkSeconds, in: 0.001...86_400, "--shrink-seconds", "seconds of shrinking") }
         if let jobs { try require(jobs, in: 1...256, "--jobs", "threads") }
         try require(steps, in: 1...10_000, "--steps", "mean operations per case")
+        if let shard {
+            guard shard.count <= cases else { throw ValidationError("--shard \(shard): \(shard.count) shards of \(cases) cases leave some empty") }
+            if seed?.random == true { throw ValidationError("--shard needs the same seed on every shard: give --seed N, not random") }
+            if replay != nil { throw ValidationError("--shard slices generated cases; --replay runs one given case") }
+        }
         if let replay, Data(base64Encoded: replay) == nil {
             throw ValidationError("--replay must be a base64 choice sequence, as a failure prints it")
         }
@@ -103,18 +111,19 @@ struct Run: ParsableCommand {
                 if json { outputs.append(CheckJSON(surface: surface.rawValue, implementation: "\(target.choice)", error: "\(error)")) } else { print("\(surface): cannot be checked: \(error)\n") }
                 continue
             }
-            var configuration = CheckConfiguration(name: surface.rawValue, seed: parsedSeed, cases: cases)
+            let slice = shard?.slice(of: firstCase..<(firstCase + cases)) ?? firstCase..<(firstCase + cases)
+            var configuration = CheckConfiguration(name: surface.rawValue, seed: parsedSeed, cases: slice.count)
             // Its own options say what to replay; IOMMU_CHECK_REPLAY is for test runs.
             configuration.readsEnvironmentReplay = false
             configuration.replay = replay.flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) }
             configuration.jobs = jobs
-            configuration.firstCase = firstCase
+            configuration.firstCase = slice.lowerBound
             if let shrinkSeconds { configuration.shrinkBudget.seconds = shrinkSeconds }
             configuration.regressionsDirectory = saveRegressions
             configuration.savesRegressions = saveRegressions != nil
             configuration.replayCommand = { [target] base64 in replayCommandLine(surface: surface, options: target, steps: steps, base64: base64) }
             // The seed first, on standard error: a campaign killed midway leaves it behind.
-            FileHandle.standardError.write(Data("\(surface): seed \(configuration.seed) (0x\(String(configuration.seed, radix: 16))), cases \(firstCase) ... \(firstCase + cases - 1), \(target.choice)\n".utf8))
+            FileHandle.standardError.write(Data("\(surface): seed \(configuration.seed) (0x\(String(configuration.seed, radix: 16))), cases \(slice.lowerBound) ... \(slice.upperBound - 1)\(shard.map { " (shard \($0))" } ?? ""), \(target.choice)\n".utf8))
             let progress = ProgressLine(surface: surface)
             configuration.progressInterval = max(1, min(cases / 100, 1_000))
             configuration.progress = { done, total in progress.cases(done, total) }
@@ -134,7 +143,9 @@ struct Run: ParsableCommand {
             if !report.passed { failed = true }
             if report.interrupted { interrupted = (surface, firstCase + report.casesRun, configuration.seed) }
             if json {
-                outputs.append(CheckJSON(surface: surface.rawValue, implementation: "\(target.choice)", report: report, traceWrittenTo: tracePath))
+                var output = CheckJSON(surface: surface.rawValue, implementation: "\(target.choice)", report: report, traceWrittenTo: tracePath)
+                (output.firstCase, output.plannedCases, output.shard) = (slice.lowerBound, slice.count, shard?.description)
+                outputs.append(output)
                 continue
             }
             print(report)

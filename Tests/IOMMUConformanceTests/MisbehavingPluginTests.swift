@@ -183,22 +183,6 @@ import Testing
 /// The command line with a misbehaving plug-in: run as a user runs it, output parsed as a
 /// script would.
 @Suite struct PluginCommandLineTests {
-    private func iommuCheck(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ExamplePlugins.workerExecutable)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["SWIFT_BACKTRACE"] = "enable=no"
-        process.environment = environment
-        let output = Pipe(), error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let out = output.fileHandleForReading.readDataToEndOfFile(), err = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
-    }
-
     @Test func aConstructorThatPrintsCannotCorruptJSON() throws {
         let path = try ExamplePlugins.misbehaving("PRINT_IN_CONSTRUCTOR")
         let result = try iommuCheck(["run", "--plugin", path, "--surface", "address-space", "--cases", "5", "--json"])

@@ -15,7 +15,8 @@ func corpusFiles(_ surface: String, _ subdirectory: String? = nil, extension wan
         let url = directory.appendingPathComponent(name)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
-        if let wanted, url.pathExtension != wanted { continue }
+        // Without an extension asked for, the choice sequences: not the traces beside them.
+        if let wanted { if url.pathExtension != wanted { continue } } else if url.pathExtension == "jsonl" { continue }
         files.append((name, [UInt8](try Data(contentsOf: url))))
     }
     return files
@@ -31,4 +32,21 @@ func testConfiguration(_ name: String, cases: Int) throws -> CheckConfiguration 
 /// which every later `swift test` and fuzz run replays.
 func regressions(_ surface: Surface) -> String {
     repositoryRoot.appendingPathComponent("Corpus/\(surface.rawValue)/regressions").path
+}
+
+/// Runs the iommu-check this test run built with `arguments`: its exit status, output and errors.
+func iommuCheck(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: ExamplePlugins.workerExecutable)
+    process.arguments = arguments
+    var environment = ProcessInfo.processInfo.environment
+    environment["SWIFT_BACKTRACE"] = "enable=no"
+    process.environment = environment
+    let output = Pipe(), error = Pipe()
+    process.standardOutput = output
+    process.standardError = error
+    try process.run()
+    let out = output.fileHandleForReading.readDataToEndOfFile(), err = error.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
 }
