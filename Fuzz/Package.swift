@@ -34,6 +34,10 @@ let package = Package(
         module("IOMMUMutants", ["IOMMUSpec", "IOMMUOptimized"], traced: true),
         module("IOMMUConformance", ["PropertyCheck", "IOMMUSpec", "IOMMUReference", "IOMMUOptimized", "IOMMUMutants", "CIOMMUCheck", "CWorkerSync", "CAllocatorTuning"]),
     ] + ["address-space", "isolation", "shadow", "interrupts"].map { surface in
-        .executableTarget(name: "fuzz-\(surface)", dependencies: ["IOMMUConformance", "CLibFuzzer"])
+        // One source for every target (Shared/FuzzTarget.swift), told its surface by a define.
+        .executableTarget(
+            name: "fuzz-\(surface)", dependencies: ["IOMMUConformance", "IOMMUSpec", "CLibFuzzer"],
+            swiftSettings: [.define("FUZZ_" + String(surface.uppercased().map { $0 == "-" ? "_" : $0 }))]
+        )
     }
 )
