@@ -57,12 +57,6 @@ func invocation() -> String {
     return shellQuoted(path)
 }
 
-/// `text` as one shell word.
-func shellQuoted(_ text: String) -> String {
-    let plain = text.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "/._-:@%+=,".unicodeScalars.contains($0) }
-    return plain && !text.isEmpty ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
-}
-
 /// An input that cannot be used (a file, a trace): the sentence on standard error and exit 64,
 /// without the usage text ArgumentParser adds to a `ValidationError` (the command line was fine).
 func refuse(_ message: String) -> ExitCode {
