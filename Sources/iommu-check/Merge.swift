@@ -62,13 +62,12 @@ struct Merge: ParsableCommand {
         let ordered = shards.sorted { ($0.firstCase ?? 0) < ($1.firstCase ?? 0) }
         guard let first = ordered.first else { throw ValidationError("no shard") }
         for shard in ordered {
-            guard let firstCase = shard.firstCase, let planned = shard.plannedCases, shard.statistics != nil else {
+            guard shard.firstCase != nil, shard.plannedCases != nil, shard.statistics != nil else {
                 throw ValidationError("an output without its case range or statistics (from an older iommu-check, or not a run --json)")
             }
             guard shard.seed == first.seed, shard.implementation == first.implementation else {
                 throw ValidationError("shards of different campaigns: seed \(first.seed) with \(first.implementation), and seed \(shard.seed) with \(shard.implementation)")
             }
-            _ = (firstCase, planned)
         }
         // Every slice once, end to end.
         for (earlier, later) in zip(ordered, ordered.dropFirst()) {
