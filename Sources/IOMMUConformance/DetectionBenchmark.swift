@@ -67,7 +67,7 @@ public enum DetectionBenchmark {
     }
 
     private static func attempts(_ mutant: Mutant, _ options: Options, _ stateful: StatefulOptions, edgeBias: Bool = true) throws(ImplementationUnavailable) -> Attempts {
-        let check = try SurfaceCheck.make(mutant.surface, implementation: .mutant(mutant.name), stateful: stateful)
+        let check = try SurfaceCheck.make(mutant.surface, implementation: .mutant(mutant), stateful: stateful)
         var cases: [Int?] = [], seconds: [Double] = [], lengths: [Int] = []
         for seed in options.seeds {
             var configuration = CheckConfiguration(name: "\(mutant.surface)/\(mutant.name)", seed: seed, cases: options.budget)

@@ -39,25 +39,12 @@ public struct FixedConfiguration: Sendable, Hashable {
 
     /// Refuses an axis `surface` does not have, with a sentence, before any case runs.
     func check(for surface: Surface) throws(ImplementationUnavailable) {
-        let axes: Set<String> = switch surface {
-        case .addressSpace: ["--page-size", "--aperture", "--reserved", "--mapping-limit"]
-        case .shadow: ["--address-width", "--domains", "--mapping-limit"]
-        case .interrupts: ["--vectors", "--dynamic-allocation"]
-        case .isolation: []
-        }
+        let axes = SurfaceDefinitions.of(surface).fixedAxes
         let foreign = setAxes.filter { !axes.contains($0) }
         guard foreign.isEmpty else {
             throw ImplementationUnavailable("\(foreign.joined(separator: ", ")) \(foreign.count == 1 ? "is" : "are") not a setting of the \(surface) surface (its settings: \(axes.isEmpty ? "none" : axes.sorted().joined(separator: ", ")))")
         }
         if let vectors, !(1...64).contains(vectors) { throw ImplementationUnavailable("--vectors \(vectors): the ABI's tables have 1 to 64 vectors") }
-        if surface == .shadow {
-            let probe = ShadowConfiguration(domains: domains ?? 1, addressWidth: addressWidth ?? 48, host: .vfioType1, mappingLimit: mappingLimit ?? nil)
-            do {
-                try probe.validate()
-            } catch {
-                throw ImplementationUnavailable("the fixed shadow settings: \(error)")
-            }
-        }
     }
 
     /// `drawn` with the fixed shadow axes put in. A fixed mapping limit applies where the

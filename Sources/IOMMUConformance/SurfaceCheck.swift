@@ -39,73 +39,16 @@ public struct SurfaceCheck: Sendable {
 
     private static func build(_ surface: Surface, implementation: ImplementationChoice, policy: String?, stateful: StatefulOptions,
                               fixed: FixedConfiguration) throws(ImplementationUnavailable) -> SurfaceCheck {
-        var fixed = fixed
-        if surface == .addressSpace, let width = fixed.addressWidth {
-            guard (1...64).contains(width) else { throw ImplementationUnavailable("--address-width \(width): expected 1 to 64 bits") }
-            guard fixed.aperture == nil else { throw ImplementationUnavailable("--address-width and --aperture both set the aperture; give one") }
-            fixed.aperture = AddressSpaceConfiguration.aperture(width: width)
-            fixed.addressWidth = nil
-        }
         try fixed.check(for: surface)
-        switch surface {
-        case .addressSpace:
-            var options = AddressSpaceOptions(aperture: fixed.aperture, pageSize: fixed.pageSize, mappingLimit: fixed.mappingLimit, reservedRegions: fixed.reservedRegions)
-            if let policy {
-                do {
-                    options.policy = try AddressSpacePolicy(parsing: policy)
-                } catch {
-                    throw ImplementationUnavailable(error.description)
-                }
-            }
-            return SurfaceCheck(try AddressSpaceCheck(options: options, stateful: stateful, implementation: implementation))
-        case .isolation:
-            var policyFixed: IsolationPolicy?
-            if let policy {
-                do {
-                    policyFixed = try IsolationPolicy(parsing: policy)
-                } catch {
-                    throw ImplementationUnavailable(error.description)
-                }
-            }
-            return SurfaceCheck(try IsolationCheck(stateful: stateful, policy: policyFixed, implementation: implementation))
-        case .interrupts:
-            var policyFixed: InterruptPolicy?
-            if let policy {
-                do {
-                    policyFixed = try InterruptPolicy(parsing: policy)
-                } catch {
-                    throw ImplementationUnavailable(error.description)
-                }
-            }
-            var check = try InterruptCheck(stateful: stateful, policy: policyFixed, implementation: implementation)
-            check.fixed = fixed
-            return SurfaceCheck(check)
-        case .shadow:
-            let (policyFixed, host) = try ShadowCheck.parse(policy)
-            var check = try ShadowCheck(stateful: stateful, policy: policyFixed, host: host, implementation: implementation)
-            check.fixed = fixed
-            return SurfaceCheck(check)
-        }
+        return SurfaceCheck(try SurfaceDefinitions.of(surface).make(implementation, policy: policy, stateful: stateful, fixed: fixed))
     }
 
     /// The surfaces that exist.
     public static let available: [Surface] = Surface.allCases
 
-    /// A prepared check of each surface (one built with the implementation's own factory).
-    public init(_ check: AddressSpaceCheck) {
-        self.init(surface: .addressSpace, kindNames: AddressSpaceCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
-    }
-
-    public init(_ check: IsolationCheck) {
-        self.init(surface: .isolation, kindNames: IsolationCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
-    }
-
-    public init(_ check: ShadowCheck) {
-        self.init(surface: .shadow, kindNames: ShadowCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
-    }
-
-    public init(_ check: InterruptCheck) {
-        self.init(surface: .interrupts, kindNames: InterruptCheck.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
+    /// A prepared check of any surface (one built with the implementation's own factory).
+    public init<Check: DifferentialCheck>(_ check: Check) {
+        self.init(surface: Check.surface, kindNames: Check.kindNames, makeTestCase: { check.testCase() }, recordTrace: { check.recordTrace($0) })
     }
 }
 

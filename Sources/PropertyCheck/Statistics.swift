@@ -8,8 +8,8 @@ public final class Statistics: @unchecked Sendable {
     public private(set) var commands: [String: Int] = [:]
     /// Commands whose outcome was a success (not an error), by kind name.
     public private(set) var accepted: [String: Int] = [:]
-    /// Outcomes as "kind: outcome", for example "map: overlap".
-    public private(set) var outcomes: [String: Int] = [:]
+    /// How often each kind of command came back with each outcome.
+    public private(set) var outcomes: [OutcomeKey: Int] = [:]
     /// Labelled events (`ChoiceStream.event`).
     public private(set) var events: [String: Int] = [:]
     /// Commands drawn but skipped because their precondition did not hold.
@@ -31,7 +31,7 @@ public final class Statistics: @unchecked Sendable {
     public init() {}
 
     /// Counts as a report gave them out (`iommu-check merge` rebuilds a sharded campaign's).
-    public init(cases: Int, discardedCases: Int, commands: [String: Int], accepted: [String: Int], outcomes: [String: Int], events: [String: Int],
+    public init(cases: Int, discardedCases: Int, commands: [String: Int], accepted: [String: Int], outcomes: [OutcomeKey: Int], events: [String: Int],
                 preconditionSkips: Int, overruns: Int, stoppedCases: Int) {
         (self.cases, self.discardedCases, self.preconditionSkips, self.overruns, self.stoppedCases) = (cases, discardedCases, preconditionSkips, overruns, stoppedCases)
         (self.commands, self.accepted, self.outcomes, self.events) = (commands, accepted, outcomes, events)
@@ -48,7 +48,7 @@ public final class Statistics: @unchecked Sendable {
 
     public func count(event name: String) { events[name, default: 0] += 1 }
 
-    public func count(outcome: String, kind: String, times: Int = 1) { outcomes[kind + ": " + outcome, default: 0] += times }
+    public func count(outcome: String, kind: String, times: Int = 1) { outcomes[OutcomeKey(kind: kind, outcome: outcome), default: 0] += times }
 
     func countPreconditionSkip() { preconditionSkips += 1 }
 
@@ -138,4 +138,27 @@ public final class Statistics: @unchecked Sendable {
 func percent(_ share: Double) -> String {
     let tenths = Int((share * 1000).rounded())
     return "\(tenths / 10).\(tenths % 10)%"
+}
+
+/// A command kind and one outcome it came back with: a key of `Statistics.outcomes`.
+public struct OutcomeKey: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var kind: String
+    public var outcome: String
+
+    public init(kind: String, outcome: String) {
+        self.kind = kind
+        self.outcome = outcome
+    }
+
+    /// As reports and JSON spell it: "map: overlap".
+    public var description: String { kind + ": " + outcome }
+
+    /// Reads `description` back (`iommu-check merge`); nil without the separator.
+    public init?(spelled text: String) {
+        guard let separator = text.range(of: ": ") else { return nil }
+        self.init(kind: String(text[..<separator.lowerBound]), outcome: String(text[separator.upperBound...]))
+    }
+
+    /// In the order of the spelled keys, as the tables have always been sorted.
+    public static func < (a: OutcomeKey, b: OutcomeKey) -> Bool { a.description < b.description }
 }

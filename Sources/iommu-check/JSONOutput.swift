@@ -51,7 +51,7 @@ struct StatisticsJSON: Codable {
     init(_ statistics: Statistics) {
         cases = statistics.cases
         kinds = statistics.commands.reduce(into: [:]) { $0[$1.key] = Kind(run: $1.value, accepted: statistics.accepted[$1.key] ?? 0) }
-        outcomes = statistics.outcomes
+        outcomes = Dictionary(uniqueKeysWithValues: statistics.outcomes.map { ($0.key.description, $0.value) })
         events = statistics.events
         discardedCases = statistics.discardedCases
         overruns = statistics.overruns
@@ -61,7 +61,7 @@ struct StatisticsJSON: Codable {
     /// The statistics these were made from (`stoppedCases` is the report's `endedEarly`).
     func statistics(stoppedCases: Int) -> Statistics {
         Statistics(cases: cases, discardedCases: discardedCases, commands: kinds.mapValues(\.run), accepted: kinds.mapValues(\.accepted),
-                   outcomes: outcomes, events: events, preconditionSkips: preconditionSkips, overruns: overruns, stoppedCases: stoppedCases)
+                   outcomes: Dictionary(outcomes.compactMap { key, count in OutcomeKey(spelled: key).map { ($0, count) } }, uniquingKeysWith: +), events: events, preconditionSkips: preconditionSkips, overruns: overruns, stoppedCases: stoppedCases)
     }
 }
 

@@ -19,11 +19,11 @@ import Testing
         // not-supported is a shadow host's answer to replace, unobservable a real kernel's that
         // could not carry out a map: no address-space rule gives either.
         for error in AddressSpaceError.allCases where error != .notSupported && error != .unobservable {
-            let seen = report.statistics.outcomes.contains { $0.key.hasSuffix(": \(error.rawValue)") }
+            let seen = report.statistics.outcomes.contains { $0.key.outcome == error.rawValue }
             #expect(seen, "no operation returned \(error)")
         }
         for fault in TranslationFault.allCases {
-            #expect((report.statistics.outcomes["translate: \(fault.rawValue)"] ?? 0) > 0, "no translate faulted with \(fault)")
+            #expect((report.statistics.outcomes[OutcomeKey(kind: "translate", outcome: fault.rawValue)] ?? 0) > 0, "no translate faulted with \(fault)")
         }
     }
 

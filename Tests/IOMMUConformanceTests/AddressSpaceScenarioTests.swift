@@ -56,7 +56,7 @@ import Testing
     @Test func aScenarioCatchesABrokenImplementation() throws {
         let url = repositoryRoot.appendingPathComponent("Corpus/address-space/scenarios/vfio-type1-unmap-examples.jsonl")
         let trace = try AddressSpaceTrace.parse(String(contentsOf: url, encoding: .utf8))
-        let problems = trace.checkScenario { AddressSpaceMutants.make("straddlers-kept", configuration: $0)! }
+        let problems = trace.checkScenario { plantedAddressSpace("straddlers-kept", $0) }
         #expect(problems.contains { $0.contains("bisects-mapping") })
     }
 }

@@ -12,7 +12,7 @@ import Testing
         let report = Conformance.check(try SurfaceCheck.make(.interrupts, implementation: .optimized), regressions: regressions(.interrupts))
         guard report.generated else { return }
         for fate in ["delivered", "pending", "rejected"] {
-            #expect((report.statistics.outcomes["raise: \(fate)"] ?? 0) > 0, "no raise was \(fate)")
+            #expect((report.statistics.outcomes[OutcomeKey(kind: "raise", outcome: fate)] ?? 0) > 0, "no raise was \(fate)")
         }
     }
 
@@ -52,12 +52,12 @@ import Testing
     @Test func theSeedScenarioCatchesTheLostInterrupt() throws {
         let url = repositoryRoot.appendingPathComponent("Corpus/interrupts/scenarios/vector-growth-noresize.jsonl")
         let trace = try InterruptTrace.parse(String(contentsOf: url, encoding: .utf8))
-        let problems = trace.checkScenario { InterruptMutants.make("no-latch-on-reallocation", configuration: $0, host: $1)! }
+        let problems = trace.checkScenario { plantedInterrupts("no-latch-on-reallocation", $0, $1) }
         #expect(problems.contains { $0.contains("line 9") && $0.contains("an interrupt lost") }, "\(problems)")
         // The same writes on a host with dynamic MSI-X never open a gap, so the mutant passes there.
         let dynamicURL = repositoryRoot.appendingPathComponent("Corpus/interrupts/scenarios/vector-growth-dynamic.jsonl")
         let dynamic = try InterruptTrace.parse(String(contentsOf: dynamicURL, encoding: .utf8))
-        #expect(dynamic.checkScenario { InterruptMutants.make("no-latch-on-reallocation", configuration: $0, host: $1)! }.isEmpty)
+        #expect(dynamic.checkScenario { plantedInterrupts("no-latch-on-reallocation", $0, $1) }.isEmpty)
     }
 
     @Test func everyCorpusInputPasses() throws {

@@ -16,10 +16,10 @@ import Testing
         }
         // other-interface needs both interfaces in one case; no preset has both (a scenario covers it).
         for error in IsolationError.allCases where error != .otherInterface {
-            #expect(report.statistics.outcomes.contains { $0.key.hasSuffix(": \(error.rawValue)") }, "no operation returned \(error)")
+            #expect(report.statistics.outcomes.contains { $0.key.outcome == error.rawValue }, "no operation returned \(error)")
         }
         for outcome in ["ok", "kernel-domain", "blocked", "bypass", "no-domain", "not-mapped", "permission-denied"] {
-            #expect((report.statistics.outcomes["dma: \(outcome)"] ?? 0) > 0, "no DMA ended \(outcome)")
+            #expect((report.statistics.outcomes[OutcomeKey(kind: "dma", outcome: outcome)] ?? 0) > 0, "no DMA ended \(outcome)")
         }
     }
 
@@ -56,7 +56,7 @@ import Testing
     @Test func aScenarioCatchesTheHandoverWindow() throws {
         let url = repositoryRoot.appendingPathComponent("Corpus/isolation/scenarios/group-attach-whole-group.jsonl")
         let trace = try IsolationTrace.parse(String(contentsOf: url, encoding: .utf8))
-        let problems = trace.checkScenario { IsolationMutants.make("handover-window", topology: $0, checkpoint: $1)! }
+        let problems = trace.checkScenario { plantedIsolation("handover-window", $0, $1) }
         #expect(problems.contains { $0.contains("kernel's default domain") })
     }
 

@@ -57,7 +57,7 @@ import Testing
     @Test func theScenariosCatchEveryPlantedBug() throws {
         let traces = try Self.scenarios.map { try ShadowTrace.parse(String(contentsOf: repositoryRoot.appendingPathComponent("Corpus/shadow/scenarios/\($0)"), encoding: .utf8)) }
         for mutant in ShadowMutants.all.map(\.name) {
-            let caught = traces.contains { !$0.checkScenario { ShadowMutants.make(mutant, guest: $0, host: $1)! }.isEmpty }
+            let caught = traces.contains { !$0.checkScenario { plantedShadow(mutant, $0, $1) }.isEmpty }
             #expect(caught, "no scenario catches \(mutant)")
         }
     }

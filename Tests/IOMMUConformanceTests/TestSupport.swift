@@ -1,4 +1,7 @@
 import Foundation
+import IOMMUConformance
+import IOMMUMutants
+import IOMMUOptimized
 import IOMMUSpec
 import PropertyCheck
 
@@ -49,4 +52,40 @@ func iommuCheck(_ arguments: [String]) throws -> (status: Int32, output: String,
     let out = output.fileHandleForReading.readDataToEndOfFile(), err = error.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+}
+
+/// Tests name planted bugs; the checker takes the typed value. An unknown name is a typo in a
+/// test, which then fails at once.
+func mutant(_ name: String) -> Mutant {
+    guard let mutant = Mutants.named(name) else { preconditionFailure("no planted bug named \(name)") }
+    return mutant
+}
+
+extension ImplementationChoice {
+    static func mutant(_ name: String) -> ImplementationChoice { .mutant(IOMMUConformanceTests.mutant(name)) }
+}
+
+/// The optimized implementations with a named bug planted, for scenarios run directly.
+func plantedAddressSpace(_ name: String, _ configuration: AddressSpaceConfiguration) -> AddressSpaceOptimized {
+    let space = AddressSpaceOptimized(configuration: configuration)
+    space.plantedBug = AddressSpaceMutants.catalogue.bug(mutant(name))
+    return space
+}
+
+func plantedIsolation(_ name: String, _ topology: Topology, _ checkpoint: @escaping () -> Void) -> IsolationOptimized {
+    let system = IsolationOptimized(topology: topology, checkpoint: checkpoint)
+    system.plantedBug = IsolationMutants.catalogue.bug(mutant(name))
+    return system
+}
+
+func plantedShadow(_ name: String, _ guest: GuestIOMMU, _ host: ShadowHost) -> ShadowOptimized {
+    let system = ShadowOptimized(guest: guest, host: host)
+    system.plantedBug = ShadowMutants.catalogue.bug(mutant(name))
+    return system
+}
+
+func plantedInterrupts(_ name: String, _ configuration: InterruptConfiguration, _ host: InterruptHost) -> InterruptOptimized {
+    let system = InterruptOptimized(configuration: configuration, host: host)
+    system.plantedBug = InterruptMutants.catalogue.bug(mutant(name))
+    return system
 }

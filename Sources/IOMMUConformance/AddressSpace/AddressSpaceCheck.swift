@@ -146,25 +146,21 @@ public struct AddressSpaceCheck: Sendable {
 
     /// A check of one of the built-in implementations.
     public init(options: AddressSpaceOptions = AddressSpaceOptions(), stateful: StatefulOptions = StatefulOptions(), implementation: ImplementationChoice) throws(ImplementationUnavailable) {
-        if case .mutant(let name) = implementation, AddressSpaceMutants.all.contains(where: { $0.name == name }) == false {
-            let known = AddressSpaceMutants.all.map(\.name).joined(separator: ", ")
-            throw ImplementationUnavailable("no address-space mutant named '\(name)'; known: \(known)")
-        }
-        let plugin: PluginHarness? = if case .plugin(let reference) = implementation { try PluginHarness(reference, surface: .addressSpace) } else { nil }
+        let resolved = try ResolvedImplementation(implementation, AddressSpaceMutants.catalogue)
+        let plugin = resolved.plugin
         var options = options
         if plugin?.abiVersion == 1 { options.abiVersion1 = true }
         if let capabilities = plugin?.capabilities { options = capabilities.apply(to: options) }
         try Self.validate(options)
         self.init(options: options, stateful: stateful) { configuration in
-            switch implementation {
-            case .plugin: return try plugin!.addressSpace(configuration)
+            switch resolved {
+            case .plugin(let plugin): return try plugin.addressSpace(configuration)
             case .reference: return AddressSpaceModel(configuration: configuration)
             case .optimized: return AddressSpaceOptimized(configuration: configuration)
-            case .mutant(let name):
-                guard let mutant = AddressSpaceMutants.make(name, configuration: configuration) else {
-                    throw ImplementationUnavailable("no address-space mutant named '\(name)'")
-                }
-                return mutant
+            case .mutant(let bug):
+                let space = AddressSpaceOptimized(configuration: configuration)
+                space.plantedBug = bug
+                return space
             }
         }
     }
@@ -194,7 +190,7 @@ public struct AddressSpaceCheck: Sendable {
 
     /// The JSON Lines trace of the case `bytes` decode to (`TraceRecorder.record`).
     public func recordTrace(_ bytes: [UInt8]) -> String {
-        TraceRecorder<AddressSpaceTrace>.record(bytes) { testCase(recording: $0) }
+        recordedTrace(bytes)
     }
 
     func testCase(recording recorder: TraceRecorder<AddressSpaceTrace>?) -> TestCase {
@@ -223,9 +219,5 @@ public struct AddressSpaceCheck: Sendable {
             }
             return runCase(&machine, stream, stateful, in: "configuration: \(configuration)")
         }
-    }
-
-    public func run(_ configuration: CheckConfiguration) -> CheckReport {
-        check(configuration, kindNames: Self.kindNames, testCase())
     }
 }

@@ -60,9 +60,6 @@ public struct AddressSpaceTrace: Sendable {
     /// The configuration from a header line: each judged configuration must be one the model
     /// can hold.
     init(header: TraceHeader, line number: Int) throws(TraceError) {
-        guard header.surface == .addressSpace else {
-            throw TraceError(line: number, field: "surface", "this is a \(header.surface) trace, not an address-space trace")
-        }
         var policies: [AddressSpacePolicy] = []
         for (index, name) in header.policies.enumerated() {
             do {

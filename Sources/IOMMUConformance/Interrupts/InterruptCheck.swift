@@ -29,26 +29,21 @@ public struct InterruptCheck: Sendable {
     }
 
     public init(stateful: StatefulOptions = StatefulOptions(), configuration: InterruptConfiguration? = nil, policy: InterruptPolicy? = nil, implementation: ImplementationChoice) throws(ImplementationUnavailable) {
-        if case .mutant(let name) = implementation, !InterruptMutants.all.contains(where: { $0.name == name }) {
-            throw ImplementationUnavailable("no interrupts mutant named '\(name)'; known: \(InterruptMutants.all.map(\.name).joined(separator: ", "))")
-        }
-        if case .reference = implementation {
+        let resolved = try ResolvedImplementation(implementation, InterruptMutants.catalogue)
+        if case .reference = resolved {
             throw ImplementationUnavailable("the interrupts model is not a VMM over a host; check 'optimized' or a mutant")
         }
-        let plugin: PluginHarness? = if case .plugin(let reference) = implementation { try PluginHarness(reference, surface: .interrupts) } else { nil }
         self.init(stateful: stateful, configuration: configuration, policy: policy) { configuration, host in
-            switch implementation {
-            case .plugin: return try plugin!.interrupts(configuration, host)
-            case .mutant(let name):
-                guard let system = InterruptMutants.make(name, configuration: configuration, host: host) else {
-                    throw ImplementationUnavailable("no interrupts mutant named '\(name)'")
-                }
+            switch resolved {
+            case .plugin(let plugin): return try plugin.interrupts(configuration, host)
+            case .reference, .optimized: return InterruptOptimized(configuration: configuration, host: host)
+            case .mutant(let bug):
+                let system = InterruptOptimized(configuration: configuration, host: host)
+                system.plantedBug = bug
                 return system
-            default:
-                return InterruptOptimized(configuration: configuration, host: host)
             }
         }
-        capabilities = plugin?.capabilities ?? PluginCapabilities()
+        capabilities = resolved.plugin?.capabilities ?? PluginCapabilities()
     }
 
     public static let kindNames = InterruptOperation.kindNames
@@ -57,7 +52,7 @@ public struct InterruptCheck: Sendable {
 
     /// The JSON Lines trace of the case `bytes` decode to (`TraceRecorder.record`).
     public func recordTrace(_ bytes: [UInt8]) -> String {
-        TraceRecorder<InterruptTrace>.record(bytes) { testCase(recording: $0) }
+        recordedTrace(bytes)
     }
 
     func testCase(recording recorder: TraceRecorder<InterruptTrace>?) -> TestCase {
@@ -83,10 +78,6 @@ public struct InterruptCheck: Sendable {
             }
             return runCase(&machine, stream, stateful, in: "device: \(configuration)")
         }
-    }
-
-    public func run(_ configuration: CheckConfiguration) -> CheckReport {
-        check(configuration, kindNames: Self.kindNames, testCase())
     }
 
     /// Host SET_IRQS-style calls per guest write over `cases` generated cases (for the

@@ -119,9 +119,6 @@ extension InterruptTrace: LineTrace {
     static var surface: Surface { .interrupts }
 
     init(header: TraceHeader, line number: Int) throws(TraceError) {
-        guard header.surface == .interrupts else {
-            throw TraceError(line: number, field: "surface", "this is a \(header.surface) trace, not an interrupts trace")
-        }
         let c = header.configuration
         // Version 1 knew one policy: raises while MSI-X is disabled pend (an emulated device).
         var policy = InterruptPolicy.emulated

@@ -23,19 +23,15 @@ public struct IsolationCheck: Sendable {
     }
 
     public init(stateful: StatefulOptions = StatefulOptions(), policy: IsolationPolicy? = nil, implementation: ImplementationChoice) throws(ImplementationUnavailable) {
-        if case .mutant(let name) = implementation, !IsolationMutants.all.contains(where: { $0.name == name }) {
-            throw ImplementationUnavailable("no isolation mutant named '\(name)'; known: \(IsolationMutants.all.map(\.name).joined(separator: ", "))")
-        }
-        let plugin: PluginHarness? = if case .plugin(let reference) = implementation { try PluginHarness(reference, surface: .isolation) } else { nil }
+        let resolved = try ResolvedImplementation(implementation, IsolationMutants.catalogue)
         self.init(stateful: stateful, policy: policy) { topology, checkpoint in
-            switch implementation {
-            case .plugin: return try plugin!.isolation(topology, checkpoint: checkpoint)
+            switch resolved {
+            case .plugin(let plugin): return try plugin.isolation(topology, checkpoint: checkpoint)
             case .reference: return IsolationModel(topology: topology)
             case .optimized: return IsolationOptimized(topology: topology, checkpoint: checkpoint)
-            case .mutant(let name):
-                guard let system = IsolationMutants.make(name, topology: topology, checkpoint: checkpoint) else {
-                    throw ImplementationUnavailable("no isolation mutant named '\(name)'")
-                }
+            case .mutant(let bug):
+                let system = IsolationOptimized(topology: topology, checkpoint: checkpoint)
+                system.plantedBug = bug
                 return system
             }
         }
@@ -47,7 +43,7 @@ public struct IsolationCheck: Sendable {
 
     /// The JSON Lines trace of the case `bytes` decode to (`TraceRecorder.record`).
     public func recordTrace(_ bytes: [UInt8]) -> String {
-        TraceRecorder<IsolationTrace>.record(bytes) { testCase(recording: $0) }
+        recordedTrace(bytes)
     }
 
     func testCase(recording recorder: TraceRecorder<IsolationTrace>?) -> TestCase {
@@ -72,9 +68,5 @@ public struct IsolationCheck: Sendable {
             }
             return runCase(&machine, stream, stateful, in: "topology: \(topology)")
         }
-    }
-
-    public func run(_ configuration: CheckConfiguration) -> CheckReport {
-        check(configuration, kindNames: Self.kindNames, testCase())
     }
 }

@@ -37,21 +37,19 @@ public struct ShadowCheck: Sendable {
                 throw ImplementationUnavailable(error.description)
             }
         }
-        if case .mutant(let name) = implementation, !ShadowMutants.all.contains(where: { $0.name == name }) {
-            throw ImplementationUnavailable("no shadow mutant named '\(name)'; known: \(ShadowMutants.all.map(\.name).joined(separator: ", "))")
-        }
-        let plugin: PluginHarness? = if case .plugin(let reference) = implementation { try PluginHarness(reference, surface: .shadow) } else { nil }
+        let resolved = try ResolvedImplementation(implementation, ShadowMutants.catalogue)
         self.init(stateful: stateful, policy: policy, host: host) { guest, host in
-            switch implementation {
-            case .plugin: return try plugin!.shadow(guest, host)
+            switch resolved {
+            case .plugin(let plugin): return try plugin.shadow(guest, host)
             case .reference: return ShadowModel(guest: guest, host: host)
             case .optimized: return ShadowOptimized(guest: guest, host: host)
-            case .mutant(let name):
-                guard let system = ShadowMutants.make(name, guest: guest, host: host) else { throw ImplementationUnavailable("no shadow mutant named '\(name)'") }
+            case .mutant(let bug):
+                let system = ShadowOptimized(guest: guest, host: host)
+                system.plantedBug = bug
                 return system
             }
         }
-        capabilities = plugin?.capabilities ?? PluginCapabilities()
+        capabilities = resolved.plugin?.capabilities ?? PluginCapabilities()
     }
 
     public static let kindNames = ShadowOperation.kindNames
@@ -83,7 +81,7 @@ public struct ShadowCheck: Sendable {
 
     /// The JSON Lines trace of the case `bytes` decode to (`TraceRecorder.record`).
     public func recordTrace(_ bytes: [UInt8]) -> String {
-        TraceRecorder<ShadowTrace>.record(bytes) { testCase(recording: $0) }
+        recordedTrace(bytes)
     }
 
     func testCase(recording recorder: TraceRecorder<ShadowTrace>?) -> TestCase {
@@ -108,9 +106,5 @@ public struct ShadowCheck: Sendable {
             }
             return runCase(&machine, stream, stateful, in: "configuration: \(configuration)")
         }
-    }
-
-    public func run(_ configuration: CheckConfiguration) -> CheckReport {
-        check(configuration, kindNames: Self.kindNames, testCase())
     }
 }

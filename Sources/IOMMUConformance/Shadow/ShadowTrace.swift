@@ -176,9 +176,6 @@ extension ShadowTrace: LineTrace {
     static var surface: Surface { .shadow }
 
     init(header: TraceHeader, line number: Int) throws(TraceError) {
-        guard header.surface == .shadow else {
-            throw TraceError(line: number, field: "surface", "this is a \(header.surface) trace, not a shadow trace")
-        }
         let c = header.configuration
         let domains = try c.integer("domains"), width = try c.integer("addressWidth")
         guard (1...8).contains(domains) else { throw TraceError(line: number, field: "domains", "expected 1 to 8 domains") }

@@ -26,7 +26,7 @@ public enum RecordedTrace {
 /// no verdict is given at all.
 public final class RecordedTraceReader {
     private var lines = TraceLines()
-    private var judging: Judging?
+    private var judging: TraceJudging?
     private var failure: TraceError?
 
     public init() {}
@@ -59,25 +59,20 @@ public final class RecordedTraceReader {
         let line = try JSONLine(number: number, bytes: bytes)
         if let judging { return try judging.judge(line) }
         let header = try TraceHeader(line)
-        switch header.surface {
-        case .addressSpace: judging = try Judging(AddressSpaceTrace.self, header, line: number)
-        case .isolation: judging = try Judging(IsolationTrace.self, header, line: number)
-        case .interrupts: judging = try Judging(InterruptTrace.self, header, line: number)
-        case .shadow: judging = try Judging(ShadowTrace.self, header, line: number)
-        }
+        judging = try SurfaceDefinitions.of(header.surface).judging(header, line: number)
     }
 }
 
 /// One surface's trace being read: the configuration from the header, and the judge; the
 /// steps are judged as they come and not kept. (Closures made in a generic initializer called
 /// with a concrete trace type are specialized code; a generic class behind a protocol was not.)
-private struct Judging {
+struct TraceJudging {
     let surface: Surface
     let judge: (JSONLine) throws(TraceError) -> Void
     let verdict: () -> TraceVerdict
 
     init<Trace: LineTrace>(_: Trace.Type, _ header: TraceHeader, line: Int) throws(TraceError) {
-        let trace = try Trace(header: header, line: line)
+        let trace = try Trace(checked: header, line: line)
         var judge = TraceJudge(trace.lanes())
         var deciding = true
         surface = Trace.surface
@@ -123,6 +118,14 @@ protocol TraceLane {
 }
 
 extension LineTrace {
+    /// The trace's configuration, once the header is known to be of this surface.
+    init(checked header: TraceHeader, line: Int) throws(TraceError) {
+        guard header.surface == Self.surface else {
+            throw TraceError(line: line, field: "surface", "this is a trace of the \(header.surface) surface, not of \(Self.surface)")
+        }
+        try self.init(header: header, line: line)
+    }
+
     /// Reads trace text whole, keeping the steps (scenarios; tests).
     static func parsed(_ text: String) throws(TraceError) -> Self {
         var trace: Self?
@@ -133,7 +136,7 @@ extension LineTrace {
                 read.steps.append(try read.step(line))
                 trace = read
             } else {
-                trace = try Self(header: TraceHeader(line), line: number)
+                trace = try Self(checked: TraceHeader(line), line: number)
             }
         }
         guard let trace else { throw TraceError(line: 1, "empty trace: expected a header line") }

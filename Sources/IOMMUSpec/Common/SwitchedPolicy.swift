@@ -48,9 +48,22 @@ public struct PolicySwitch<Policy>: Sendable {
 public protocol SwitchedPolicy: Equatable, Sendable {
     static var switches: [PolicySwitch<Self>] { get }
     static var presets: [(name: String, policy: Self)] { get }
+    /// Parses a policy as spelled (`PRESET` or `PRESET:SWITCH=VALUE,...`). Default:
+    /// `init(parsingSwitches:)` over the presets.
+    init(parsing text: String) throws(ConfigurationProblem)
 }
 
 extension SwitchedPolicy {
+    public init(parsing text: String) throws(ConfigurationProblem) {
+        try self.init(parsingSwitches: text)
+    }
+
+    /// The policy `text` spells, nil for none; a bad spelling is refused with its sentence.
+    public static func parsed(_ text: String?) throws(ConfigurationProblem) -> Self? {
+        guard let text else { return nil }
+        return try Self(parsing: text)
+    }
+
     public static var presetNames: [String] { presets.map(\.name) }
 
     public init?(named name: String) {

@@ -89,10 +89,6 @@ extension InterruptPolicy: SwitchedPolicy {
             }
         },
     ]
-
-    public init(parsing text: String) throws(ConfigurationProblem) {
-        try self.init(parsingSwitches: text)
-    }
 }
 
 /// One interrupt as the guest receives it: the vector and the message programmed at delivery.

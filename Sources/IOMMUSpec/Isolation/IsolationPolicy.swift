@@ -95,8 +95,4 @@ extension IsolationPolicy: SwitchedPolicy {
             }
         },
     ]
-
-    public init(parsing text: String) throws(ConfigurationProblem) {
-        try self.init(parsingSwitches: text)
-    }
 }

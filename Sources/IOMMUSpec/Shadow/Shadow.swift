@@ -216,10 +216,6 @@ extension ShadowPolicy: SwitchedPolicy {
             }
         },
     ]
-
-    public init(parsing text: String) throws(ConfigurationProblem) {
-        try self.init(parsingSwitches: text)
-    }
 }
 
 /// The host IOMMU interface a shadow layer programs, named for the real one it behaves like.
