@@ -54,7 +54,7 @@ extension SurfaceDefinition {
 
 /// The surfaces, each by its definition.
 enum SurfaceDefinitions {
-    static let all: [any SurfaceDefinition.Type] = [AddressSpaceCheck.self, IsolationCheck.self, ShadowCheck.self, InterruptCheck.self]
+    static let all: [any SurfaceDefinition.Type] = [AddressSpaceCheck.self, IsolationCheck.self, ShadowCheck.self, InterruptCheck.self, ProtectedDMACheck.self]
 
     static func of(_ surface: Surface) -> any SurfaceDefinition.Type {
         // Every case of `Surface` has a definition: a test holds the two lists equal.

@@ -35,6 +35,7 @@ public struct MutantCatalogue<Bug: Sendable>: Sendable {
 public enum Mutants {
     public static var all: [Mutant] {
         AddressSpaceMutants.catalogue.all + IsolationMutants.catalogue.all + ShadowMutants.catalogue.all + InterruptMutants.catalogue.all
+            + ProtectedDMAMutants.catalogue.all
     }
 
     public static func named(_ name: String) -> Mutant? { all.first { $0.name == name } }

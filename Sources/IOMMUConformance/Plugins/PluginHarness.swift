@@ -119,3 +119,10 @@ struct ForeignFailures {
         source?.closeForeign().map { "the plug-in broke its contract: \($0)" }
     }
 }
+
+extension PluginHarness {
+    /// The protected-DMA layer of a plug-in; its memory calls reach `memory`.
+    func protectedDMA(_ configuration: ProtectedDMAConfiguration, _ memory: any GuestMemoryInterface) throws(ImplementationUnavailable) -> any ProtectedDMASystem {
+        throw ImplementationUnavailable("plug-in '\(name)': the protected-dma surface is not in the plug-in ABI yet")
+    }
+}

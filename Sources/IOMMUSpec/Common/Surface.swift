@@ -5,6 +5,7 @@ public enum Surface: String, CaseIterable, Sendable, Hashable, CustomStringConve
     case isolation
     case shadow
     case interrupts
+    case protectedDMA = "protected-dma"
 
     public var description: String { rawValue }
 }
