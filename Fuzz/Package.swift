@@ -33,7 +33,7 @@ let package = Package(
         module("IOMMUOptimized", ["IOMMUSpec"], traced: true),
         module("IOMMUMutants", ["IOMMUSpec", "IOMMUOptimized"], traced: true),
         module("IOMMUConformance", ["PropertyCheck", "IOMMUSpec", "IOMMUReference", "IOMMUOptimized", "IOMMUMutants", "CIOMMUCheck", "CWorkerSync", "CAllocatorTuning"]),
-    ] + ["address-space", "isolation", "shadow", "interrupts"].map { surface in
+    ] + ["address-space", "isolation", "shadow", "interrupts", "protected-dma"].map { surface in
         // One source for every target (Shared/FuzzTarget.swift), told its surface by a define.
         .executableTarget(
             name: "fuzz-\(surface)", dependencies: ["IOMMUConformance", "IOMMUSpec", "CLibFuzzer"],

@@ -22,7 +22,7 @@ cd "$root/Fuzz"
 swift build -c release $flags --scratch-path "$scratch"
 # shellcheck disable=SC2086
 bin=$(swift build -c release $flags --scratch-path "$scratch" --show-bin-path)
-for surface in address-space isolation shadow interrupts; do
+for surface in address-space isolation shadow interrupts protected-dma; do
   target="fuzz-$surface"
   cp "$bin/$target" "$OUT/$target"
   python3 - "$root/Corpus/$surface" "$OUT/${target}_seed_corpus.zip" <<'PY'

@@ -10,6 +10,8 @@ let surface = Surface.addressSpace
 let surface = Surface.isolation
 #elseif FUZZ_SHADOW
 let surface = Surface.shadow
+#elseif FUZZ_PROTECTED_DMA
+let surface = Surface.protectedDMA
 #else
 let surface = Surface.interrupts
 #endif

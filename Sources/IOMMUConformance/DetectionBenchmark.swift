@@ -156,5 +156,12 @@ public enum DetectionBenchmark {
         "ims-pasid-not-programmed": 1,     // set a PASID with a raise injected after it
         "raise-during-function-mask-dropped": 2, // function-mask with a raise in it; unmask
         "pending-mask-32-bits": 2,         // a raise on vector 32 or above while disabled (the host latches it); enable
+        // Protected DMA.
+        "from-device-map-not-bounced": 2,  // cpu-write a buffer; map it from-device (the device sees the stale slot)
+        "min-align-mask-ignored": 1,       // map a buffer with low bits under a non-zero min_align_mask
+        "slot-shared": 2,                  // map across two slots; map again (handed the unmarked slot)
+        "sync-for-cpu-wrong-direction": 2, // map bidirectional; sync for CPU (reads the buffer it may only write)
+        "unmap-frees-before-copy-back": 2, // one-slot pool: map from-device; unmap with a device write and another CPU's map in it
+        "virtio-ring-private": 1,          // set up a virtqueue of a device without VIRTIO_F_ACCESS_PLATFORM
     ]
 }

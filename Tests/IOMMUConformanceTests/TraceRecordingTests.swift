@@ -21,7 +21,8 @@ import Testing
         let text = record(failure.bytes)
         let (parsedSurface, verdict) = try RecordedTrace.verify(text)
         #expect(parsedSurface == surface)
-        if failure.message.contains(", at checkpoint ") {
+        // So is a protected-DMA layer's broken memory-call rule: a trace records answers, not calls.
+        if failure.message.contains(", at checkpoint ") || failure.message.contains("in the layer's memory calls") {
             #expect(verdict.conforms, "a checkpoint failure the trace shows after all: update this test\n\(text)")
             return
         }

@@ -41,7 +41,7 @@ extern "C" {
 #define IOMMU_CHECK_ABI_VERSION 2u
 /* Additions within a version append fields and raise the revision; the checker reads a field
  * only from plug-ins built at or after the revision that added it. */
-#define IOMMU_CHECK_ABI_REVISION 2u
+#define IOMMU_CHECK_ABI_REVISION 3u
 
 #define IOMMU_CHECK_READ 1u
 #define IOMMU_CHECK_WRITE 2u
@@ -459,6 +459,85 @@ struct iommu_check_interrupt_ops {
 };
 
 /* ------------------------------------------------------------------------------------------
+ * Protected DMA (revision 3): the DMA layer of a protected guest (s390 protected virtualization,
+ * AMD SEV, Intel TDX): dma-direct with every streaming mapping bounced through a swiotlb pool,
+ * coherent memory shared with the host (docs/SEMANTICS.md, "Protected DMA").
+ *
+ * The checker owns the guest's memory. The layer reaches it only through the callbacks of
+ * struct iommu_check_guest_memory, and every callback is judged: the layer may read the driver's
+ * buffers (private memory) only inside the buffer it is mapping or syncing for the device, may
+ * write them only inside the buffer it is unmapping or syncing for the CPU, and may share only
+ * pages of the coherent area. The device reaches only shared memory: the pool (shared from
+ * boot, zeroed) and the coherent pages the layer shared.
+ *
+ * Other CPUs run beside the layer: from inside a memory callback the checker may call map on
+ * the same handle (another CPU mapping a buffer), as swiotlb holds its lock only while it
+ * searches and releases slots. The layer's state must be consistent at every callback.
+ * ------------------------------------------------------------------------------------------ */
+
+/* Directions, with Linux's values (enum dma_data_direction). */
+#define IOMMU_CHECK_DMA_BIDIRECTIONAL 0u
+#define IOMMU_CHECK_DMA_TO_DEVICE 1u
+#define IOMMU_CHECK_DMA_FROM_DEVICE 2u
+
+/* What map returns when it cannot map (DMA_MAPPING_ERROR, ~(dma_addr_t)0). */
+#define IOMMU_CHECK_DMA_MAPPING_ERROR UINT64_MAX
+
+/* IO_TLB_SIZE: a slot of the pool. */
+#define IOMMU_CHECK_SLOT_SIZE 2048u
+
+enum iommu_check_virtio {
+    IOMMU_CHECK_VIRTIO_NONE = 0,               /* no virtio device */
+    IOMMU_CHECK_VIRTIO_ACCESS_PLATFORM = 1,    /* offers VIRTIO_F_ACCESS_PLATFORM */
+    IOMMU_CHECK_VIRTIO_NO_ACCESS_PLATFORM = 2, /* does not: a protected guest must refuse it */
+};
+
+struct iommu_check_protected_dma_config {
+    uint64_t buffer_base;     /* the driver's memory: private, never to be shared */
+    uint64_t buffer_bytes;
+    uint64_t coherent_base;   /* whole pages the layer allocates coherent memory from; */
+    uint64_t coherent_bytes;  /*   private until the layer shares them */
+    uint64_t pool_base;       /* the swiotlb pool: pool_slots slots of IOMMU_CHECK_SLOT_SIZE */
+    uint32_t pool_slots;
+    uint32_t segment_slots;   /* IO_TLB_SEGSIZE: a bounce buffer lies inside one segment */
+    uint64_t min_align_mask;  /* the device's (dma_set_min_align_mask): 0 or 2^k - 1 */
+    uint32_t virtio;          /* enum iommu_check_virtio */
+    uint32_t reserved;        /* zero */
+};
+
+struct iommu_check_guest_memory {
+    void *context;
+    /* memcpy out of and into guest-physical memory. */
+    void (*read)(void *context, uint64_t address, void *out, size_t count);
+    void (*write)(void *context, uint64_t address, const void *data, size_t count);
+    /* memcpy and memset within guest-physical memory. */
+    void (*copy)(void *context, uint64_t destination, uint64_t source, size_t count);
+    void (*fill)(void *context, uint64_t address, uint8_t value, size_t count);
+    /* set_memory_decrypted / set_memory_encrypted of whole pages: 0 on success. */
+    int32_t (*share)(void *context, uint64_t address, uint64_t pages);
+    int32_t (*unshare)(void *context, uint64_t address, uint64_t pages);
+};
+
+struct iommu_check_protected_dma_ops {
+    void *(*create)(const struct iommu_check_protected_dma_config *config, const struct iommu_check_guest_memory *memory);
+    void (*destroy)(void *layer);
+    /* dma_map_single of size bytes at guest-physical address (inside the driver's memory), for
+     * direction: the DMA address, or IOMMU_CHECK_DMA_MAPPING_ERROR. */
+    uint64_t (*map)(void *layer, uint64_t address, uint64_t size, uint32_t direction);
+    /* Unmap and syncs take the DMA address, size and direction of the map; a sync may cover
+     * part of a mapping (dma + offset, fewer bytes). */
+    void (*unmap)(void *layer, uint64_t dma, uint64_t size, uint32_t direction);
+    void (*sync_for_device)(void *layer, uint64_t dma, uint64_t size, uint32_t direction);
+    void (*sync_for_cpu)(void *layer, uint64_t dma, uint64_t size, uint32_t direction);
+    /* dma_alloc_coherent: 0 and *cpu, *dma set, or nonzero when there is no memory. */
+    int32_t (*alloc_coherent)(void *layer, uint64_t size, uint64_t *cpu, uint64_t *dma);
+    void (*free_coherent)(void *layer, uint64_t cpu, uint64_t dma, uint64_t size);
+    /* A vring of size bytes for the config's virtio device: 0 and *cpu, *dma set, or nonzero
+     * when the device is refused (or there is no memory). */
+    int32_t (*setup_virtqueue)(void *layer, uint64_t size, uint64_t *cpu, uint64_t *dma);
+};
+
+/* ------------------------------------------------------------------------------------------
  * The plug-in table.
  * ------------------------------------------------------------------------------------------ */
 
@@ -500,6 +579,8 @@ struct iommu_check_plugin {
      * abi_revision is 1 or later; its revision-2 fields, and the address-space table's, only
      * from revision 2 or later. */
     const struct iommu_check_capabilities *capabilities;
+    /* Revision 3: NULL, or the protected-DMA layer. */
+    const struct iommu_check_protected_dma_ops *protected_dma;
 };
 
 typedef const struct iommu_check_plugin *(*iommu_check_plugin_entry)(void);

@@ -30,11 +30,11 @@ public struct PluginReference: Sendable, Hashable, CustomStringConvertible {
 /// once, up front, so a bad library (wrong ABI version, a missing function) is refused before
 /// any case runs.
 final class PluginHarness: @unchecked Sendable {
-    private enum Mode {
+    fileprivate enum Mode {
         case inProcess(PluginLibrary)
         case worker(WorkerPool)
     }
-    private let mode: Mode
+    fileprivate let mode: Mode
     let name: String
     /// The plug-in ABI version the library speaks.
     let abiVersion: UInt32
@@ -123,6 +123,9 @@ struct ForeignFailures {
 extension PluginHarness {
     /// The protected-DMA layer of a plug-in; its memory calls reach `memory`.
     func protectedDMA(_ configuration: ProtectedDMAConfiguration, _ memory: any GuestMemoryInterface) throws(ImplementationUnavailable) -> any ProtectedDMASystem {
-        throw ImplementationUnavailable("plug-in '\(name)': the protected-dma surface is not in the plug-in ABI yet")
+        switch mode {
+        case .worker(let pool): try WorkerProtectedDMA(pool: pool, configuration: configuration, memory: memory, name: name)
+        case .inProcess(let library): try PluginProtectedDMA(library: library, configuration: configuration, memory: memory)
+        }
     }
 }

@@ -15,6 +15,7 @@ public final class PluginLibrary: @unchecked Sendable {
     let isolation: iommu_check_isolation_ops?
     let shadow: iommu_check_shadow_ops?
     let interrupts: iommu_check_interrupt_ops?
+    let protectedDMA: iommu_check_protected_dma_ops?
     /// Why a version-1 library's isolation table is not used (nil: it has none, or it is v2).
     let isolationRefusal: String?
     /// Why a version-1 library's shadow table is not used.
@@ -38,6 +39,7 @@ public final class PluginLibrary: @unchecked Sendable {
         if isolation != nil { result.append(.isolation) }
         if shadow != nil { result.append(.shadow) }
         if interrupts != nil { result.append(.interrupts) }
+        if protectedDMA != nil { result.append(.protectedDMA) }
         return result
     }
 
@@ -48,13 +50,15 @@ public final class PluginLibrary: @unchecked Sendable {
         }
         do throws(PluginError) {
             let loaded = try Self.load(handle, path)
-            guard loaded.addressSpace != nil || loaded.isolation != nil || loaded.shadow != nil || loaded.interrupts != nil || loaded.refusedIsolation || loaded.refusedShadow else {
+            guard loaded.addressSpace != nil || loaded.isolation != nil || loaded.shadow != nil || loaded.interrupts != nil || loaded.protectedDMA != nil
+                    || loaded.refusedIsolation || loaded.refusedShadow else {
                 throw PluginError("'\(path)' (\(loaded.name)) provides no surface: every table pointer is NULL")
             }
             if let problem = Self.missingFunction(loaded) {
                 throw PluginError("'\(path)' (\(loaded.name)): \(problem) is NULL; every function of a provided surface is required")
             }
             (abiVersion, name, addressSpace, isolation, shadow, interrupts) = (loaded.version, loaded.name, loaded.addressSpace, loaded.isolation, loaded.shadow, loaded.interrupts)
+            protectedDMA = loaded.protectedDMA
             capabilities = loaded.capabilities
             knowsUnobservable = loaded.revision >= 2
             shadowRefusal = loaded.refusedShadow ? "'\(path)' (\(loaded.name)) has a version-1 shadow table, which knew one host (a raw page table with atomic replace) and no way to report running out of host mappings; export iommu_check_plugin_v2 and implement the version-2 shadow table: the config's window, locality, host and mapping limit, host calls under the host's rules, and a result from invalidate (docs/PLUGINS.md)" : nil
@@ -69,7 +73,7 @@ public final class PluginLibrary: @unchecked Sendable {
 
     private typealias Loaded = (version: UInt32, name: String, addressSpace: AddressSpaceTable?, isolation: iommu_check_isolation_ops?,
                                 shadow: iommu_check_shadow_ops?, interrupts: iommu_check_interrupt_ops?, refusedIsolation: Bool, refusedShadow: Bool,
-                                capabilities: PluginCapabilities, revision: UInt32)
+                                capabilities: PluginCapabilities, revision: UInt32, protectedDMA: iommu_check_protected_dma_ops?)
 
     /// Reads the table through whichever entry point the library exports, copying it (its
     /// functions stay valid while the library is loaded).
@@ -78,7 +82,9 @@ public final class PluginLibrary: @unchecked Sendable {
             guard let table = unsafeBitCast(symbol, to: iommu_check_plugin_entry.self)() else {
                 throw PluginError("iommu_check_plugin_v2 in '\(path)' returned NULL")
             }
-            let plugin = table.pointee
+            // A table built before revision 3 ends before protected_dma: read only what it has.
+            let revision = UnsafeRawPointer(table).load(fromByteOffset: MemoryLayout<iommu_check_plugin>.offset(of: \.abi_revision)!, as: UInt32.self)
+            let plugin = revision >= 3 ? table.pointee : prefix(table, upTo: MemoryLayout<iommu_check_plugin>.offset(of: \.protected_dma)!)
             guard plugin.abi_version == 2 else {
                 throw PluginError("'\(path)' exports iommu_check_plugin_v2 but its table says ABI version \(plugin.abi_version); set abi_version = IOMMU_CHECK_ABI_VERSION")
             }
@@ -96,7 +102,7 @@ public final class PluginLibrary: @unchecked Sendable {
                 revision2 ? p.pointee : prefix(p, upTo: MemoryLayout<iommu_check_address_space_ops>.offset(of: \.translate_many)!)
             }
             return (2, named, addressSpace.map { .v2($0) }, plugin.isolation?.pointee, plugin.shadow?.pointee, plugin.interrupts?.pointee, false, false,
-                    capabilities ?? PluginCapabilities(), plugin.abi_revision)
+                    capabilities ?? PluginCapabilities(), plugin.abi_revision, plugin.protected_dma?.pointee)
         }
         if let symbol = dlsym(handle, "iommu_check_plugin_v1") {
             guard let table = unsafeBitCast(symbol, to: iommu_check_plugin_entry_v1.self)() else {
@@ -107,7 +113,7 @@ public final class PluginLibrary: @unchecked Sendable {
                 throw PluginError("'\(path)' was built for ABI version \(plugin.abi_version); this checker speaks versions 1 and 2: rebuild it against this iommu_check.h and export iommu_check_plugin_v2")
             }
             return (1, try name(plugin.name, path), plugin.address_space.map { .v1($0.pointee) }, nil, nil, plugin.interrupts?.pointee, plugin.isolation != nil, plugin.shadow != nil,
-                    PluginCapabilities(), 0)
+                    PluginCapabilities(), 0, nil)
         }
         throw PluginError("'\(path)' does not export iommu_check_plugin_v2 (see Sources/CIOMMUCheck/include/iommu_check.h)")
     }
@@ -163,6 +169,11 @@ public final class PluginLibrary: @unchecked Sendable {
             ("set_function_mask", ops.set_function_mask != nil), ("write_entry", ops.write_entry != nil),
             ("set_vector_mask", ops.set_vector_mask != nil), ("set_pasid", ops.set_pasid != nil),
             ("pending_bits", ops.pending_bits != nil), ("host_triggered", ops.host_triggered != nil),
+        ]) { return missing }
+        if let ops = loaded.protectedDMA, let missing = first("protected_dma", [
+            ("create", ops.create != nil), ("destroy", ops.destroy != nil), ("map", ops.map != nil), ("unmap", ops.unmap != nil),
+            ("sync_for_device", ops.sync_for_device != nil), ("sync_for_cpu", ops.sync_for_cpu != nil), ("alloc_coherent", ops.alloc_coherent != nil),
+            ("free_coherent", ops.free_coherent != nil), ("setup_virtqueue", ops.setup_virtqueue != nil),
         ]) { return missing }
         return nil
     }

@@ -54,7 +54,13 @@ struct ProtectedDMAGenerator {
         return .map(id: nextID, offset: offset, size: size, direction: direction(stream), during: injections(stream, judge, nextID: nextID + 1, busy: [], exclude: offset..<offset + size))
     }
 
-    private func pick(_ stream: ChoiceStream, _ ids: [Int]) -> Int { ids[Int(stream.draw(upTo: UInt64(ids.count - 1)))] }
+    /// A live id, drawn by value (the first live id at or above the draw): deleting an earlier
+    /// step while shrinking leaves the ids after it, and so what later steps name, as they were.
+    private func pick(_ stream: ChoiceStream, _ ids: [Int]) -> Int {
+        guard let last = ids.last else { return 0 }
+        let drawn = Int(stream.draw(upTo: UInt64(last)))
+        return ids.first { $0 >= drawn } ?? last
+    }
 
     private func direction(_ stream: ChoiceStream) -> DMADirection { DMADirection.allCases[stream.drawWeightedIndex([30, 45, 25])] }
 
@@ -138,13 +144,13 @@ struct ProtectedDMAGenerator {
     }
 
     /// A small protected guest: a few pages of buffers and of coherent area, a pool of one to
-    /// four segments (128 slots as Linux has, or fewer so that it fills), a min_align_mask as
+    /// four segments (128 slots as Linux has, or as few as one so that it fills at once), a min_align_mask as
     /// devices set it (NVMe: 4 KiB - 1), and a virtio device with or without
     /// VIRTIO_F_ACCESS_PLATFORM, or none.
     static func drawConfiguration(_ stream: ChoiceStream) -> ProtectedDMAConfiguration {
         let bufferPages = 2 + Int(stream.draw(upTo: 14))
         let coherentPages = 4 + Int(stream.draw(upTo: 12))
-        let segment = [4, 8, 16, 128][stream.drawWeightedIndex([30, 30, 20, 20])]
+        let segment = [1, 2, 4, 8, 16, 128][stream.drawWeightedIndex([15, 15, 20, 20, 10, 20])]
         let segments = segment == 128 ? 1 : 1 + Int(stream.draw(upTo: 3))
         let mask: UInt64 = [0, 0x7FF, 0xFFF, 0x1FFF][stream.drawWeightedIndex([35, 20, 30, 15])]
         let virtio = VirtioDevice.allCases[stream.drawWeightedIndex([40, 40, 20])]

@@ -24,6 +24,8 @@ struct ProtectedDMAMachine: StateMachine {
     var invariant: ((any ProtectedDMASystem) -> String?)?
     /// Called with every operation and what the layer answered (run --emit-trace).
     var record: ((ProtectedDMAOperation, ProtectedDMAOutcome) -> Void)?
+    /// Cast once per case: a plug-in in a worker takes each step whole.
+    let mirrored: (any MirroredProtectedDMA)?
     /// The next id a mapping or coherent buffer takes.
     private var nextID = 0
 
@@ -34,6 +36,7 @@ struct ProtectedDMAMachine: StateMachine {
         judge = ProtectedDMAJudge(configuration: configuration)
         generator = ProtectedDMAGenerator(configuration: configuration)
         foreign = ForeignFailures(implementation)
+        mirrored = implementation as? MirroredProtectedDMA
     }
 
     func drawCommand(_ stream: ChoiceStream, enabled: KindSet) -> ProtectedDMAOperation {
@@ -44,10 +47,12 @@ struct ProtectedDMAMachine: StateMachine {
 
     mutating func step(_ operation: ProtectedDMAOperation) -> StepResult {
         nextID = max(nextID, Self.newIDs(operation).map { $0 + 1 }.max() ?? 0)
-        let (outcome, fault) = Self.perform(operation, on: implementation, memory: memory, judge: judge)
+        let (outcome, fault) = Self.perform(operation, on: implementation, mirrored: mirrored, memory: memory, judge: judge)
         if let failure = foreign.take() { return .disagreed(message: "\(operation): \(failure)") }
         record?(operation, outcome)
-        if let problem = Self.judged(operation, outcome, fault: fault, memory: memory, judge: judge) { return .disagreed(message: problem) }
+        if let problem = Self.judged(operation, outcome, fault: fault, memory: memory, judge: judge, witness: { record?($0, $1) }) {
+            return .disagreed(message: problem)
+        }
         let label: String = switch operation {
         case .map(let id, _, _, _, _): outcome.mapped.first { $0.id == id }?.dma == nil ? "mapping-error" : "ok"
         case .allocCoherent: outcome.coherent == nil ? "no-memory" : "ok"
@@ -67,11 +72,21 @@ struct ProtectedDMAMachine: StateMachine {
         return ids
     }
 
-    /// The memory call rules, then the answers, then the whole memory: the first problem.
-    static func judged(_ operation: ProtectedDMAOperation, _ outcome: ProtectedDMAOutcome, fault: String?, memory: GuestMemory, judge: ProtectedDMAJudge) -> String? {
-        if let problem = fault ?? memory.takeViolation() { return "\(operation): \(problem)" }
+    /// The memory call rules, then the answers, then the whole memory: the first problem. A
+    /// difference in memory is also handed to `witness` as a read that shows it, so a recorded
+    /// trace ends at a line `verify` can judge; a broken memory-call rule has no such read.
+    static func judged(_ operation: ProtectedDMAOperation, _ outcome: ProtectedDMAOutcome, fault: String?, memory: GuestMemory, judge: ProtectedDMAJudge,
+                       witness: (ProtectedDMAOperation, ProtectedDMAOutcome) -> Void = { _, _ in }) -> String? {
+        if let problem = memory.takeViolation() { return "\(operation): in the layer's memory calls: \(problem)" }
+        if let problem = fault { return "\(operation): \(problem)" }
         if let problem = judge.judge(operation, outcome) { return "\(operation): \(problem)" }
-        if let problem = compare(memory, judge) { return "after \(operation): \(problem)" }
+        if let (problem, read) = compare(memory, judge) {
+            if let read {
+                let (seen, _) = perform(read, on: NoLayer(), memory: memory, judge: judge)
+                witness(read, seen)
+            }
+            return "after \(operation): \(problem)"
+        }
         return nil
     }
 
@@ -79,7 +94,9 @@ struct ProtectedDMAMachine: StateMachine {
     /// read and write) and the injected events, or the driver's or device's access. Returns
     /// what was answered, and a fault the judge cannot see (a device write that did not land, a
     /// failed map that changed memory).
-    static func perform(_ operation: ProtectedDMAOperation, on layer: any ProtectedDMASystem, memory: GuestMemory, judge: ProtectedDMAJudge) -> (ProtectedDMAOutcome, String?) {
+    static func perform(_ operation: ProtectedDMAOperation, on layer: any ProtectedDMASystem, mirrored: (any MirroredProtectedDMA)? = nil, memory: GuestMemory,
+                        judge: ProtectedDMAJudge) -> (ProtectedDMAOutcome, String?) {
+        if let mirrored { return mirrored.perform(operation, memory: memory) }
         var outcome = ProtectedDMAOutcome()
         var fault: String?
         let model = judge.model
@@ -156,35 +173,36 @@ struct ProtectedDMAMachine: StateMachine {
     /// The whole memory against the model: the driver's bytes, each live bounce buffer and
     /// coherent buffer (reachable by the device, and holding the model's bytes), and no shared
     /// page of the coherent area beyond the live coherent buffers.
-    static func compare(_ memory: GuestMemory, _ judge: ProtectedDMAJudge) -> String? {
+    static func compare(_ memory: GuestMemory, _ judge: ProtectedDMAJudge) -> (String, ProtectedDMAOperation?)? {
         let model = judge.model
         if memory.buffers != model.buffers, let index = judge.firstDifference(model.buffers, memory.buffers) {
             let covering = model.mappings.filter { index >= $0.value.offset && index < $0.value.offset + $0.value.size }
                 .map { "mapping \($0.key), \($0.value.direction.rawValue), covers it" }
-            return "the driver's memory at buffers+\(index) holds \(hex(UInt64(memory.buffers[index]))), where the model has \(hex(UInt64(model.buffers[index])))"
-                + (covering.isEmpty ? "" : " (\(covering.joined(separator: "; ")))")
+            return ("the driver's memory at buffers+\(index) holds \(hex(UInt64(memory.buffers[index]))), where the model has \(hex(UInt64(model.buffers[index])))"
+                + (covering.isEmpty ? "" : " (\(covering.joined(separator: "; ")))"), .cpuRead(.buffers, offset: index, length: 1))
         }
         for id in judge.dma.keys.sorted() {
             guard let address = judge.dma[id], let mapping = model.mappings[id] else { continue }
             guard let seen = memory.deviceRead(address, count: mapping.size) else {
-                return "mapping \(id)'s bounce buffer \(hex(address))+\(mapping.size) is not all shared: the device cannot reach it"
+                return ("mapping \(id)'s bounce buffer \(hex(address))+\(mapping.size) is not all shared: the device cannot reach it", .deviceRead(.mapping(id), offset: 0, length: mapping.size))
             }
             if let index = judge.firstDifference(mapping.view, seen) {
-                return "the device sees \(hex(UInt64(seen[index]))) at mapping \(id)+\(index) (\(hex(address + UInt64(index)))), where the model has \(hex(UInt64(mapping.view[index]))) (\(mapping.direction.rawValue))"
+                return ("the device sees \(hex(UInt64(seen[index]))) at mapping \(id)+\(index) (\(hex(address + UInt64(index)))), where the model has \(hex(UInt64(mapping.view[index]))) (\(mapping.direction.rawValue))",
+                        .deviceRead(.mapping(id), offset: index, length: 1))
             }
         }
         for id in judge.buffers.keys.sorted() {
             guard let buffer = judge.buffers[id], let bytes = model.coherent[id] else { continue }
             guard memory.reachable(buffer.dma, count: bytes.count) else {
-                return "coherent \(id) at \(hex(buffer.dma))+\(bytes.count) is not shared: the device cannot reach it"
+                return ("coherent \(id) at \(hex(buffer.dma))+\(bytes.count) is not shared: the device cannot reach it", .deviceRead(.coherent(id), offset: 0, length: bytes.count))
             }
             if let held = memory.cpuRead(buffer.cpu, count: bytes.count), let index = judge.firstDifference(bytes, held) {
-                return "coherent \(id) holds \(hex(UInt64(held[index]))) at +\(index), where the model has \(hex(UInt64(bytes[index])))"
+                return ("coherent \(id) holds \(hex(UInt64(held[index]))) at +\(index), where the model has \(hex(UInt64(bytes[index])))", .cpuRead(.coherent(id), offset: index, length: 1))
             }
         }
         let live = judge.livePages
         if let page = memory.sharedPages.indices.first(where: { page in memory.sharedPages[page] && !live.contains { $0.contains(page) } }) {
-            return "page \(page) of the coherent area (\(hex(ProtectedDMAConfiguration.coherentBase + UInt64(page) * ProtectedDMAConfiguration.pageSize))) is shared and holds no live coherent buffer: whatever the guest puts there next reaches the host"
+            return ("page \(page) of the coherent area (\(hex(ProtectedDMAConfiguration.coherentBase + UInt64(page) * ProtectedDMAConfiguration.pageSize))) is shared and holds no live coherent buffer: whatever the guest puts there next reaches the host", nil)
         }
         return nil
     }
@@ -194,4 +212,16 @@ struct ProtectedDMAMachine: StateMachine {
     func describe(_ command: ProtectedDMAOperation) -> String { command.description }
 
     func finish() -> String? { foreign.close() }
+}
+
+/// Stands in for the layer where a step makes no call of it (the reads that witness a
+/// difference in memory).
+private final class NoLayer: ProtectedDMASystem {
+    func map(_ address: UInt64, size: UInt64, direction: DMADirection) -> UInt64? { nil }
+    func unmap(_ dma: UInt64, size: UInt64, direction: DMADirection) {}
+    func syncForDevice(_ dma: UInt64, size: UInt64, direction: DMADirection) {}
+    func syncForCPU(_ dma: UInt64, size: UInt64, direction: DMADirection) {}
+    func allocCoherent(size: UInt64) -> CoherentBuffer? { nil }
+    func freeCoherent(_ buffer: CoherentBuffer, size: UInt64) {}
+    func setupVirtqueue(size: UInt64) -> CoherentBuffer? { nil }
 }

@@ -43,7 +43,7 @@ public struct ProtectedDMATrace: Sendable {
         let judge = ProtectedDMAJudge(configuration: configuration)
         for step in steps {
             if let problem = judge.referenceProblem(step.operation) { return problems + ["line \(step.line): \(problem)"] }
-            let (outcome, fault) = ProtectedDMAMachine.perform(step.operation, on: layer, memory: memory, judge: judge)
+            let (outcome, fault) = ProtectedDMAMachine.perform(step.operation, on: layer, mirrored: layer as? MirroredProtectedDMA, memory: memory, judge: judge)
             if let problem = ProtectedDMAMachine.judged(step.operation, outcome, fault: fault, memory: memory, judge: judge) {
                 problems.append("line \(step.line): \(problem)")
                 break

@@ -24,6 +24,8 @@ public final class GuestMemory: GuestMemoryInterface {
     /// call it was scheduled in, as its next call begins (0: before its first).
     public private(set) var calls = 0
     private var pending: [(after: Int, run: () -> Void)] = []
+    /// When set, every store is noted here (a worker's copy tells the checker what changed).
+    public var journal: [(region: Region, offset: Int, count: Int)]?
 
     public init(configuration: ProtectedDMAConfiguration) {
         self.configuration = configuration
@@ -33,7 +35,7 @@ public final class GuestMemory: GuestMemoryInterface {
         sharedPages = Array(repeating: false, count: configuration.coherentPages)
     }
 
-    public enum Region: Sendable { case buffers, coherent, pool }
+    public enum Region: Int, Sendable, CaseIterable { case buffers, coherent, pool }
 
     /// The region holding all of `address ..< address + count`, and the offset in it.
     public func locate(_ address: UInt64, count: Int) -> (region: Region, offset: Int)? {
@@ -124,6 +126,7 @@ public final class GuestMemory: GuestMemoryInterface {
     }
 
     private func store(_ region: Region, _ offset: Int, _ bytes: some Collection<UInt8>) {
+        journal?.append((region, offset, bytes.count))
         switch region {
         case .buffers: buffers.replaceSubrange(offset..<offset + bytes.count, with: bytes)
         case .coherent: coherent.replaceSubrange(offset..<offset + bytes.count, with: bytes)
@@ -135,7 +138,7 @@ public final class GuestMemory: GuestMemoryInterface {
 
     public func read(_ address: UInt64, count: Int) -> [UInt8] {
         arrive()
-        guard count >= 0, let (region, offset) = check(address, count, readable, "read", "read") else { return Array(repeating: 0, count: max(0, min(count, 1 << 20))) }
+        guard count >= 0, let (region, offset) = check(address, count, readable, "read", "read") else { return [] }
         return Array(bytes(region, offset, count))
     }
 
@@ -205,6 +208,30 @@ public final class GuestMemory: GuestMemoryInterface {
     public func cpuWrite(_ address: UInt64, _ data: [UInt8]) {
         guard let (region, offset) = locate(address, count: data.count) else { return }
         store(region, offset, data)
+    }
+
+    /// The bytes of a region (a worker's copy sends what changed).
+    public func bytes(of region: Region, _ range: Range<Int>) -> ArraySlice<UInt8> { bytes(region, range.lowerBound, range.count) }
+
+    /// Puts bytes a worker's copy of this memory changed, and its sharing, into this one.
+    public func mirror(_ region: Region, at offset: Int, _ data: [UInt8]) {
+        guard offset >= 0, offset + data.count <= size(of: region) else { return }
+        store(region, offset, data)
+    }
+
+    public func mirror(sharedPages pages: [Bool]) {
+        if pages.count == sharedPages.count { sharedPages = pages }
+    }
+
+    /// A rule a call broke where it ran (in a worker's copy).
+    public func mirror(violation: String) { broke(violation) }
+
+    public func size(of region: Region) -> Int {
+        switch region {
+        case .buffers: buffers.count
+        case .coherent: coherent.count
+        case .pool: pool.count
+        }
     }
 
     /// Takes the violation the last call made, if any.

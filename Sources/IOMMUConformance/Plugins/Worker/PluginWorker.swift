@@ -67,9 +67,10 @@ final class WorkerServer {
         self.channel = channel
     }
 
-    private static let creates: Set<UInt64> = [WorkerOp.asCreate.rawValue, WorkerOp.isoCreate.rawValue, WorkerOp.shadowCreate.rawValue, WorkerOp.irqCreate.rawValue]
+    private static let creates: Set<UInt64> = [WorkerOp.asCreate.rawValue, WorkerOp.isoCreate.rawValue, WorkerOp.shadowCreate.rawValue, WorkerOp.irqCreate.rawValue,
+                                               WorkerOp.pdmaCreate.rawValue]
     /// What a batch may not hold: requests that make or end an object, and batches.
-    private static let notInBatch: Set<WorkerOp> = [.asCreate, .isoCreate, .shadowCreate, .irqCreate, .destroy, .batch]
+    private static let notInBatch: Set<WorkerOp> = [.asCreate, .isoCreate, .shadowCreate, .irqCreate, .pdmaCreate, .destroy, .batch]
 
     /// Handles one request and sends its result frame.
     func answer(_ request: [UInt64]) -> Bool {
@@ -203,6 +204,12 @@ final class WorkerServer {
             return store(mirror)
         case .irqStep:
             guard let mirror = object as? InterruptMirror else { return [UInt64.max] }
+            return mirror.step(args[1...])
+        case .pdmaCreate:
+            guard let configuration = ProtectedDMACoding.configuration(args), let mirror = try? ProtectedDMAMirror(library: library, configuration: configuration) else { return [1] }
+            return store(mirror)
+        case .pdmaStep:
+            guard let mirror = object as? ProtectedDMAMirror else { return [UInt64.max] }
             return mirror.step(args[1...])
         default:
             return [UInt64.max]

@@ -17,8 +17,11 @@ enum FrameKind: UInt64 {
 }
 
 enum Words {
-    static func pack(_ text: String) -> [UInt64] {
-        let bytes = Array(text.utf8)
+    static func pack(_ text: String) -> [UInt64] { pack(bytes: Array(text.utf8)) }
+
+    /// A count, then the bytes eight to a word, little-endian.
+    static func pack(bytes: some Collection<UInt8>) -> [UInt64] {
+        let bytes = Array(bytes)
         var words = [UInt64(bytes.count)]
         for chunk in stride(from: 0, to: bytes.count, by: 8) {
             var word: UInt64 = 0
@@ -30,6 +33,11 @@ enum Words {
 
     /// Unpacks a string at `index`, advancing it; nil if the words run out.
     static func unpack(_ words: [UInt64], _ index: inout Int) -> String? {
+        unpackBytes(words, &index).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Unpacks bytes at `index`, advancing it; nil if the words run out.
+    static func unpackBytes(_ words: [UInt64], _ index: inout Int) -> [UInt8]? {
         guard index < words.count else { return nil }
         let count = Int(min(words[index], 1 << 20))
         index += 1
@@ -38,7 +46,7 @@ enum Words {
         var bytes: [UInt8] = []
         for i in 0..<count { bytes.append(UInt8(truncatingIfNeeded: words[index + i / 8] >> (8 * UInt64(i % 8)))) }
         index += wordCount
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
     }
 }
 

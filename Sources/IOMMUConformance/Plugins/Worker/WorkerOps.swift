@@ -19,6 +19,8 @@ enum WorkerOp: UInt64 {
     case shadowCreate = 40, shadowInvalidate
     // Interrupts: a whole step (InterruptStepCoding) against the worker's copy of the host.
     case irqCreate = 60, irqStep
+    // Protected DMA: a whole step (ProtectedDMAMirror) against the worker's copy of the memory.
+    case pdmaCreate = 70, pdmaStep
 }
 
 /// Word encodings shared by both ends.
