@@ -131,6 +131,35 @@ import Testing
         #expect(failure.trace.count <= 3, "\(failure)")
     }
 
+    @Test(arguments: [false, true])
+    func protectedDMAPluginPasses(worker: Bool) throws {
+        let report = try run(.protectedDMA, ExamplePlugins.reference(try ExamplePlugins.build("protected_dma.c"), worker: worker), cases: worker ? 60 : 400)
+        #expect(report.passed, "\(report)")
+        #expect(report.statistics.totalCommands > (worker ? 1_000 : 8_000))
+    }
+
+    /// The C example before ddbd89deb7d3: caught in process and in a worker, shrunk short.
+    @Test(arguments: [false, true])
+    func protectedDMAPluginThatLeaksStaleSlotsIsCaught(worker: Bool) throws {
+        let report = try run(.protectedDMA, ExamplePlugins.reference(try ExamplePlugins.build("protected_dma.c", ["PLANT_BUG"]), worker: worker), cases: 2_000)
+        let failure = try #require(report.failure)
+        #expect(failure.message.contains("where the model has"), "\(failure)")
+        // First fit reuses a slot only once the pool wraps: five steps, where two can show it.
+        #expect(failure.trace.count <= 5, "\(failure)")
+    }
+
+    /// A layer that breaks the memory rules or the ABI, or crashes in a worker: a failure with
+    /// its step, never a lost result.
+    @Test(arguments: [("SHARE_BUFFER", "must never be shared"), ("LEAK_NEIGHBOUR", "outside the buffer the call is about"),
+                      ("WRITE_FROM_NULL", "more than guest memory holds"), ("CRASH_IN_MAP", "crashed with signal 6")])
+    func aMisbehavingProtectedDMAPluginFailsItsStep(misbehaviour: String, expected: String) throws {
+        let path = try ExamplePlugins.build("../../Tests/Fixtures/misbehaving_protected_dma.c", ["MISBEHAVE_\(misbehaviour)"])
+        let report = try run(.protectedDMA, ExamplePlugins.reference(path, worker: true), cases: 300)
+        let failure = try #require(report.failure)
+        #expect(failure.message.contains(expected), "\(failure)")
+        #expect(failure.trace.count <= 2, "\(failure)")
+    }
+
     /// A version-1 isolation table followed a contract Linux does not have: refused with a
     /// sentence that says how to update.
     @Test func aVersionOneIsolationTableIsRefusedWithTheUpdate() throws {

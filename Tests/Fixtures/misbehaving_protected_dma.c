@@ -1,0 +1,52 @@
+/*
+ * The protected-DMA example plug-in with one misbehaviour, chosen by -DMISBEHAVE_...: what a
+ * broken layer looks like to the checker. The table forwards to the example's functions.
+ */
+/* The example's entry point is renamed; this file exports the real one. */
+#define iommu_check_plugin_v2 example_protected_dma_plugin
+#include "../../Examples/c-plugin/protected_dma.c"
+#undef iommu_check_plugin_v2
+
+#include <stdio.h>
+
+static uint64_t misbehaving_map(void *handle, uint64_t address, uint64_t size, uint32_t direction) {
+    __attribute__((unused)) struct layer *l = handle;
+#ifdef MISBEHAVE_CRASH_IN_MAP
+    if (size > 1000) abort();
+#endif
+#ifdef MISBEHAVE_WRITE_FROM_NULL
+    l->memory->write(l->memory->context, address, NULL, (size_t)1 << 40);
+#endif
+#ifdef MISBEHAVE_SHARE_BUFFER
+    l->memory->share(l->memory->context, l->config.buffer_base, 1);
+#endif
+#ifdef MISBEHAVE_LEAK_NEIGHBOUR
+    /* Bounces a byte past the buffer too: private data the driver never mapped. */
+    uint64_t dma = map(handle, address, size, direction);
+    if (dma != IOMMU_CHECK_DMA_MAPPING_ERROR && address + size < l->config.buffer_base + l->config.buffer_bytes)
+        l->memory->copy(l->memory->context, dma + size, address + size, 1);
+    return dma;
+#endif
+    return map(handle, address, size, direction);
+}
+
+static const struct iommu_check_protected_dma_ops misbehaving_ops = {
+    .create = create,
+    .destroy = destroy,
+    .map = misbehaving_map,
+    .unmap = unmap,
+    .sync_for_device = sync_for_device,
+    .sync_for_cpu = sync_for_cpu,
+    .alloc_coherent = alloc_coherent,
+    .free_coherent = free_coherent,
+    .setup_virtqueue = setup_virtqueue,
+};
+
+static const struct iommu_check_plugin misbehaving_plugin = {
+    .abi_version = IOMMU_CHECK_ABI_VERSION,
+    .abi_revision = IOMMU_CHECK_ABI_REVISION,
+    .name = "misbehaving-protected-dma",
+    .protected_dma = &misbehaving_ops,
+};
+
+const struct iommu_check_plugin *iommu_check_plugin_v2(void) { return &misbehaving_plugin; }
