@@ -63,6 +63,14 @@ public enum Conformance {
         check(interrupts: { System(configuration: $0, host: $1) }, policy: policy, invariant: typed(invariant), name: name, sourceLocation: sourceLocation)
     }
 
+    /// A protected guest's DMA layer built for each case over the checker's guest memory.
+    @discardableResult
+    public static func check<Layer: BuildableProtectedDMASystem>(
+        _ type: Layer.Type, invariant: (@Sendable (Layer) -> String?)? = nil, name: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+    ) -> CheckReport {
+        check(protectedDMA: { Layer(configuration: $0, memory: $1) }, invariant: typed(invariant), name: name, sourceLocation: sourceLocation)
+    }
+
     // MARK: A factory per surface
 
     @discardableResult
@@ -104,6 +112,16 @@ public enum Conformance {
         invariant: (@Sendable (any InterruptSystem) -> String?)? = nil, name: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
     ) -> CheckReport {
         var built = InterruptCheck(policy: policy, makeImplementation: make)
+        built.invariant = invariant
+        return check(SurfaceCheck(built), name: name, sourceLocation: sourceLocation)
+    }
+
+    @discardableResult
+    public static func check(
+        protectedDMA make: @escaping @Sendable (ProtectedDMAConfiguration, any GuestMemoryInterface) throws -> any ProtectedDMASystem,
+        invariant: (@Sendable (any ProtectedDMASystem) -> String?)? = nil, name: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+    ) -> CheckReport {
+        var built = ProtectedDMACheck(makeImplementation: make)
         built.invariant = invariant
         return check(SurfaceCheck(built), name: name, sourceLocation: sourceLocation)
     }
@@ -177,4 +195,9 @@ public protocol BuildableShadowSystem: ShadowSystem, BuildableMetatype {
 /// An MSI-X layer the checker can build over its interrupt host.
 public protocol BuildableInterruptSystem: InterruptSystem, BuildableMetatype {
     init(configuration: InterruptConfiguration, host: InterruptHost)
+}
+
+/// A protected guest's DMA layer the checker can build over its guest memory.
+public protocol BuildableProtectedDMASystem: ProtectedDMASystem, BuildableMetatype {
+    init(configuration: ProtectedDMAConfiguration, memory: any GuestMemoryInterface)
 }

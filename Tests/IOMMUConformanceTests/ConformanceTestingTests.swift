@@ -10,6 +10,7 @@ extension AddressSpaceOptimized: BuildableAddressSpace {}
 extension IsolationOptimized: BuildableIsolationSystem {}
 extension ShadowOptimized: BuildableShadowSystem {}
 extension InterruptOptimized: BuildableInterruptSystem {}
+extension ProtectedDMAOptimized: BuildableProtectedDMASystem {}
 
 /// A value a @Sendable closure may set.
 final class Locked<Value>: @unchecked Sendable {
@@ -41,6 +42,7 @@ final class IssueLog: @unchecked Sendable {
         #expect(Conformance.check(IsolationOptimized.self).passed)
         #expect(Conformance.check(ShadowOptimized.self).passed)
         #expect(Conformance.check(InterruptOptimized.self).passed)
+        #expect(Conformance.check(ProtectedDMAOptimized.self).passed)
     }
 
     @Test(.conformance(cases: 2_000, savesRegressions: false, replaysCorpus: false))

@@ -12,7 +12,7 @@ let benchmarks: @Sendable () -> Void = {
     let perSecond = BenchmarkMetric.custom("operations per second", polarity: .prefersLarger, useScalingFactor: false)
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     let worker = root.appendingPathComponent(".build/release/iommu-check").path
-    let examples: [(Surface, String, Int)] = [(.addressSpace, "address_space.c", 500), (.isolation, "isolation.c", 250), (.shadow, "shadow.c", 100), (.interrupts, "interrupts.c", 500)]
+    let examples: [(Surface, String, Int)] = [(.addressSpace, "address_space.c", 500), (.isolation, "isolation.c", 250), (.shadow, "shadow.c", 100), (.interrupts, "interrupts.c", 500), (.protectedDMA, "protected_dma.c", 200)]
 
     func build(_ source: String) -> String? {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(getpid())-\(source).so").path

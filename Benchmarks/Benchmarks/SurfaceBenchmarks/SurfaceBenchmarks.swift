@@ -5,13 +5,13 @@ import IOMMUReference
 import IOMMUSpec
 import PropertyCheck
 
-/// Isolation, Shadow and Interrupts: differential throughput (checked operations per second,
+/// Isolation, Shadow, Interrupts and Protected DMA: differential throughput (checked operations per second,
 /// one core), and what each optimized implementation saves against the plain way.
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(2), maxIterations: 1_000_000)
     let perSecond = BenchmarkMetric.custom("operations per second", polarity: .prefersLarger, useScalingFactor: false)
 
-    for surface in [Surface.isolation, .shadow, .interrupts] {
+    for surface in [Surface.isolation, .shadow, .interrupts, .protectedDMA] {
         Benchmark("differential: \(surface), checked operations per second", configuration: .init(metrics: [.wallClock, perSecond], maxIterations: 3)) { benchmark in
             let check = try! SurfaceCheck.make(surface, implementation: .optimized)
             var configuration = CheckConfiguration(name: surface.rawValue, seed: 1, cases: 5_000)

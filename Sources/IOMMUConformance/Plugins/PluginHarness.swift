@@ -56,8 +56,7 @@ final class PluginHarness: @unchecked Sendable {
                 loaded = LoadedPlugin(library)
                 mode = .inProcess(library)
             }
-            if surface == .isolation, let refusal = loaded.isolationRefusal { throw PluginError(refusal) }
-            if surface == .shadow, let refusal = loaded.shadowRefusal { throw PluginError(refusal) }
+            if let refusal = loaded.refusals[surface] { throw PluginError(refusal) }
             guard loaded.surfaces.contains(surface) else {
                 throw PluginError("plug-in '\(loaded.name)' does not provide the \(surface) surface (it provides: \(loaded.surfaces.map(\.rawValue).joined(separator: ", ")))")
             }

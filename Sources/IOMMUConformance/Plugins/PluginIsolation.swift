@@ -14,7 +14,7 @@ final class PluginIsolation: IsolationSystem, ReportsForeignFailures {
 
     init(library: PluginLibrary, topology: Topology, checkpoint: @escaping () -> Void) throws(ImplementationUnavailable) {
         guard let ops = library.isolation else {
-            throw ImplementationUnavailable(library.isolationRefusal ?? "plug-in '\(library.name)' does not provide the isolation surface")
+            throw ImplementationUnavailable(library.refusals[.isolation] ?? "plug-in '\(library.name)' does not provide the isolation surface")
         }
         self.library = library
         self.ops = ops

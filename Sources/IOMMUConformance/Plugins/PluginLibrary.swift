@@ -16,10 +16,9 @@ public final class PluginLibrary: @unchecked Sendable {
     let shadow: iommu_check_shadow_ops?
     let interrupts: iommu_check_interrupt_ops?
     let protectedDMA: iommu_check_protected_dma_ops?
-    /// Why a version-1 library's isolation table is not used (nil: it has none, or it is v2).
-    let isolationRefusal: String?
-    /// Why a version-1 library's shadow table is not used.
-    let shadowRefusal: String?
+    /// Why a table the library has is not used, by surface: a version-1 isolation or shadow
+    /// table (none for a version-2 library).
+    let refusals: [Surface: String]
     /// What the library declares it supports (revision 1 and later; empty before).
     public let capabilities: PluginCapabilities
     /// Whether its table was built at revision 2 or later, which added IOMMU_CHECK_AS_UNOBSERVABLE.
@@ -61,8 +60,9 @@ public final class PluginLibrary: @unchecked Sendable {
             protectedDMA = loaded.protectedDMA
             capabilities = loaded.capabilities
             knowsUnobservable = loaded.revision >= 2
-            shadowRefusal = loaded.refusedShadow ? "'\(path)' (\(loaded.name)) has a version-1 shadow table, which knew one host (a raw page table with atomic replace) and no way to report running out of host mappings; export iommu_check_plugin_v2 and implement the version-2 shadow table: the config's window, locality, host and mapping limit, host calls under the host's rules, and a result from invalidate (docs/PLUGINS.md)" : nil
-            isolationRefusal = loaded.refusedIsolation ? "'\(path)' (\(loaded.name)) has a version-1 isolation table, which followed a contract Linux does not have (PASIDs per device, a second claim by the same owner shared); export iommu_check_plugin_v2 and implement the version-2 isolation table: the topology's policy fields, claim_device, release_device, attach_device, detach_device, PASIDs attached per group (docs/PLUGINS.md)" : nil
+            let shadowRefusal = loaded.refusedShadow ? "'\(path)' (\(loaded.name)) has a version-1 shadow table, which knew one host (a raw page table with atomic replace) and no way to report running out of host mappings; export iommu_check_plugin_v2 and implement the version-2 shadow table: the config's window, locality, host and mapping limit, host calls under the host's rules, and a result from invalidate (docs/PLUGINS.md)" : nil
+            let isolationRefusal = loaded.refusedIsolation ? "'\(path)' (\(loaded.name)) has a version-1 isolation table, which followed a contract Linux does not have (PASIDs per device, a second claim by the same owner shared); export iommu_check_plugin_v2 and implement the version-2 isolation table: the topology's policy fields, claim_device, release_device, attach_device, detach_device, PASIDs attached per group (docs/PLUGINS.md)" : nil
+            refusals = [Surface.isolation: isolationRefusal, Surface.shadow: shadowRefusal].compactMapValues { $0 }
         } catch {
             dlclose(handle)
             throw error

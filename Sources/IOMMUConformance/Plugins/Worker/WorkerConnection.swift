@@ -19,7 +19,7 @@ final class WorkerConnection {
     private(set) var death: String?
 
     /// What the worker's hello said about the plug-in it loaded.
-    private(set) var loaded = LoadedPlugin(name: "", abiVersion: 0, surfaces: [], isolationRefusal: nil, shadowRefusal: nil)
+    private(set) var loaded = LoadedPlugin(name: "", abiVersion: 0, surfaces: [], refusals: [:])
 
     init(executable: String, pluginPath: String, timeout: Double) throws(PluginError) {
         // A worker that dies between two calls must be reported, not kill the checker with
@@ -169,16 +169,19 @@ struct LoadedPlugin {
     var name: String
     var abiVersion: UInt32
     var surfaces: [Surface]
-    var isolationRefusal: String?
-    var shadowRefusal: String?
+    /// Why a table the plug-in has is not used, by surface (version-1 isolation and shadow).
+    var refusals: [Surface: String]
     var capabilities = PluginCapabilities()
 
-    init(name: String, abiVersion: UInt32, surfaces: [Surface], isolationRefusal: String?, shadowRefusal: String?) {
-        (self.name, self.abiVersion, self.surfaces, self.isolationRefusal, self.shadowRefusal) = (name, abiVersion, surfaces, isolationRefusal, shadowRefusal)
+    /// The surfaces whose refusal the hello carries, in its order.
+    private static let refusable: [Surface] = [.isolation, .shadow]
+
+    init(name: String, abiVersion: UInt32, surfaces: [Surface], refusals: [Surface: String]) {
+        (self.name, self.abiVersion, self.surfaces, self.refusals) = (name, abiVersion, surfaces, refusals)
     }
 
     init(_ library: PluginLibrary) {
-        self.init(name: library.name, abiVersion: library.abiVersion, surfaces: library.surfaces, isolationRefusal: library.isolationRefusal, shadowRefusal: library.shadowRefusal)
+        self.init(name: library.name, abiVersion: library.abiVersion, surfaces: library.surfaces, refusals: library.refusals)
         capabilities = library.capabilities
     }
 
@@ -186,15 +189,20 @@ struct LoadedPlugin {
     /// none), the capabilities' eight words.
     var helloWords: [UInt64] {
         let mask = surfaces.reduce(UInt64(0)) { mask, surface in mask | 1 << UInt64(Surface.allCases.firstIndex(of: surface) ?? 0) }
-        return [FrameKind.hello.rawValue, 0, mask, UInt64(abiVersion)] + Words.pack(name) + Words.pack(isolationRefusal ?? "") + Words.pack(shadowRefusal ?? "") + capabilities.words
+        return [FrameKind.hello.rawValue, 0, mask, UInt64(abiVersion)] + Words.pack(name) + Self.refusable.flatMap { Words.pack(refusals[$0] ?? "") } + capabilities.words
     }
 
     init?(hello: [UInt64]) {
         guard hello.count >= 4, hello[3] <= UInt64(UInt32.max) else { return nil }
         var index = 4
-        guard let name = Words.unpack(hello, &index), let isolation = Words.unpack(hello, &index), let shadow = Words.unpack(hello, &index) else { return nil }
+        guard let name = Words.unpack(hello, &index) else { return nil }
+        var refusals: [Surface: String] = [:]
+        for surface in Self.refusable {
+            guard let refusal = Words.unpack(hello, &index) else { return nil }
+            if !refusal.isEmpty { refusals[surface] = refusal }
+        }
         let surfaces = Surface.allCases.enumerated().filter { hello[2] & 1 << UInt64($0.offset) != 0 }.map(\.element)
-        self.init(name: name, abiVersion: UInt32(hello[3]), surfaces: surfaces, isolationRefusal: isolation.isEmpty ? nil : isolation, shadowRefusal: shadow.isEmpty ? nil : shadow)
+        self.init(name: name, abiVersion: UInt32(hello[3]), surfaces: surfaces, refusals: refusals)
         guard let capabilities = PluginCapabilities(words: hello[index...]) else { return nil }
         self.capabilities = capabilities
     }
