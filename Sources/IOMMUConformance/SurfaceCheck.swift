@@ -52,6 +52,37 @@ public struct SurfaceCheck: Sendable {
     }
 }
 
+/// A surface's differential runner, as the code around every case sees it.
+protocol DifferentialMachine: StateMachine {
+    associatedtype System
+    associatedtype Trace: EncodableTrace
+    /// The user's own invariant of the implementation, asked after every step.
+    var invariant: ((System) -> String?)? { get set }
+    /// Appends every step the case runs, with what the implementation did, to the trace.
+    mutating func record(into recorder: TraceRecorder<Trace>)
+}
+
+/// One case around its machine, the same for every surface: the implementation built for the
+/// case's configuration (a configuration it refuses is a discard, any other error a failure),
+/// the user's invariant and the trace recorder set, then the commands run.
+func differentialCase<Machine: DifferentialMachine>(
+    _ stream: ChoiceStream, _ stateful: StatefulOptions, _ label: String, _ configuration: some CustomStringConvertible,
+    invariant: ((Machine.System) -> String?)?, recorder: TraceRecorder<Machine.Trace>?, trace: () -> Machine.Trace, build: () throws -> Machine
+) -> CaseVerdict {
+    var machine: Machine
+    do {
+        machine = try build()
+    } catch {
+        return creationVerdict(error, "\(configuration)", stream)
+    }
+    machine.invariant = invariant
+    if let recorder {
+        recorder.trace = trace()
+        machine.record(into: recorder)
+    }
+    return runCase(&machine, stream, stateful, in: "\(label): \(configuration)")
+}
+
 /// Runs one case of `machine` and prefixes a failure with the case's configuration (`context`),
 /// which a reader needs before the trace makes sense.
 func runCase<M: StateMachine>(_ machine: inout M, _ stream: ChoiceStream, _ stateful: StatefulOptions, in context: @autoclosure () -> String) -> CaseVerdict {

@@ -202,22 +202,10 @@ public struct AddressSpaceCheck: Sendable {
             } catch {
                 return .fail(CaseFailure(message: "the drawn configuration \(configuration) is impossible: \(error)"))
             }
-            let implementation: any AddressSpace
-            do {
-                implementation = try make(configuration)
-            } catch {
-                return creationVerdict(error, "\(configuration)", stream)
+            return differentialCase(stream, stateful, "configuration", configuration, invariant: invariant, recorder: recorder,
+                                    trace: { AddressSpaceTrace(configuration: configuration) }) {
+                AddressSpaceMachine(configuration: configuration, implementation: try make(configuration), unmapAllArguments: !options.abiVersion1)
             }
-            var machine = AddressSpaceMachine(configuration: configuration, implementation: implementation, unmapAllArguments: !options.abiVersion1)
-            machine.invariant = invariant
-            if let recorder {
-                recorder.trace = AddressSpaceTrace(configuration: configuration)
-                recorder.trace?.faultReasons = implementation.observable.contains(.faultReasons)
-                machine.record = { operation, outcome in
-                    recorder.trace?.steps.append(.init(line: 0, operation: operation, outcome: outcome))
-                }
-            }
-            return runCase(&machine, stream, stateful, in: "configuration: \(configuration)")
         }
     }
 }

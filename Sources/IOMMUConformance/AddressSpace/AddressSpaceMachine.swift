@@ -6,7 +6,7 @@ import PropertyCheck
 /// Every operation's outcome is judged; after every operation that may change state, the
 /// extents around its range are compared and the pages at its edges (and recently touched
 /// pages) are translated on both sides; at the end of a case the whole extent lists are compared.
-struct AddressSpaceMachine: StateMachine {
+struct AddressSpaceMachine: DifferentialMachine {
     typealias Command = AddressSpaceOperation
     static let commandKinds = AddressSpaceGenerator.kinds
     /// map: without it there is nothing to unmap or translate.
@@ -26,6 +26,11 @@ struct AddressSpaceMachine: StateMachine {
     private let page: UInt64
     /// Called with every operation and the outcome the implementation gave (run --emit-trace).
     var record: ((AddressSpaceOperation, AddressSpaceOutcome) -> Void)?
+
+    mutating func record(into recorder: TraceRecorder<AddressSpaceTrace>) {
+        recorder.trace?.faultReasons = implementation.observable.contains(.faultReasons)
+        record = { operation, outcome in recorder.trace?.steps.append(.init(line: 0, operation: operation, outcome: outcome)) }
+    }
 
     init(configuration: AddressSpaceConfiguration, implementation: any AddressSpace, unmapAllArguments: Bool = true) {
         judge = AddressSpaceJudge(configuration: configuration)

@@ -60,23 +60,13 @@ public struct InterruptCheck: Sendable {
         return { stream in
             let drawn = axes.apply(to: capabilities.apply(to: InterruptGenerator.drawConfiguration(stream, policy: policy)))
             let configuration = whole ?? drawn
-            let host = InterruptHost(configuration: configuration)
-            let implementation: any InterruptSystem
-            do {
-                implementation = try make(configuration, host)
-            } catch {
-                return creationVerdict(error, "\(configuration)", stream)
+            return differentialCase(stream, stateful, "device", configuration, invariant: invariant, recorder: recorder,
+                                    trace: { InterruptTrace(configuration: configuration) }) {
+                let host = InterruptHost(configuration: configuration)
+                let implementation = try make(configuration, host)
+                host.system = implementation
+                return InterruptMachine(configuration: configuration, host: host, implementation: implementation)
             }
-            host.system = implementation
-            var machine = InterruptMachine(configuration: configuration, host: host, implementation: implementation)
-            machine.invariant = invariant
-            if let recorder {
-                recorder.trace = InterruptTrace(configuration: configuration)
-                machine.record = { operation, outcome in
-                    recorder.trace?.steps.append(.init(line: 0, operation: operation, outcome: outcome))
-                }
-            }
-            return runCase(&machine, stream, stateful, in: "device: \(configuration)")
         }
     }
 

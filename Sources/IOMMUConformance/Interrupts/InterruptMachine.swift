@@ -6,7 +6,7 @@ import PropertyCheck
 /// delivers through it; the model is the ideal VMM. After every step the interrupts delivered
 /// during it (vector and message) and the guest-visible pending bits must be equal: every raise
 /// delivered exactly once, immediately or on unmask, none invented, none lost in a reallocation.
-struct InterruptMachine: StateMachine {
+struct InterruptMachine: DifferentialMachine {
     typealias Command = InterruptOperation
     static let commandKinds = InterruptOperation.kindNames
     /// enable, vector mask and raise: without them no interrupt is ever delivered.
@@ -25,6 +25,10 @@ struct InterruptMachine: StateMachine {
     /// Called with every operation and what the implementation delivered and left pending
     /// (run --emit-trace).
     var record: ((InterruptOperation, InterruptTrace.Outcome) -> Void)?
+
+    mutating func record(into recorder: TraceRecorder<InterruptTrace>) {
+        record = { operation, outcome in recorder.trace?.steps.append(.init(line: 0, operation: operation, outcome: outcome)) }
+    }
 
     init(configuration: InterruptConfiguration, host: InterruptHost, implementation: any InterruptSystem) {
         model = InterruptModel(configuration: configuration)

@@ -50,23 +50,12 @@ public struct IsolationCheck: Sendable {
         let stateful = self.stateful, make = self.makeImplementation, policy = self.policy
         return { stream in
             let topology = IsolationGenerator.drawTopology(stream, policy: policy)
-            let monitor = IsolationMonitor(topology: topology)
-            let implementation: any IsolationSystem
-            do {
-                implementation = try make(topology) { [unowned monitor] in monitor.checkpoint() }
-            } catch {
-                return creationVerdict(error, "\(topology)", stream)
+            return differentialCase(stream, stateful, "topology", topology, invariant: invariant, recorder: recorder, trace: { IsolationTrace(topology: topology) }) {
+                let monitor = IsolationMonitor(topology: topology)
+                let implementation = try make(topology) { [unowned monitor] in monitor.checkpoint() }
+                monitor.system = implementation
+                return IsolationMachine(topology: topology, monitor: monitor, implementation: implementation)
             }
-            monitor.system = implementation
-            var machine = IsolationMachine(topology: topology, monitor: monitor, implementation: implementation)
-            machine.invariant = invariant
-            if let recorder {
-                recorder.trace = IsolationTrace(topology: topology)
-                machine.record = { operation, outcome in
-                    recorder.trace?.steps.append(.init(line: 0, operation: operation, outcome: outcome))
-                }
-            }
-            return runCase(&machine, stream, stateful, in: "topology: \(topology)")
         }
     }
 }

@@ -191,7 +191,7 @@ struct IsolationView {
 /// The differential runner for Isolation: every operation judged against the model, the safety
 /// rules checked at every checkpoint inside the implementation, and after every step the owner
 /// of every group and the DMA outcome of every device (untagged and per PASID) compared.
-struct IsolationMachine: StateMachine {
+struct IsolationMachine: DifferentialMachine {
     typealias Command = IsolationOperation
     static let commandKinds = IsolationOperation.kindNames
     /// claim and attach, of groups or devices: without them no group is ever owned or attached.
@@ -212,6 +212,10 @@ struct IsolationMachine: StateMachine {
     let generator: IsolationGenerator
     /// Called with every operation and the outcome the implementation gave (run --emit-trace).
     var record: ((IsolationOperation, IsolationOutcome) -> Void)?
+
+    mutating func record(into recorder: TraceRecorder<IsolationTrace>) {
+        record = { operation, outcome in recorder.trace?.steps.append(.init(line: 0, operation: operation, outcome: outcome)) }
+    }
 
     init(topology: Topology, monitor: IsolationMonitor, implementation: any IsolationSystem) {
         model = IsolationModel(topology: topology)

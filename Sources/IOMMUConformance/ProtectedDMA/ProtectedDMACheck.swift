@@ -50,22 +50,11 @@ public struct ProtectedDMACheck: Sendable {
         let stateful = self.stateful, fixed = self.configuration, make = self.makeImplementation, invariant = self.invariant
         return { stream in
             let configuration = fixed ?? ProtectedDMAGenerator.drawConfiguration(stream)
-            let memory = GuestMemory(configuration: configuration)
-            let layer: any ProtectedDMASystem
-            do {
-                layer = try make(configuration, memory)
-            } catch {
-                return creationVerdict(error, "\(configuration)", stream)
+            return differentialCase(stream, stateful, "guest", configuration, invariant: invariant, recorder: recorder,
+                                    trace: { ProtectedDMATrace(configuration: configuration) }) {
+                let memory = GuestMemory(configuration: configuration)
+                return ProtectedDMAMachine(configuration: configuration, memory: memory, implementation: try make(configuration, memory))
             }
-            var machine = ProtectedDMAMachine(configuration: configuration, memory: memory, implementation: layer)
-            machine.invariant = invariant
-            if let recorder {
-                recorder.trace = ProtectedDMATrace(configuration: configuration)
-                machine.record = { operation, outcome in
-                    recorder.trace?.steps.append(.init(line: 0, operation: operation, outcome: outcome))
-                }
-            }
-            return runCase(&machine, stream, stateful, in: "guest: \(configuration)")
         }
     }
 }

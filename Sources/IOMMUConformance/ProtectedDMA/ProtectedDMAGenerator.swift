@@ -99,8 +99,13 @@ struct ProtectedDMAGenerator {
     /// Bytes the CPU or device writes: a drawn pattern, never all zero, so a byte moved where
     /// it should not be shows.
     private func data(_ stream: ChoiceStream, _ count: Int) -> [UInt8] {
-        let seed = stream.draw(upTo: 255)
-        return (0..<count).map { UInt8(truncatingIfNeeded: seed &+ UInt64($0) &* 37 &+ 1) | 1 }
+        var value = UInt8(truncatingIfNeeded: stream.draw(upTo: 255) &+ 1)
+        var bytes = [UInt8](repeating: 0, count: count)
+        for index in bytes.indices {
+            bytes[index] = value | 1
+            value &+= 37
+        }
+        return bytes
     }
 
     /// A buffer for a new mapping, clear of every live one's (the driver maps distinct

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
 import IOMMUReference
 import IOMMUSpec
 
@@ -163,10 +168,15 @@ final class ProtectedDMAJudge {
         return nil
     }
 
-    /// The first index where two byte strings differ, nil if they are equal.
-    func firstDifference(_ a: [UInt8], _ b: [UInt8]) -> Int? {
-        if let index = a.indices.first(where: { $0 >= b.count || a[$0] != b[$0] }) { return index }
-        return a.count == b.count ? nil : a.count
+    /// The first index where two byte strings differ, nil if they are equal. (memcmp first:
+    /// the whole driver memory is compared after every step, and an element loop was 80% of a run.)
+    func firstDifference(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Int? {
+        let same: Bool? = a.withContiguousStorageIfAvailable { a in
+            b.withContiguousStorageIfAvailable { b in a.count == b.count && (a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0) }
+        } ?? nil
+        if same == true { return nil }
+        for (index, (x, y)) in zip(a, b).enumerated() where x != y { return index }
+        return a.count == b.count ? nil : min(a.count, b.count)
     }
 
     private func byte(_ bytes: [UInt8], _ index: Int) -> String { index < bytes.count ? hex(UInt64(bytes[index])) : "nothing" }

@@ -7,7 +7,7 @@ import PropertyCheck
 /// from every memory call it made (`GuestMemory`), and then from the whole memory: the driver's
 /// bytes, every live bounce buffer as the device sees it, every coherent buffer, and which
 /// pages are shared.
-struct ProtectedDMAMachine: StateMachine {
+struct ProtectedDMAMachine: DifferentialMachine {
     typealias Command = ProtectedDMAOperation
     static let commandKinds = ProtectedDMAOperation.kindNames
     /// map, unmap and device writes: without them nothing is ever bounced back.
@@ -24,6 +24,10 @@ struct ProtectedDMAMachine: StateMachine {
     var invariant: ((any ProtectedDMASystem) -> String?)?
     /// Called with every operation and what the layer answered (run --emit-trace).
     var record: ((ProtectedDMAOperation, ProtectedDMAOutcome) -> Void)?
+
+    mutating func record(into recorder: TraceRecorder<ProtectedDMATrace>) {
+        record = { operation, outcome in recorder.trace?.steps.append(.init(line: 0, operation: operation, outcome: outcome)) }
+    }
     /// Cast once per case: a plug-in in a worker takes each step whole.
     let mirrored: (any MirroredProtectedDMA)?
     /// The next id a mapping or coherent buffer takes.
@@ -175,7 +179,7 @@ struct ProtectedDMAMachine: StateMachine {
     /// page of the coherent area beyond the live coherent buffers.
     static func compare(_ memory: GuestMemory, _ judge: ProtectedDMAJudge) -> (String, ProtectedDMAOperation?)? {
         let model = judge.model
-        if memory.buffers != model.buffers, let index = judge.firstDifference(model.buffers, memory.buffers) {
+        if let index = judge.firstDifference(model.buffers, memory.buffers) {
             let covering = model.mappings.filter { index >= $0.value.offset && index < $0.value.offset + $0.value.size }
                 .map { "mapping \($0.key), \($0.value.direction.rawValue), covers it" }
             return ("the driver's memory at buffers+\(index) holds \(hex(UInt64(memory.buffers[index]))), where the model has \(hex(UInt64(model.buffers[index])))"
@@ -183,11 +187,12 @@ struct ProtectedDMAMachine: StateMachine {
         }
         for id in judge.dma.keys.sorted() {
             guard let address = judge.dma[id], let mapping = model.mappings[id] else { continue }
-            guard let seen = memory.deviceRead(address, count: mapping.size) else {
+            guard memory.reachable(address, count: mapping.size), let (region, start) = memory.locate(address, count: mapping.size) else {
                 return ("mapping \(id)'s bounce buffer \(hex(address))+\(mapping.size) is not all shared: the device cannot reach it", .deviceRead(.mapping(id), offset: 0, length: mapping.size))
             }
+            let seen = memory.bytes(of: region, start..<start + mapping.size)
             if let index = judge.firstDifference(mapping.view, seen) {
-                return ("the device sees \(hex(UInt64(seen[index]))) at mapping \(id)+\(index) (\(hex(address + UInt64(index)))), where the model has \(hex(UInt64(mapping.view[index]))) (\(mapping.direction.rawValue))",
+                return ("the device sees \(hex(UInt64(seen[seen.startIndex + index]))) at mapping \(id)+\(index) (\(hex(address + UInt64(index)))), where the model has \(hex(UInt64(mapping.view[index]))) (\(mapping.direction.rawValue))",
                         .deviceRead(.mapping(id), offset: index, length: 1))
             }
         }
@@ -196,8 +201,9 @@ struct ProtectedDMAMachine: StateMachine {
             guard memory.reachable(buffer.dma, count: bytes.count) else {
                 return ("coherent \(id) at \(hex(buffer.dma))+\(bytes.count) is not shared: the device cannot reach it", .deviceRead(.coherent(id), offset: 0, length: bytes.count))
             }
-            if let held = memory.cpuRead(buffer.cpu, count: bytes.count), let index = judge.firstDifference(bytes, held) {
-                return ("coherent \(id) holds \(hex(UInt64(held[index]))) at +\(index), where the model has \(hex(UInt64(bytes[index])))", .cpuRead(.coherent(id), offset: index, length: 1))
+            if let (region, start) = memory.locate(buffer.cpu, count: bytes.count), case let held = memory.bytes(of: region, start..<start + bytes.count),
+               let index = judge.firstDifference(bytes, held) {
+                return ("coherent \(id) holds \(hex(UInt64(held[held.startIndex + index]))) at +\(index), where the model has \(hex(UInt64(bytes[index])))", .cpuRead(.coherent(id), offset: index, length: 1))
             }
         }
         let live = judge.livePages

@@ -90,21 +90,10 @@ public struct ShadowCheck: Sendable {
             let configuration = fixed.apply(to: capabilities.apply(to: ShadowGenerator.drawConfiguration(stream, policy: policy, host: fixedHost)))
             let guest = GuestIOMMU(configuration: configuration)
             let host = ShadowHost(configuration: configuration) { AddressSpaceModel(configuration: $0) }
-            let implementation: any ShadowSystem
-            do {
-                implementation = try make(guest, host)
-            } catch {
-                return creationVerdict(error, "\(configuration)", stream)
+            return differentialCase(stream, stateful, "configuration", configuration, invariant: invariant, recorder: recorder,
+                                    trace: { ShadowTrace(configuration: configuration) }) {
+                ShadowMachine(configuration: configuration, guest: guest, host: host, implementation: try make(guest, host))
             }
-            var machine = ShadowMachine(configuration: configuration, guest: guest, host: host, implementation: implementation)
-            machine.invariant = invariant
-            if let recorder {
-                recorder.trace = ShadowTrace(configuration: configuration)
-                machine.record = { operation, calls, result in
-                    recorder.trace?.steps.append(.init(line: 0, operation: operation, calls: calls, result: result, host: nil))
-                }
-            }
-            return runCase(&machine, stream, stateful, in: "configuration: \(configuration)")
         }
     }
 }

@@ -5,7 +5,7 @@ import PropertyCheck
 /// The runner for Shadow: one guest, the implementation over the checker's host. Every resync
 /// is watched call by call by `ShadowMonitor`, which knows what the host may map at every
 /// step and at the end; a `dma` step is a probe of what a device sees.
-struct ShadowMachine: StateMachine {
+struct ShadowMachine: DifferentialMachine {
     typealias Command = ShadowOperation
     static let commandKinds = ShadowOperation.kindNames
     /// guest writes and invalidations: without them nothing is ever shadowed.
@@ -24,6 +24,10 @@ struct ShadowMachine: StateMachine {
     /// Called with every operation and, for an invalidation, the host calls the implementation
     /// made and what it answered (run --emit-trace).
     var record: ((ShadowOperation, [ShadowHost.Call]?, ShadowResult?) -> Void)?
+
+    mutating func record(into recorder: TraceRecorder<ShadowTrace>) {
+        record = { operation, calls, result in recorder.trace?.steps.append(.init(line: 0, operation: operation, calls: calls, result: result, host: nil)) }
+    }
 
     init(configuration: ShadowConfiguration, guest: GuestIOMMU, host: ShadowHost, implementation: any ShadowSystem) {
         self.configuration = configuration
