@@ -25,7 +25,11 @@ public final class AddressSpaceOptimized: AddressSpace {
 
     /// A planted bug (`IOMMUMutants`); nil in the real implementation.
     package var plantedBug: AddressSpaceBug? {
-        didSet { table?.clearsSuperpagesWhole = plantedBug == .superpageNotSplit }
+        didSet {
+            table?.clearsSuperpagesWhole = plantedBug == .superpageNotSplit
+            // These bugs map over mapped ranges: the index stays sorted, no longer disjoint.
+            index.overlapsAllowed = plantedBug == .overlapAccepted || plantedBug == .offByOneLastPage || plantedBug == .wrapAroundAccepted
+        }
     }
 
     public init(configuration: AddressSpaceConfiguration) {
@@ -200,6 +204,9 @@ public final class AddressSpaceOptimized: AddressSpace {
         guard let table else { return }
         table.unmap(first: first, last: last)
         if plantedBug != .staleIOTLB { iotlb.invalidate(firstPage: first >> 12, lastPage: last >> 12) }
+        #if DEBUG
+        assertInvariant(cachedTranslationViolation(firstPage: first >> 12, lastPage: last >> 12), of: "AddressSpaceOptimized")
+        #endif
     }
 
     /// Byte counts wrap modulo 2^64, as the kernels' size_t does.
@@ -224,6 +231,9 @@ public final class AddressSpaceOptimized: AddressSpace {
         index.removeAll()
         table?.removeAll()
         iotlb.invalidateAll()
+        #if DEBUG
+        assertInvariant(index.count == 0 && iotlb.isEmpty ? nil : "\(index.count) mappings or a cached page left after removing everything", of: "AddressSpaceOptimized")
+        #endif
         return removed
     }
 
@@ -232,6 +242,10 @@ public final class AddressSpaceOptimized: AddressSpace {
     /// turns the table off: translations then come from the extent index, as below 4 KiB.
     private func writeTable(_ iova: UInt64, _ length: UInt64, _ phys: UInt64, _ permissions: Permissions) {
         guard let table else { return }
+        #if DEBUG
+        // A map needs no invalidation (no negative entries): the cache must still agree.
+        defer { assertInvariant(cachedTranslationViolation(firstPage: iova >> 12, lastPage: max(iova, iova &+ (length &- 1)) >> 12), of: "AddressSpaceOptimized") }
+        #endif
         if table.tablesNeeded(iova: iova, length: length, phys: phys) > RadixPageTable.tableBudget - table.tableCount {
             self.table = nil
             iotlb.invalidateAll()
@@ -257,6 +271,9 @@ public final class AddressSpaceOptimized: AddressSpace {
             guard let walk = table.translate(iova) else { return .failure(.notMapped) }
             cached = (walk.phys & ~0xFFF) | UInt64(walk.permissions.rawValue)
             iotlb.fill(page: page, value: cached)
+            #if DEBUG
+            assertInvariant(cachedTranslationViolation(firstPage: page, lastPage: page), of: "AddressSpaceOptimized")
+            #endif
         }
         guard cached & UInt64(access.rawValue) != 0 else { return .failure(.permissionDenied) }
         return .success((cached & ~0xFFF) | (iova & 0xFFF))
@@ -284,8 +301,43 @@ public final class AddressSpaceOptimized: AddressSpace {
     /// Page tables allocated (4 KiB each).
     public var pageTableCount: Int { table?.tableCount ?? 0 }
 
-    /// Debug-build invariants of the index (ordering, counts).
-    public func checkInvariants() { index.checkInvariants() }
+    // MARK: Invariants
+    //
+    // Each part checks its own structure after every change (debug builds): the extent index
+    // around the extents it changed, the page table in the tables it wrote, the IOTLB in the
+    // slots it touched. Only the owner can check that the cache agrees with the table: every
+    // cached page translates as a fresh walk does, and nothing is cached without a table (a
+    // dropped table's translations come from the index, uncached). A planted bug may break
+    // that agreement on purpose (stale-iotlb keeps an entry, overlap-accepted maps over a
+    // cached page), so it is checked only without one.
+
+    /// Debug-build check of every invariant of the index, the page table and the IOTLB; O(size).
+    public func checkInvariants() {
+        #if DEBUG
+        assertInvariant(invariantViolation(), of: "AddressSpaceOptimized")
+        #endif
+    }
+
+    /// The first broken invariant of any part, or nil; visits everything.
+    public func invariantViolation() -> String? {
+        if let problem = index.invariantViolation() { return "extent index: \(problem)" }
+        if let problem = table?.invariantViolation() { return "page table: \(problem)" }
+        if let problem = iotlb.invariantViolation() { return "IOTLB: \(problem)" }
+        return cachedTranslationViolation(firstPage: 0, lastPage: .max)
+    }
+
+    /// Whether the IOTLB slots that can hold a page of `firstPage...lastPage` are sound, and
+    /// whether those holding a page of the range cache what a walk of the table finds now.
+    func cachedTranslationViolation(firstPage: UInt64, lastPage: UInt64) -> String? {
+        guard let table else {
+            if iotlb.isEmpty { return nil }
+            return "the IOTLB caches translations, but there is no page table"
+        }
+        let walk: ((UInt64) -> UInt64?)? = plantedBug != nil ? nil : { page in
+            table.translate(page << 12).map { ($0.phys & ~0xFFF) | UInt64($0.permissions.rawValue) }
+        }
+        return iotlb.invariantViolation(firstPage: firstPage, lastPage: lastPage, translation: walk).map { "IOTLB: \($0)" }
+    }
 }
 
 /// Planted bugs of the optimized address space. Each imitates a real failure; `IOMMUMutants`

@@ -32,6 +32,9 @@ public struct ExtentIndex {
     /// `firstKeys[i] == chunks[i].iovas[0]`; every chunk is non-empty.
     private(set) var firstKeys: [UInt64] = []
     public private(set) var count = 0
+    /// Test-support switch: a planted bug maps over mapped ranges, so extents may overlap. They
+    /// stay sorted by first IOVA, which is all the searches need.
+    var overlapsAllowed = false
 
     public init() {}
 
@@ -104,11 +107,20 @@ public struct ExtentIndex {
         chunks[chunkIndex].permissions.insert(extent.permissions.rawValue, at: slot)
         firstKeys[chunkIndex] = chunks[chunkIndex].iovas[0]
         if chunks[chunkIndex].count > Self.maxChunk { split(chunkIndex) }
+        #if DEBUG
+        // The new extent is the last one starting at or below its IOVA.
+        assertInvariant(invariantViolation(near: upperBound(extent.iova)), of: "ExtentIndex")
+        #endif
     }
 
     /// Removes the mappings at `range` (contiguous positions).
     public mutating func remove(_ range: Range<Position>) {
         guard !range.isEmpty else { return }
+        #if DEBUG
+        // Afterwards the extents either side of the range are neighbours: check that seam.
+        let seamKey = previous(range.lowerBound).map { iova(at: $0) }
+        defer { assertInvariant(invariantViolation(near: seamKey.map(upperBound) ?? Position(chunk: 0, slot: 0)), of: "ExtentIndex") }
+        #endif
         var chunk = range.upperBound.chunk == chunks.count ? chunks.count - 1 : range.upperBound.chunk
         // Walk chunks from the back so earlier indices stay valid.
         while chunk >= range.lowerBound.chunk {
@@ -136,6 +148,9 @@ public struct ExtentIndex {
         chunks = []
         firstKeys = []
         count = 0
+        #if DEBUG
+        assertInvariant(invariantViolation(near: end), of: "ExtentIndex")
+        #endif
     }
 
     public func extents(in range: Range<Position>) -> [Extent] {
@@ -187,21 +202,114 @@ public struct ExtentIndex {
         return bytes
     }
 
-    /// Debug-build check of the ordering invariants (swift-collections' `_checkInvariants`).
+    // MARK: Invariants
+    //
+    // What the searches and the overlap test rely on:
+    // - one first key per chunk, equal to the chunk's first IOVA; no chunk empty, none over
+    //   `maxChunk` (insert splits past it); a chunk's four arrays one element per extent;
+    // - every extent starts at or before its last byte;
+    // - extents sorted by IOVA and disjoint: each starts past the previous one's last byte
+    //   (only sorted while a planted bug lets maps overlap);
+    // - `count` the number of extents.
+
+    /// Debug-build check of every invariant (swift-collections' `_checkInvariants`). O(n): tests
+    /// call it; each insert and remove checks only the extents around its change.
     public func checkInvariants() {
         #if DEBUG
-        var previousLast: UInt64?
-        var total = 0
-        for (index, chunk) in chunks.enumerated() {
-            precondition(chunk.count > 0 && firstKeys[index] == chunk.iovas[0], "chunk \(index) key out of date")
-            for slot in 0..<chunk.count {
-                precondition(chunk.iovas[slot] <= chunk.lasts[slot], "inverted extent")
-                if let previousLast { precondition(chunk.iovas[slot] > previousLast, "extents overlap or are unsorted") }
-                previousLast = chunk.lasts[slot]
-            }
-            total += chunk.count
-        }
-        precondition(total == count, "count out of date")
+        assertInvariant(invariantViolation(), of: "ExtentIndex")
         #endif
+    }
+
+    /// The first broken invariant, or nil; visits every extent.
+    public func invariantViolation() -> String? {
+        if firstKeys.count != chunks.count { return "\(firstKeys.count) first keys for \(chunks.count) chunks" }
+        // Shapes first: the order check reads across chunk boundaries.
+        for chunk in chunks.indices { if let problem = chunkViolation(chunk) { return problem } }
+        var total = 0
+        for chunk in chunks.indices {
+            for slot in 0..<chunks[chunk].count {
+                let p = Position(chunk: chunk, slot: slot)
+                if let problem = extentViolation(at: p, before: next(p)) { return problem }
+            }
+            total += chunks[chunk].count
+        }
+        return total == count ? nil : "count is \(count) but the chunks hold \(total) extents"
+    }
+
+    /// The invariants around `p`, where a change just happened: the order of the extents from
+    /// two before `p` to one after, and the shape of each chunk they lie in. O(1); an insert's
+    /// extent sits just before `upperBound` of its IOVA, a removal's seam just there.
+    func invariantViolation(near p: Position) -> String? {
+        if firstKeys.count != chunks.count { return "\(firstKeys.count) first keys for \(chunks.count) chunks" }
+        // The full sum is O(chunks); the bounds follow from non-empty chunks of at most maxChunk.
+        if count < chunks.count || count > chunks.count * Self.maxChunk {
+            return "count \(count) impossible for \(chunks.count) non-empty chunks of at most \(Self.maxChunk)"
+        }
+        guard !chunks.isEmpty else { return nil }
+        if p.chunk < 0 || p.chunk > chunks.count { return "position \(describe(p)) outside the chunks" }
+        // Chunks low...high are checked; a step enters a chunk only once it is.
+        var low = min(p.chunk, chunks.count - 1), high = low
+        if let problem = chunkViolation(low) { return problem }
+        if p < end && p.slot >= chunks[p.chunk].iovas.count { return "position \(describe(p)) outside its chunk" }
+        var from = p
+        for _ in 0..<2 {
+            if from.slot > 0 && from < end {
+                from.slot -= 1
+                continue
+            }
+            guard from.chunk > 0 else { break }
+            if from.chunk - 1 < low {
+                low = from.chunk - 1
+                if let problem = chunkViolation(low) { return problem }
+            }
+            from = Position(chunk: from.chunk - 1, slot: chunks[from.chunk - 1].iovas.count - 1)
+        }
+        for _ in 0..<3 where from < end {
+            if from.slot + 1 == chunks[from.chunk].iovas.count && from.chunk + 1 < chunks.count && from.chunk + 1 > high {
+                high = from.chunk + 1
+                if let problem = chunkViolation(high) { return problem }
+            }
+            let following = next(from)
+            if let problem = extentViolation(at: from, before: following) { return problem }
+            from = following
+        }
+        return nil
+    }
+
+    /// A chunk's shape: its key, its size, its parallel arrays. (Reads through `chunks[index]`
+    /// rather than a copy of the chunk: a debug build would retain its four arrays each time.)
+    private func chunkViolation(_ index: Int) -> String? {
+        let count = chunks[index].iovas.count
+        if count == 0 { return "chunk \(index) is empty" }
+        if count > Self.maxChunk { return "chunk \(index) holds \(count) extents, over \(Self.maxChunk)" }
+        if chunks[index].lasts.count != count || chunks[index].phys.count != count || chunks[index].permissions.count != count {
+            return "chunk \(index) arrays differ in length (\(count) IOVAs, \(chunks[index].lasts.count) lasts, \(chunks[index].phys.count) phys, \(chunks[index].permissions.count) permissions)"
+        }
+        let first = chunks[index].iovas[0]
+        if firstKeys[index] != first { return "chunk \(index) key \(hex(firstKeys[index])) out of date (first IOVA \(hex(first)))" }
+        return nil
+    }
+
+    /// The extent at `p` starts at or before its last byte, and ends before the one at `q`
+    /// (if `q` is not the end) starts; with overlaps allowed, starts no later.
+    private func extentViolation(at p: Position, before q: Position) -> String? {
+        let first = iova(at: p), last = last(at: p)
+        if first > last { return "extent at \(describe(p)) ends at \(hex(last)), before it starts at \(hex(first))" }
+        guard q < end else { return nil }
+        let following = iova(at: q)
+        if overlapsAllowed ? following < first : following <= last {
+            return "extent at \(describe(q)) starting at \(hex(following)) \(overlapsAllowed ? "is out of order after" : "overlaps or is out of order after") [\(hex(first)), \(hex(last))]"
+        }
+        return nil
+    }
+
+    private func describe(_ p: Position) -> String { "chunk \(p.chunk) slot \(p.slot)" }
+    private func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+
+    /// Test hook: rewrites one extent's bounds in place, bypassing every rule, so a test can
+    /// show the checks catch a broken index.
+    mutating func overwriteForTesting(at p: Position, iova: UInt64, last: UInt64) {
+        chunks[p.chunk].iovas[p.slot] = iova
+        chunks[p.chunk].lasts[p.slot] = last
     }
 }

@@ -31,6 +31,22 @@ public final class RadixPageTable {
     /// Test-support switch: a partially unmapped superpage is cleared whole instead of split.
     var clearsSuperpagesWhole = false
 
+    #if DEBUG
+    /// Tables whose entries the current map or unmap wrote, each as `table << 3 | level` (at
+    /// most 6 levels; one integer, as a tuple costs debug builds generic metadata lookups):
+    /// the ones its check scans.
+    private var changedTables: [Int] = []
+    #endif
+
+    /// Notes that `table`, at `level`, had its entries changed (debug builds; nothing in release builds).
+    @inline(__always) private func changed(_ table: Int, at level: Int) {
+        #if DEBUG
+        // clear notes its table once per entry it clears: keep one of each run.
+        let note = table << 3 | level, count = changedTables.count
+        if count == 0 || changedTables[count - 1] != note { changedTables.append(note) }
+        #endif
+    }
+
     public init(addressWidth: Int) {
         levels = max(1, (addressWidth - 12 + 8) / 9)
         maxLeafLevel = addressWidth > 57 ? levels - 1 : max(0, levels - 2)
@@ -90,6 +106,9 @@ public final class RadixPageTable {
         fill(table: 0, level: levels - 1, base: 0, first: iova, last: last, phys: phys, flags: flags)
         merge(table: 0, level: levels - 1, around: iova)
         merge(table: 0, level: levels - 1, around: last)
+        #if DEBUG
+        assertInvariant(invariantViolation(around: iova, last), of: "RadixPageTable")
+        #endif
     }
 
     /// Writes leaves for `[first, last]` (inside this table's span) mapping `first` to `phys`.
@@ -121,6 +140,7 @@ public final class RadixPageTable {
                     leaf &+= size
                 }
                 live[table] += added
+                changed(table, at: level)
                 index = lastWhole + 1
                 continue
             }
@@ -137,6 +157,7 @@ public final class RadixPageTable {
                 child = allocateTable()
                 entries[slot] = UInt64(child) << 12 | Self.present
                 live[table] += 1
+                changed(table, at: level)
             }
             fill(table: child, level: level - 1, base: slotFirst, first: segmentFirst, last: segmentLast, phys: phys &+ (segmentFirst &- first), flags: flags)
             index += 1
@@ -155,6 +176,7 @@ public final class RadixPageTable {
         guard level <= maxLeafLevel, let merged = mergedLeaf(child, level: level - 1) else { return }
         freeTable(child)
         entries[slot] = merged
+        changed(table, at: level)
     }
 
     /// The leaf that can replace `table` (at `level`), if it is full of contiguous leaves with
@@ -179,6 +201,9 @@ public final class RadixPageTable {
     /// Clears `[first, last]`, splitting superpages that are covered only in part.
     public func unmap(first: UInt64, last: UInt64) {
         clear(table: 0, level: levels - 1, base: 0, first: first, last: last)
+        #if DEBUG
+        assertInvariant(invariantViolation(around: first, last), of: "RadixPageTable")
+        #endif
     }
 
     /// Tables one address space may hold (32 MiB of entries).
@@ -205,6 +230,10 @@ public final class RadixPageTable {
         live[0] = 0
         allocated = 1
         freeTables = []
+        changed(0, at: levels - 1)
+        #if DEBUG
+        assertInvariant(invariantViolation(around: 0, 0), of: "RadixPageTable")
+        #endif
     }
 
     private func clear(table: Int, level: Int, base: UInt64, first: UInt64, last: UInt64) {
@@ -228,6 +257,7 @@ public final class RadixPageTable {
                 if current & Self.leaf == 0 { freeSubtree(Int(current >> 12)) }
                 entries[slot] = 0
                 live[table] -= 1
+                changed(table, at: level)
                 continue
             }
             let child = Int(current >> 12)
@@ -236,6 +266,7 @@ public final class RadixPageTable {
                 freeTable(child)
                 entries[slot] = 0
                 live[table] -= 1
+                changed(table, at: level)
             }
         }
     }
@@ -251,12 +282,20 @@ public final class RadixPageTable {
         for i in 0..<Self.fanout { entries[base + i] = (phys &+ UInt64(i) &* childSize) | flags }
         live[child] = UInt16(Self.fanout)
         entries[slot] = UInt64(child) << 12 | Self.present
+        changed(slot / Self.fanout, at: level)
+        changed(child, at: level - 1)
     }
 
     // MARK: Table storage
 
     private func allocateTable() -> Int {
-        if let reused = freeTables.popLast() { return reused }
+        if let reused = freeTables.popLast() {
+            #if DEBUG
+            // Checked where it is relied on: a reused table is handed out as it is.
+            assertInvariant(freeTableViolation(reused), of: "RadixPageTable")
+            #endif
+            return reused
+        }
         if allocated == capacity { grow() }
         (entries + allocated * Self.fanout).initialize(repeating: 0, count: Self.fanout)
         live[allocated] = 0
@@ -290,5 +329,214 @@ public final class RadixPageTable {
             freeSubtree(Int(entries[i] >> 12))
         }
         freeTable(table)
+    }
+
+    // MARK: Invariants
+    //
+    // What the walks, the counts and the allocator rely on:
+    // - an entry is 0 (nothing is left behind a cleared present bit), a leaf (present, leaf and
+    //   read/write bits, a physical base aligned to its level's size, at a level that may hold
+    //   leaves), or a table pointer (exactly `child << 12 | present`, above level 0, to a table
+    //   in 1..<allocated);
+    // - `live[t]` is the number of present entries of table t (clear frees a table at 0, merge
+    //   looks only at tables at 512, freeTable wipes only tables not at 0);
+    // - no table but the root is empty (clear frees it), and none is a full run of contiguous
+    //   same-permission leaves with an aligned base below a level that may hold leaves (merge
+    //   folds those into one leaf);
+    // - every table but the root is either reached from exactly one entry or free, never both,
+    //   so tableCount counts what the tree holds; a free table is zero with live 0 (allocateTable
+    //   hands it out as it is).
+
+    /// The first broken invariant, or nil; walks the whole tree and the free list.
+    public func invariantViolation() -> String? {
+        if let problem = storageViolation() { return problem }
+        var reached = [Bool](repeating: false, count: allocated)
+        reached[0] = true
+        var reachedCount = 1
+        var pending = [(table: 0, level: levels - 1)]
+        while let (table, level) = pending.popLast() {
+            if let problem = tableViolation(table, level: level) { return problem }
+            guard level > 0 else { continue }
+            for slot in 0..<Self.fanout {
+                let entry = entries[table * Self.fanout + slot]
+                guard entry & (Self.present | Self.leaf) == Self.present else { continue }
+                let child = Int(entry >> 12)
+                if reached[child] { return "table \(child) is reached twice (again from table \(table) slot \(slot))" }
+                reached[child] = true
+                reachedCount += 1
+                pending.append((child, level - 1))
+            }
+        }
+        var free = [Bool](repeating: false, count: allocated)
+        for table in freeTables {
+            if table < 1 || table >= allocated { return "free table \(table) outside 1..<\(allocated)" }
+            if free[table] { return "table \(table) is on the free list twice" }
+            if reached[table] { return "table \(table) is both free and in the tree" }
+            free[table] = true
+            if let problem = freeTableViolation(table) { return problem }
+        }
+        if reachedCount + freeTables.count != allocated {
+            return "\(allocated - reachedCount - freeTables.count) of \(allocated) tables are neither in the tree nor free"
+        }
+        return nil
+    }
+
+    /// The invariants where the last map or unmap acted: every table it wrote, scanned whole at
+    /// the level it wrote it (one it then freed is zero and passes; one it reused counts at its
+    /// last level), and every pointer on the paths to `addresses`, where an unwritten table may
+    /// point at a child the change emptied. O(tables written * 512) (a one-page change writes
+    /// one table), where the full check is O(tables * 512).
+    func invariantViolation(around first: UInt64, _ last: UInt64) -> String? {
+        if let problem = storageViolation() { return problem }
+        #if DEBUG
+        // Taken out and put back emptied, keeping its storage (no copy on write).
+        var notes: [Int] = []
+        swap(&notes, &changedTables)
+        defer {
+            notes.removeAll(keepingCapacity: true)
+            changedTables = notes
+        }
+        // Latest note first; a table noted again earlier was checked at its latest level. (A
+        // quadratic dedup: a change writes a handful of tables, and a dictionary costs debug
+        // builds more than the scan.)
+        var index = notes.count - 1
+        while index >= 0 {
+            let table = notes[index] >> 3, level = notes[index] & 7
+            var later = index + 1
+            while later < notes.count && notes[later] >> 3 != table { later += 1 }
+            if later == notes.count, let problem = tableViolation(table, level: level) { return problem }
+            index -= 1
+        }
+        #endif
+        return pathViolation(first) ?? (first >> 12 == last >> 12 ? nil : pathViolation(last))
+    }
+
+    /// The pointers on the path from the root to `address`.
+    private func pathViolation(_ address: UInt64) -> String? {
+        var table = 0, level = levels - 1
+        while level > 0 {
+            let slot = Self.index(address, level)
+            let entry = entries[table * Self.fanout + slot]
+            guard entry & (Self.present | Self.leaf) == Self.present else { break }
+            if let problem = pointerViolation(table, slot, entry, level) { return problem }
+            table = Int(entry >> 12)
+            level -= 1
+        }
+        return nil
+    }
+
+    /// The counters of the storage itself.
+    private func storageViolation() -> String? {
+        if levels < 1 || maxLeafLevel < 0 || maxLeafLevel >= levels { return "\(levels) levels with leaves up to level \(maxLeafLevel)" }
+        if allocated < 1 || allocated > capacity { return "\(allocated) tables allocated with room for \(capacity)" }
+        if freeTables.count >= allocated { return "\(freeTables.count) free tables of \(allocated) allocated, the root among them" }
+        return nil
+    }
+
+    /// One table at `level`: its entries' encoding and its live count, scanning all 512. Debug
+    /// builds run this after every map and unmap, unoptimized: hence the locals (no property or
+    /// static accessor per entry), the `while` loop (`for in` goes through the iterator
+    /// protocol), and calls only to build the message of a broken rule.
+    private func tableViolation(_ table: Int, level: Int) -> String? {
+        let entries = entries, live = live, allocated = allocated, fanout = Self.fanout
+        let row = table * fanout
+        let flagMask: UInt64 = 0xFFF, leafBits = Self.present | Self.leaf
+        let misalignment = Self.size(level) - 1
+        let leavesAllowed = level <= maxLeafLevel
+        var count = 0, slot = 0
+        while slot < fanout {
+            let entry = entries[row + slot]
+            if entry & leafBits == leafBits {
+                count += 1
+                // A leaf: present, leaf and read/write bits only, aligned to its level's size.
+                if entry & flagMask & ~0xF != 0 || entry & ~flagMask & misalignment != 0 || !leavesAllowed {
+                    return leafViolation(table, slot, entry, level)
+                }
+            } else if entry != 0 {
+                count += 1
+                // A table pointer: exactly `child << 12 | present`, to a live table merge would
+                // not fold. (Tested inline: a call per entry costs more than the test.)
+                let child = Int(truncatingIfNeeded: entry >> 12)
+                if entry & flagMask != 1 || level == 0 || child < 1 || child >= allocated || live[child] == 0 || (Int(live[child]) == fanout && leavesAllowed) {
+                    if let problem = pointerViolation(table, slot, entry, level) { return problem }
+                }
+            }
+            slot += 1
+        }
+        if Int(live[table]) != count { return "table \(table) counts \(live[table]) live entries, holds \(count)" }
+        return nil
+    }
+
+    private func leafViolation(_ table: Int, _ slot: Int, _ entry: UInt64, _ level: Int) -> String {
+        let hex = "0x" + String(entry, radix: 16)
+        if entry & 0xFF0 != 0 { return "table \(table) slot \(slot): leaf \(hex) with reserved bits set" }
+        if level > maxLeafLevel { return "table \(table) slot \(slot): leaf at level \(level), above the highest leaf level \(maxLeafLevel)" }
+        return "table \(table) slot \(slot): leaf \(hex) not aligned to its level-\(level) size"
+    }
+
+    /// A non-zero entry that is not a leaf must be a table pointer to a live, unfoldable table.
+    private func pointerViolation(_ table: Int, _ slot: Int, _ entry: UInt64, _ level: Int) -> String? {
+        let child = Int(entry >> 12)
+        let problem: String
+        if entry & Self.present == 0 {
+            problem = "entry 0x\(String(entry, radix: 16)) without the present bit"
+        } else if level == 0 {
+            problem = "table pointer at level 0"
+        } else if entry & ~Self.addressMask != Self.present {
+            problem = "table pointer 0x\(String(entry, radix: 16)) with flag bits set"
+        } else if child < 1 || child >= allocated {
+            problem = "points at table \(child), outside 1..<\(allocated)"
+        } else if live[child] == 0 {
+            problem = "keeps empty table \(child)"
+        } else if level <= maxLeafLevel && Int(live[child]) == Self.fanout && foldsIntoLeaf(child, level: level - 1) {
+            problem = "table \(child) is a full run of contiguous leaves that merge folds into one"
+        } else {
+            return nil
+        }
+        return "table \(table) slot \(slot): \(problem)"
+    }
+
+    /// Whether `table` (at `level`) holds 512 leaves with one set of flags, each continuing the
+    /// last, from a base aligned for the level above: what merge replaces with one leaf.
+    private func foldsIntoLeaf(_ table: Int, level: Int) -> Bool {
+        let entries = entries, row = table * Self.fanout, size = Self.size(level)
+        let first = entries[row]
+        guard first & (Self.present | Self.leaf) == Self.present | Self.leaf, first & Self.addressMask & (Self.size(level + 1) - 1) == 0 else { return false }
+        var slot = 1, expected = first
+        while slot < Self.fanout {
+            expected &+= size
+            if entries[row + slot] != expected { return false }
+            slot += 1
+        }
+        return true
+    }
+
+    /// A free table: zero throughout, with a live count of 0.
+    private func freeTableViolation(_ table: Int) -> String? {
+        if live[table] != 0 { return "free table \(table) counts \(live[table]) live entries" }
+        let entries = entries, row = table * Self.fanout, fanout = Self.fanout
+        var slot = 0
+        while slot < fanout {
+            if entries[row + slot] != 0 { return "free table \(table) slot \(slot) is not zero" }
+            slot += 1
+        }
+        return nil
+    }
+
+    /// Test hook: writes one entry (and optionally a live count) as is, bypassing every rule.
+    func overwriteForTesting(table: Int, slot: Int, entry: UInt64, live count: UInt16? = nil) {
+        entries[table * Self.fanout + slot] = entry
+        if let count { live[table] = count }
+    }
+
+    /// Test hook: the table the entry for `address` at `level` sits in, following the walk.
+    func tableForTesting(address: UInt64, level: Int) -> Int? {
+        var table = 0
+        for current in stride(from: levels - 1, to: level, by: -1) {
+            let entry = entries[table * Self.fanout + Self.index(address, current)]
+            guard entry & (Self.present | Self.leaf) == Self.present else { return nil }
+            table = Int(entry >> 12)
+        }
+        return table
     }
 }

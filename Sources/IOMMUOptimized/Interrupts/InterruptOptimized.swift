@@ -37,6 +37,9 @@ public final class InterruptOptimized: InterruptSystem {
     private func bit(_ vector: Int) -> UInt64 { 1 << UInt64(vector) }
 
     public func setEnabled(_ on: Bool) {
+        #if DEBUG
+        defer { assertInvariant(invariantViolation(), of: "InterruptOptimized") }
+        #endif
         enabled = on
         if on {
             unmasked(through: highestUnmasked ?? 0)
@@ -47,12 +50,18 @@ public final class InterruptOptimized: InterruptSystem {
     }
 
     public func setFunctionMask(_ masked: Bool) {
+        #if DEBUG
+        defer { assertInvariant(invariantViolation(), of: "InterruptOptimized") }
+        #endif
         functionMask = masked
         if !masked && enabled { unmasked(through: highestUnmasked ?? 0) }
     }
 
     public func writeEntry(vector: Int, address: UInt64, data: UInt32) {
         guard entries.indices.contains(vector) else { return }
+        #if DEBUG
+        defer { assertInvariant(invariantViolation(), of: "InterruptOptimized") }
+        #endif
         entries[vector].address = address
         entries[vector].data = data
         if plantedBug != .staleMessage || isMasked(vector) { routes[vector] = (address, data) }
@@ -60,6 +69,9 @@ public final class InterruptOptimized: InterruptSystem {
 
     public func setVectorMask(vector: Int, masked: Bool) {
         guard entries.indices.contains(vector) else { return }
+        #if DEBUG
+        defer { assertInvariant(invariantViolation(), of: "InterruptOptimized") }
+        #endif
         entries[vector].masked = masked
         if !masked {
             routes[vector] = (entries[vector].address, entries[vector].data)
@@ -69,6 +81,9 @@ public final class InterruptOptimized: InterruptSystem {
 
     public func setPASID(vector: Int, pasid: UInt32?) {
         guard entries.indices.contains(vector) else { return }
+        #if DEBUG
+        defer { assertInvariant(invariantViolation(), of: "InterruptOptimized") }
+        #endif
         entries[vector].pasid = pasid
         // The host's IMS entry enforces the PASID; the planted bug never programs it.
         if plantedBug != .imsPASIDNotProgrammed { host.setPASID(vector: vector, pasid: pasid) }
@@ -78,6 +93,17 @@ public final class InterruptOptimized: InterruptSystem {
 
     public func hostTriggered(vector: Int) {
         guard entries.indices.contains(vector) else { return }
+        #if DEBUG
+        // The host may raise between the host calls of another operation: each of those comes
+        // after that operation fired what was pending, so the invariants hold there too.
+        defer { assertInvariant(invariantViolation(), of: "InterruptOptimized") }
+        #endif
+        trigger(vector)
+    }
+
+    /// A raise: pending while masked, delivered otherwise. (Replays call it in the middle of an
+    /// unmask, where the invariants wait for the unmask to finish.)
+    private func trigger(_ vector: Int) {
         if isMasked(vector) {
             if plantedBug == .raiseDuringFunctionMaskDropped && functionMask { return }
             virtualPending |= bit(vector)
@@ -129,7 +155,7 @@ public final class InterruptOptimized: InterruptSystem {
     /// Raises latched during a reallocation gap, replayed one by one as if they had just fired.
     private func replayLatched() {
         for vector in entries.indices {
-            for _ in 0..<host.takeLatched(vector: vector) { hostTriggered(vector: vector) }
+            for _ in 0..<host.takeLatched(vector: vector) { trigger(vector) }
         }
     }
 
@@ -144,6 +170,43 @@ public final class InterruptOptimized: InterruptSystem {
     private func deliver(_ vector: Int) {
         let message = plantedBug == .staleMessage ? routes[vector] : (entries[vector].address, entries[vector].data)
         host.deliver(vector: vector, address: message.0, data: message.1)
+    }
+
+    // MARK: Invariants
+    //
+    // - one entry and one route per vector; pending bits only for vectors that exist;
+    // without a planted bug (several are exactly a broken one of these):
+    // - a route holds its entry's message (every write refreshes it; the stale-message bug
+    //   is a write that does not);
+    // - only a masked vector is pending: unmasking fires a pending bit, and a raise on an
+    //   unmasked vector is delivered, not kept.
+    // Every call may touch every vector, and there are at most 64: the full check is the local one.
+
+    /// The first broken invariant, or nil. O(vectors).
+    public func invariantViolation() -> String? {
+        let count = configuration.vectors
+        if entries.count != count || routes.count != count { return "\(entries.count) entries and \(routes.count) routes for \(count) vectors" }
+        let existing: UInt64 = count >= 64 ? .max : (1 << UInt64(count)) - 1
+        if virtualPending & ~existing != 0 { return "pending bits 0x\(String(virtualPending, radix: 16)) beyond the \(count) vectors" }
+        guard plantedBug == nil else { return nil }
+        // Debug builds run this after every call: a `while` loop and plain comparisons, since
+        // unoptimized `for in` and tuple comparison go through generic code.
+        var unmasked: UInt64 = 0, vector = 0
+        while vector < count {
+            let entry = entries[vector], route = routes[vector]
+            if route.address != entry.address || route.data != entry.data { return "vector \(vector) route \(route) differs from its entry" }
+            if !entry.masked { unmasked |= bit(vector) }
+            vector += 1
+        }
+        if enabled && !functionMask && virtualPending & unmasked != 0 {
+            return "vector \((virtualPending & unmasked).trailingZeroBitCount) is pending but unmasked"
+        }
+        return nil
+    }
+
+    /// Test hook: sets pending bits as they are, bypassing every rule.
+    func overwritePendingForTesting(_ bits: UInt64) {
+        virtualPending = bits
     }
 }
 

@@ -50,7 +50,12 @@ public final class IsolationOptimized: IsolationSystem {
 
     /// A planted bug (`IOMMUMutants`); nil in the real implementation.
     package var plantedBug: IsolationBug? {
-        didSet { kernelBound = countedDevices() }
+        didSet {
+            kernelBound = countedDevices()
+            #if DEBUG
+            assertInvariant(invariantViolation(), of: "IsolationOptimized")
+            #endif
+        }
     }
 
     public init(topology: Topology, checkpoint: @escaping () -> Void = {}) {
@@ -114,8 +119,11 @@ public final class IsolationOptimized: IsolationSystem {
 
     public func bind(device: Int, driver: Driver) -> Result<Void, IsolationError> {
         guard valid(device, deviceCount) else { return .failure(.noSuchObject) }
-        if claimedBy[device] >= 0 && driver != drivers[device] { return .failure(.deviceInUse) }
         let group = groupOf[device]
+        #if DEBUG
+        defer { assertInvariant(invariantViolation(group: group), of: "IsolationOptimized") }
+        #endif
+        if claimedBy[device] >= 0 && driver != drivers[device] { return .failure(.deviceInUse) }
         if counts(driver) && !counts(drivers[device]) && owners[group] >= 0 && plantedBug != .kernelBindOnOwnedGroup { return .failure(.groupOwned) }
         drivers[device] = driver
         if counts(driver) { kernelBound |= 1 << UInt64(device) } else { kernelBound &= ~(1 << UInt64(device)) }
@@ -172,6 +180,9 @@ public final class IsolationOptimized: IsolationSystem {
 
     public func claim(context: Int, group: Int) -> Result<Void, IsolationError> {
         guard valid(group, groupCount), valid(context, contextCount) else { return .failure(.noSuchObject) }
+        #if DEBUG
+        defer { assertInvariant(invariantViolation(group: group), of: "IsolationOptimized") }
+        #endif
         if claimCount[group] > 0 { return .failure(.otherInterface) }
         if groupClaim[group] == context { return plantedBug == .secondClaimBySameContainerAccepted ? .success(()) : .failure(.alreadyClaimed) }
         if owners[group] >= 0 { return .failure(.ownedByOther) }
@@ -184,6 +195,9 @@ public final class IsolationOptimized: IsolationSystem {
 
     public func release(context: Int, group: Int) -> Result<Void, IsolationError> {
         guard valid(group, groupCount), valid(context, contextCount) else { return .failure(.noSuchObject) }
+        #if DEBUG
+        defer { assertInvariant(invariantViolation(group: group), of: "IsolationOptimized") }
+        #endif
         guard groupClaim[group] == context else { return .failure(.notOwner) }
         groupClaim[group] = -1
         giveBack(group)
@@ -192,6 +206,9 @@ public final class IsolationOptimized: IsolationSystem {
 
     public func attach(context: Int, group: Int, domain: Int) -> Result<Void, IsolationError> {
         guard valid(group, groupCount), valid(context, contextCount), valid(domain, domainCount) else { return .failure(.noSuchObject) }
+        #if DEBUG
+        defer { assertInvariant(invariantViolation(group: group), of: "IsolationOptimized") }
+        #endif
         guard groupClaim[group] == context else { return .failure(.notOwner) }
         guard topology.domainOwners[domain] == context else { return .failure(.domainNotOwned) }
         if policy.reattach == .refused && attached[group] >= 0 { return .failure(.alreadyAttached) }
@@ -203,6 +220,9 @@ public final class IsolationOptimized: IsolationSystem {
 
     public func detach(context: Int, group: Int) -> Result<Void, IsolationError> {
         guard valid(group, groupCount), valid(context, contextCount) else { return .failure(.noSuchObject) }
+        #if DEBUG
+        defer { assertInvariant(invariantViolation(group: group), of: "IsolationOptimized") }
+        #endif
         guard groupClaim[group] == context || (plantedBug == .nonOwnerCanDetach && owners[group] >= 0) else { return .failure(.notOwner) }
         attached[group] = -1
         attachers[group] = 0
@@ -214,6 +234,9 @@ public final class IsolationOptimized: IsolationSystem {
 
     public func claimDevice(context: Int, device: Int) -> Result<Void, IsolationError> {
         guard valid(device, deviceCount), valid(context, contextCount) else { return .failure(.noSuchObject) }
+        #if DEBUG
+        defer { assertInvariant(invariantViolation(group: groupOf[device]), of: "IsolationOptimized") }
+        #endif
         let group = groupOf[device]
         if drivers[device] != .userAccess { return .failure(.notUserAccess) }
         if claimedBy[device] >= 0 { return .failure(.alreadyBound) }
@@ -228,6 +251,9 @@ public final class IsolationOptimized: IsolationSystem {
 
     public func releaseDevice(context: Int, device: Int) -> Result<Void, IsolationError> {
         guard valid(device, deviceCount), valid(context, contextCount) else { return .failure(.noSuchObject) }
+        #if DEBUG
+        defer { assertInvariant(invariantViolation(group: groupOf[device]), of: "IsolationOptimized") }
+        #endif
         guard claimedBy[device] == context else { return .failure(.notOwner) }
         let group = groupOf[device]
         for pasid in slots[group].keys { detachPASIDSlot(group, pasid, device) }
@@ -245,6 +271,9 @@ public final class IsolationOptimized: IsolationSystem {
 
     public func attachDevice(context: Int, device: Int, domain: Int) -> Result<Void, IsolationError> {
         guard valid(device, deviceCount), valid(context, contextCount), valid(domain, domainCount) else { return .failure(.noSuchObject) }
+        #if DEBUG
+        defer { assertInvariant(invariantViolation(group: groupOf[device]), of: "IsolationOptimized") }
+        #endif
         guard claimedBy[device] == context else { return .failure(.notOwner) }
         guard topology.domainOwners[domain] == context else { return .failure(.domainNotOwned) }
         let group = groupOf[device], bit = UInt64(1) << UInt64(device)
@@ -261,6 +290,9 @@ public final class IsolationOptimized: IsolationSystem {
 
     public func detachDevice(context: Int, device: Int) -> Result<Void, IsolationError> {
         guard valid(device, deviceCount), valid(context, contextCount) else { return .failure(.noSuchObject) }
+        #if DEBUG
+        defer { assertInvariant(invariantViolation(group: groupOf[device]), of: "IsolationOptimized") }
+        #endif
         guard claimedBy[device] == context else { return .failure(.notOwner) }
         detachRID(groupOf[device], device)
         return .success(())
@@ -282,6 +314,9 @@ public final class IsolationOptimized: IsolationSystem {
 
     public func attachPASID(context: Int, device: Int, pasid: UInt32, domain: Int) -> Result<Void, IsolationError> {
         guard valid(device, deviceCount), valid(context, contextCount), valid(domain, domainCount), validPASID(pasid) else { return .failure(.noSuchObject) }
+        #if DEBUG
+        defer { assertInvariant(invariantViolation(group: groupOf[device]), of: "IsolationOptimized") }
+        #endif
         guard holds(context, device) else { return .failure(.notOwner) }
         guard policy.pasid == .groupWide && topology.pasidCapable[device] else { return .failure(.noPASIDSupport) }
         guard topology.domainOwners[domain] == context else { return .failure(.domainNotOwned) }
@@ -309,6 +344,9 @@ public final class IsolationOptimized: IsolationSystem {
 
     public func detachPASID(context: Int, device: Int, pasid: UInt32) -> Result<Void, IsolationError> {
         guard valid(device, deviceCount), valid(context, contextCount), validPASID(pasid) else { return .failure(.noSuchObject) }
+        #if DEBUG
+        defer { assertInvariant(invariantViolation(group: groupOf[device]), of: "IsolationOptimized") }
+        #endif
         guard holds(context, device) else { return .failure(.notOwner) }
         guard policy.pasid == .groupWide && topology.pasidCapable[device] else { return .failure(.noPASIDSupport) }
         detachPASIDSlot(groupOf[device], pasid, device)
@@ -353,6 +391,110 @@ public final class IsolationOptimized: IsolationSystem {
     public func owner(of group: Int) -> Int? {
         guard valid(group, groupCount), owners[group] >= 0 else { return nil }
         return owners[group]
+    }
+
+    // MARK: Invariants
+    //
+    // The bookkeeping the calls read instead of scanning, checked planted bug or not:
+    // - one driver, claim, context entry and PASID table per device; one claim, owner, claim
+    //   count, attachment and PASID set per group; every index in range; the groups partition
+    //   the devices;
+    // - `kernelBound` holds exactly the devices whose driver takes a count (the viability tests
+    //   read only it);
+    // - `claimCount` counts the group's claimed devices; a group is owned exactly while claimed
+    //   through one API (the group claim or device claims, never both), by its owner;
+    // - an attached domain is the owner's; `attachers` are claimed devices of the group, and
+    //   name an attached domain;
+    // - a PASID slot: a valid PASID, the owner's domain, and attachers that are PASID-capable
+    //   devices of the group the owner holds.
+    // What the hardware reads, derived from it, checked only without a planted bug (most bugs
+    // are precisely a wrong entry left behind):
+    // - a context entry: the kernel default while the group is unowned, the group's domain
+    //   while one is attached, else the detached entry (blocked or bypass);
+    // - a PASID table: a PASID-capable device's holds exactly its group's slots, another's none.
+
+    /// The first broken invariant anywhere, or nil.
+    public func invariantViolation() -> String? {
+        if drivers.count != deviceCount || claimedBy.count != deviceCount || entries.count != deviceCount || pasidTables.count != deviceCount || groupOf.count != deviceCount {
+            return "per-device tables are not \(deviceCount) long"
+        }
+        if [groupClaim.count, claimCount.count, owners.count, attached.count, attachers.count, slots.count, members.count, pasidMembers.count].contains(where: { $0 != groupCount }) {
+            return "per-group tables are not \(groupCount) long"
+        }
+        if domains.count != domainCount { return "\(domains.count) domain tables for \(domainCount) domains" }
+        var seen: UInt64 = 0
+        for group in 0..<groupCount {
+            if members[group] & seen != 0 { return "g\(group) shares a device with another group" }
+            seen |= members[group]
+        }
+        if seen != (deviceCount == 64 ? .max : (1 << UInt64(deviceCount)) - 1) { return "devices 0x\(String(~seen, radix: 16)) are in no group" }
+        for group in 0..<groupCount {
+            if let problem = invariantViolation(group: group) { return problem }
+        }
+        return nil
+    }
+
+    /// The invariants of one group and its devices: all a call on the group or one of its
+    /// devices can change. O(group size + the group's PASIDs).
+    func invariantViolation(group: Int) -> String? {
+        let owner = owners[group], claim = groupClaim[group], devices = topology.groups[group]
+        if owner < -1 || owner >= contextCount { return "g\(group) owner \(owner) out of range" }
+        if claim < -1 || claim >= contextCount { return "g\(group) claimed by context \(claim), out of range" }
+        var claimed = 0, claimedMask: UInt64 = 0
+        for device in devices {
+            if groupOf[device] != group || members[group] & (1 << UInt64(device)) == 0 { return "d\(device) is listed in g\(group) but not a member" }
+            if (kernelBound & (1 << UInt64(device)) != 0) != counts(drivers[device]) { return "kernelBound is out of date for d\(device) (driver \(drivers[device]))" }
+            let holder = claimedBy[device]
+            if holder < -1 || holder >= contextCount { return "d\(device) claimed by context \(holder), out of range" }
+            if holder >= 0 {
+                claimed += 1
+                claimedMask |= 1 << UInt64(device)
+                if holder != owner { return "d\(device) is claimed by c\(holder), g\(group) owned by \(owner)" }
+            }
+        }
+        if claimCount[group] != claimed { return "g\(group) counts \(claimCount[group]) claimed devices, has \(claimed)" }
+        if claim >= 0 && claimed > 0 { return "g\(group) is claimed through both the group and the device API" }
+        if (owner >= 0) != (claim >= 0 || claimed > 0) { return "g\(group) owner \(owner) with group claim \(claim) and \(claimed) claimed devices" }
+        if claim >= 0 && claim != owner { return "g\(group) claimed by c\(claim), owned by \(owner)" }
+        let domain = attached[group]
+        if domain < -1 || domain >= domainCount { return "g\(group) attached to domain \(domain), out of range" }
+        if domain >= 0 && (owner < 0 || topology.domainOwners[domain] != owner) { return "g\(group) attached to domain \(domain), not its owner's (\(owner))" }
+        if attachers[group] & ~claimedMask != 0 { return "g\(group) attachers 0x\(String(attachers[group], radix: 16)) include unclaimed devices" }
+        if attachers[group] != 0 && domain < 0 { return "g\(group) has attached devices but no domain" }
+        let held = claim >= 0 ? members[group] : claimedMask
+        if !slots[group].isEmpty && owner < 0 { return "g\(group) keeps PASIDs without an owner" }
+        for (pasid, slot) in slots[group] {
+            if !validPASID(pasid) { return "g\(group) PASID \(pasid) out of range" }
+            if !valid(slot.domain, domainCount) || topology.domainOwners[slot.domain] != owner { return "g\(group) PASID \(pasid) on domain \(slot.domain), not its owner's" }
+            if slot.attachers == 0 || slot.attachers & ~(pasidMembers[group] & held) != 0 {
+                return "g\(group) PASID \(pasid) attachers 0x\(String(slot.attachers, radix: 16)) are not PASID-capable devices the owner holds"
+            }
+        }
+        for device in devices {
+            if case .domain(let entryDomain) = entries[device], !valid(entryDomain, domainCount) { return "d\(device) context entry names domain \(entryDomain)" }
+            for (key, entryDomain) in pasidTables[device] where !valid(entryDomain, domainCount) { return "d\(device) PASID table entry \(key) names domain \(entryDomain)" }
+        }
+        guard plantedBug == nil else { return nil }
+        let expected: Entry = owner < 0 ? .kernelDefault : domain >= 0 ? .domain(domain) : detachedEntry
+        let wanted = slots[group].mapValues(\.domain)
+        for device in devices {
+            if entries[device] != expected { return "d\(device) context entry \(entries[device]), g\(group) state says \(expected)" }
+            let programmed = pasidMembers[group] & (1 << UInt64(device)) != 0
+            if programmed ? pasidTables[device] != wanted : !pasidTables[device].isEmpty {
+                return "d\(device) PASID table \(pasidTables[device]), g\(group) slots say \(programmed ? wanted : [:])"
+            }
+        }
+        return nil
+    }
+
+    /// Test hook: overwrites a device's context entry, bypassing every rule.
+    func overwriteEntryForTesting(device: Int, domain: Int?) {
+        entries[device] = domain.map { .domain($0) } ?? .blocked
+    }
+
+    /// Test hook: overwrites a group's device-claim count, bypassing every rule.
+    func overwriteClaimCountForTesting(group: Int, count: Int) {
+        claimCount[group] = count
     }
 }
 

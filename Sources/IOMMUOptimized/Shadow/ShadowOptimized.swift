@@ -74,6 +74,17 @@ public final class ShadowOptimized: ShadowSystem {
         let splits = configuration.host.canSplit || plantedBug == .unmapInsideHostMapping
         let plan = ShadowResync.plan(range: range, current: current, wanted: planned, host: splits ? .pageTable : configuration.host,
                                      atomic: configuration.policy.window == .none && configuration.host.hasReplace)
+        #if DEBUG
+        // The record changes only where the plan acts, and the plan acts on whole recorded
+        // mappings overlapping the range: check the record across all of it, ahead of any return.
+        let touched = plan.reduce(range) { span, request in
+            let (iova, length) = switch request {
+            case .map(let iova, let length, _, _), .unmap(let iova, let length), .replace(let iova, let length, _): (iova, length)
+            }
+            return min(span.lowerBound, iova)...max(span.upperBound, iova &+ (length &- 1))
+        }
+        defer { assertInvariant(recordViolation(domain: domain, around: touched), of: "ShadowOptimized") }
+        #endif
         for request in plan {
             switch request {
             case .map(let iova, let length, let phys, let permissions):
@@ -192,6 +203,49 @@ public final class ShadowOptimized: ShadowSystem {
             }
         }
         trees[domain].replaceSubrange(positions, with: kept)
+    }
+
+    // MARK: Invariants
+    //
+    // - one record per guest domain;
+    // - a record's mappings are non-empty, do not run past 2^64 - 1, and are sorted and
+    //   disjoint (each starts past the previous one's last byte): `indices` binary-searches
+    //   on that, and `record` inserts where it finds.
+    // The record is not checked against the host: it is this layer's belief, and several
+    // planted bugs are precisely a wrong belief (tree-drops-range-tail).
+
+    /// The first broken invariant in any domain's record, or nil.
+    public func invariantViolation() -> String? {
+        if trees.count != guest.configuration.domains { return "\(trees.count) records for \(guest.configuration.domains) domains" }
+        for domain in trees.indices {
+            if let problem = recordViolation(domain: domain, positions: trees[domain].indices) { return problem }
+        }
+        return nil
+    }
+
+    /// The record of `domain` where it overlaps `span`, and one mapping either side.
+    func recordViolation(domain: Int, around span: ClosedRange<UInt64>) -> String? {
+        if trees.count != guest.configuration.domains { return "\(trees.count) records for \(guest.configuration.domains) domains" }
+        let near = indices(domain: domain, span)
+        return recordViolation(domain: domain, positions: max(0, near.lowerBound - 1)..<min(trees[domain].count, near.upperBound + 1))
+    }
+
+    private func recordViolation(domain: Int, positions: Range<Int>) -> String? {
+        let tree = trees[domain]
+        for position in positions {
+            let extent = tree[position]
+            if extent.length == 0 { return "domain \(domain) record \(position) is empty at 0x\(String(extent.iova, radix: 16))" }
+            if extent.iova.addingReportingOverflow(extent.length - 1).overflow { return "domain \(domain) record \(position) runs past 2^64 - 1: \(extent)" }
+            if position + 1 < tree.count && tree[position + 1].iova <= extent.last {
+                return "domain \(domain) records \(position) and \(position + 1) overlap or are out of order: \(extent), \(tree[position + 1])"
+            }
+        }
+        return nil
+    }
+
+    /// Test hook: replaces a domain's record as is, bypassing every rule.
+    func overwriteRecordForTesting(domain: Int, _ extents: [Extent]) {
+        trees[domain] = extents
     }
 }
 
