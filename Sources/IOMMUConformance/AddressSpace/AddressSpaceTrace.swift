@@ -60,25 +60,12 @@ public struct AddressSpaceTrace: Sendable {
     /// The configuration from a header line: each judged configuration must be one the model
     /// can hold.
     init(header: TraceHeader, line number: Int) throws(TraceError) {
-        var policies: [AddressSpacePolicy] = []
-        for (index, name) in header.policies.enumerated() {
-            do {
-                policies.append(try AddressSpacePolicy(parsing: name))
-            } catch {
-                throw TraceError(line: number, field: "policies[\(index)]", error.description)
-            }
-        }
+        let policies = try header.namedPolicies(AddressSpacePolicy.self, line: number)
         let configuration = try Self.configuration(header.configuration, version: header.version, namedPolicies: policies)
         self.init(configuration: configuration, description: header.description)
         self.policies = policies
         if header.configuration.has("faultReasons") { faultReasons = try header.configuration.boolean("faultReasons") }
-        for configuration in judgedConfigurations {
-            do {
-                try configuration.validate()
-            } catch {
-                throw TraceError(line: number, field: "configuration", "under \(configuration.policy): \(error.description)")
-            }
-        }
+        for configuration in judgedConfigurations { _ = try header.validated(configuration, line: number, under: "under \(configuration.policy): ") }
     }
 
     /// One operation line. A policy that reports bytes needs every successful unmap line to

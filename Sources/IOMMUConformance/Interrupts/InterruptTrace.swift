@@ -122,26 +122,14 @@ extension InterruptTrace: LineTrace {
         let c = header.configuration
         // Version 1 knew one policy: raises while MSI-X is disabled pend (an emulated device).
         var policy = InterruptPolicy.emulated
-        if header.version >= 2 || c.has("policy") {
-            let name = try c.string("policy")
-            do {
-                policy = try InterruptPolicy(parsing: name)
-            } catch {
-                throw TraceError(line: number, field: "configuration.policy", error.description)
-            }
-        }
+        if header.version >= 2 || c.has("policy") { policy = try c.policy(InterruptPolicy.self) }
         let configuration = InterruptConfiguration(
             vectors: try c.integer("vectors"),
             dynamicAllocation: try c.boolean("dynamicAllocation"),
             defaultPASID: c.has("defaultPASID") ? UInt32(truncatingIfNeeded: try c.integer("defaultPASID")) : 0,
             policy: policy
         )
-        do {
-            try configuration.validate()
-        } catch {
-            throw TraceError(line: number, field: "configuration", error.description)
-        }
-        self.init(configuration: configuration, description: header.description, steps: [])
+        self.init(configuration: try header.validated(configuration, line: number), description: header.description, steps: [])
     }
 
     func unrecordedField(_ step: Step) -> String? { step.outcome == nil ? "delivered" : nil }

@@ -44,14 +44,7 @@ public struct IsolationTrace: Sendable {
         guard header.version >= 2 else {
             throw TraceError(line: number, field: "version", "version-1 isolation traces were judged under a contract that no longer holds (PASIDs per device, a second claim by the same owner shared); set \"version\": 2 and name the policy in the configuration (\(Self.policyNames))")
         }
-        var policies: [IsolationPolicy] = []
-        for (index, name) in header.policies.enumerated() {
-            do {
-                policies.append(try IsolationPolicy(parsing: name))
-            } catch {
-                throw TraceError(line: number, field: "policies[\(index)]", error.description)
-            }
-        }
+        let policies = try header.namedPolicies(IsolationPolicy.self, line: number)
         self.init(topology: try Self.topology(header.configuration, namedPolicies: policies), description: header.description)
         self.policies = policies
     }
@@ -72,12 +65,7 @@ public struct IsolationTrace: Sendable {
     private static func topology(_ line: JSONLine, namedPolicies: [IsolationPolicy]) throws(TraceError) -> Topology {
         var policy = namedPolicies.first ?? .iommufd
         if line.has("policy") {
-            let name = try line.string("policy")
-            do {
-                policy = try IsolationPolicy(parsing: name)
-            } catch {
-                throw TraceError(line: line.number, field: "configuration.policy", error.description)
-            }
+            policy = try line.policy(IsolationPolicy.self)
         } else if namedPolicies.isEmpty {
             throw TraceError(line: line.number, field: "configuration.policy", "missing: a trace names the policy it was recorded under (\(policyNames)), or a scenario lists its policies")
         }

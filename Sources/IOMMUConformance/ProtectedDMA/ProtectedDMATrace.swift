@@ -197,12 +197,7 @@ extension ProtectedDMATrace: LineTrace {
             bufferPages: try c.integer("bufferPages"), coherentPages: try c.integer("coherentPages"), poolSlots: try c.integer("poolSlots"),
             segmentSlots: c.has("segmentSlots") ? try c.integer("segmentSlots") : 128, minAlignMask: c.has("minAlignMask") ? try c.address("minAlignMask") : 0,
             virtio: virtio)
-        do {
-            try configuration.validate()
-        } catch {
-            throw TraceError(line: number, field: "configuration", error.description)
-        }
-        self.init(configuration: configuration, description: header.description)
+        self.init(configuration: try header.validated(configuration, line: number), description: header.description)
     }
 
     func unrecordedField(_ step: Step) -> String? {

@@ -180,24 +180,13 @@ extension ShadowTrace: LineTrace {
         let domains = try c.integer("domains"), width = try c.integer("addressWidth")
         guard (1...8).contains(domains) else { throw TraceError(line: number, field: "domains", "expected 1 to 8 domains") }
         guard (21...63).contains(width) else { throw TraceError(line: number, field: "addressWidth", "expected 21 to 63 bits") }
-        let policyName = try c.string("policy")
-        let policy: ShadowPolicy
-        do {
-            policy = try ShadowPolicy(parsing: policyName)
-        } catch {
-            throw TraceError(line: number, field: "configuration.policy", error.description)
-        }
+        let policy = try c.policy(ShadowPolicy.self)
         // Version 1 knew one host, a raw page table; version 2 names it.
         let host: ShadowHostPolicy = header.version == 1 && !c.has("host") ? .pageTable
             : try c.choice("host", ShadowHostPolicy.allCases.map { ($0.rawValue, $0) })
         let limit = c.has("mappingLimit") ? try c.integer("mappingLimit") : nil
         let configuration = ShadowConfiguration(domains: domains, addressWidth: width, policy: policy, host: host, mappingLimit: limit)
-        do {
-            try configuration.validate()
-        } catch {
-            throw TraceError(line: number, field: "configuration", error.description)
-        }
-        self.init(configuration: configuration, description: header.description, steps: [])
+        self.init(configuration: try header.validated(configuration, line: number), description: header.description, steps: [])
     }
 
     /// Guest writes record nothing; an invalidation records the host calls it caused.

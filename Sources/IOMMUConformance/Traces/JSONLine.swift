@@ -26,6 +26,16 @@ struct JSONLine {
 
     func has(_ field: String) -> Bool { object[field] != nil }
 
+    /// The policy a field names, refused with the parser's sentence (`configuration.policy`).
+    func policy<P: SwitchedPolicy>(_ type: P.Type, field: String = "policy") throws(TraceError) -> P {
+        let name = try string(field)
+        do {
+            return try P(parsing: name)
+        } catch {
+            throw TraceError(line: number, field: "configuration.\(field)", error.description)
+        }
+    }
+
     func string(_ key: String, field: String? = nil) throws(TraceError) -> String {
         let field = field ?? key
         guard let value = object[key] else { throw TraceError(line: number, field: field, "missing; expected a string") }

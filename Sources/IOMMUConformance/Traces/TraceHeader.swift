@@ -36,6 +36,29 @@ struct TraceHeader {
         description = try line.optionalString("description")
     }
 
+    /// The policies a scenario lists (`"policies"`), each refused with its sentence.
+    func namedPolicies<P: SwitchedPolicy>(_ type: P.Type, line: Int) throws(TraceError) -> [P] {
+        var result: [P] = []
+        for (index, name) in policies.enumerated() {
+            do {
+                result.append(try P(parsing: name))
+            } catch {
+                throw TraceError(line: line, field: "policies[\(index)]", error.description)
+            }
+        }
+        return result
+    }
+
+    /// `configuration` if it is possible, else the header's error with the reason.
+    func validated<C: ValidatedConfiguration>(_ configuration: C, line: Int, under prefix: String = "") throws(TraceError) -> C {
+        do {
+            try configuration.validate()
+        } catch {
+            throw TraceError(line: line, field: "configuration", prefix + error.description)
+        }
+        return configuration
+    }
+
     static func encode(surface: Surface, configuration: [(String, JSONValue)], description: String? = nil) -> String {
         var fields: [(String, JSONValue)] = [("trace", .string(format)), ("version", .integer(version)), ("surface", .string(surface.rawValue)), ("configuration", .object(configuration))]
         if let description { fields.append(("description", .string(description))) }

@@ -101,7 +101,14 @@ public enum ReservedKind: String, Hashable, Sendable, CaseIterable {
 }
 
 /// A configuration that cannot work, with a sentence that says why.
+/// A configuration that can be impossible: `validate` says why.
+public protocol ValidatedConfiguration {
+    func validate() throws(ConfigurationProblem)
+}
+
 public struct ConfigurationProblem: Error, Hashable, Sendable, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
+
+extension AddressSpaceConfiguration: ValidatedConfiguration {}

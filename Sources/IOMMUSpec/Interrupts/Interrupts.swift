@@ -107,3 +107,5 @@ public struct Delivery: Hashable, Sendable, Comparable, CustomStringConvertible 
 
     public var description: String { "v\(vector)(\(hex(address)), \(hex(UInt64(data))))" }
 }
+
+extension InterruptConfiguration: ValidatedConfiguration {}

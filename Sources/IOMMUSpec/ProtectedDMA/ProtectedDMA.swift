@@ -123,3 +123,5 @@ public protocol ProtectedDMASystem: AnyObject {
     /// device is refused (or there is no memory).
     func setupVirtqueue(size: UInt64) -> CoherentBuffer?
 }
+
+extension ProtectedDMAConfiguration: ValidatedConfiguration {}

@@ -278,3 +278,5 @@ public enum ShadowHostPolicy: String, Hashable, Sendable, CaseIterable {
         }
     }
 }
+
+extension ShadowConfiguration: ValidatedConfiguration {}
