@@ -115,3 +115,51 @@ extension ShadowMachine {
         }
     }
 }
+
+extension ProtectedDMAMachine {
+    /// Buffers anywhere in the driver's memory, 1 to 8,192 bytes, any direction; mappings and
+    /// coherent buffers named by any id given so far (one that is not live does nothing); spans
+    /// uniform inside what they name; no injections.
+    func drawUniformCommand(_ stream: ChoiceStream) -> ProtectedDMAOperation {
+        let model = judge.model, total = model.buffers.count
+        let id = Int(uniform(stream, UInt64(max(nextID, 1))))
+        func span(_ size: Int?) -> (Int, Int) {
+            guard let size, size > 0 else { return (0, 1) }
+            let offset = Int(uniform(stream, UInt64(size)))
+            return (offset, 1 + Int(uniform(stream, UInt64(size - offset))))
+        }
+        func data(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8(uniform(stream, 256)) } }
+        let direction = DMADirection.allCases[Int(uniform(stream, 3))]
+        let target: ProtectedDMAOperation.Target = uniform(stream, 2) == 0 ? .mapping(id) : .coherent(id)
+        let size: Int? = switch target {
+        case .mapping(let id): model.mappings[id]?.size
+        case .coherent(let id): model.coherent[id]?.count
+        case .buffers: total
+        }
+        switch uniform(stream, 11) {
+        case 0:
+            let offset = Int(uniform(stream, UInt64(total)))
+            return .map(id: nextID, offset: offset, size: 1 + Int(uniform(stream, UInt64(min(8192, total - offset)))), direction: direction, during: [])
+        case 1: return .unmap(id: id, during: [])
+        case 2, 3:
+            guard let size = model.mappings[id]?.size else { return .unmap(id: id, during: []) }
+            let (offset, length) = span(size)
+            return uniform(stream, 2) == 0 ? .syncForDevice(id: id, offset: offset, length: length, during: []) : .syncForCPU(id: id, offset: offset, length: length, during: [])
+        case 4: return .allocCoherent(id: nextID, size: 1 + Int(uniform(stream, 16384)), during: [])
+        case 5: return .freeCoherent(id: id, during: [])
+        case 6: return .setupVirtqueue(id: nextID, size: 1 + Int(uniform(stream, 8192)))
+        case 7:
+            let (offset, length) = span(total)
+            return .cpuWrite(.buffers, offset: offset, data: data(min(length, 256)))
+        case 8:
+            let (offset, length) = span(total)
+            return .cpuRead(.buffers, offset: offset, length: min(length, 256))
+        case 9:
+            let (offset, length) = span(size)
+            return size == nil ? .cpuRead(.buffers, offset: 0, length: 1) : .deviceRead(target, offset: offset, length: min(length, 256))
+        default:
+            let (offset, length) = span(size)
+            return size == nil ? .cpuRead(.buffers, offset: 0, length: 1) : .deviceWrite(target, offset: offset, data: data(min(length, 256)))
+        }
+    }
+}

@@ -31,7 +31,7 @@ struct ProtectedDMAMachine: DifferentialMachine {
     /// Cast once per case: a plug-in in a worker takes each step whole.
     let mirrored: (any MirroredProtectedDMA)?
     /// The next id a mapping or coherent buffer takes.
-    private var nextID = 0
+    private(set) var nextID = 0
 
     init(configuration: ProtectedDMAConfiguration, memory: GuestMemory, implementation: any ProtectedDMASystem) {
         self.configuration = configuration
