@@ -25,7 +25,8 @@ final class PluginProtectedDMA: ProtectedDMASystem, ReportsForeignFailures {
         table.initialize(to: iommu_check_guest_memory(
             context: nil,
             read: { context, address, out, count in
-                guard let owner = PluginProtectedDMA.unwrap(context, "read"), let out else { return }
+                guard let owner = PluginProtectedDMA.unwrap(context, "read") else { return }
+                guard let out else { return owner.failures.record("read of \(count) bytes at \(hex(address)) into NULL") }
                 let bytes = owner.memory.read(address, count: Int(clamping: count))
                 bytes.withUnsafeBytes { out.copyMemory(from: $0.baseAddress!, byteCount: min($0.count, count)) }
             },
