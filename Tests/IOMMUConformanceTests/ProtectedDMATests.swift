@@ -89,9 +89,8 @@ import Testing
         }
         let badPool = header.replacingOccurrences(of: #""poolSlots":4"#, with: #""poolSlots":6"#)
         #expect { try RecordedTrace.verify(badPool) } throws: { "\($0)".contains("whole segments") }
-        // A name that is not live is the trace's mistake, reported at its line.
-        let verdict = try? RecordedTrace.verify(header + "\n" + #"{"op":"unmap","id":7}"#).verdict
-        #expect(verdict?.problem?.message == "mapping 7 is not live")
+        // A name that is not live is the trace's mistake, refused at its line.
+        #expect(throws: TraceError(line: 2, "mapping 7 is not live")) { try RecordedTrace.verify(header + "\n" + #"{"op":"unmap","id":7}"#) }
     }
 
     @Test func theModelIsNotALayerAndThereAreNoPolicies() {

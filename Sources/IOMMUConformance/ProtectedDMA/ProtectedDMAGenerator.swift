@@ -115,6 +115,7 @@ struct ProtectedDMAGenerator {
         let sizes = [1 + Int(stream.draw(upTo: 63)), 64 + Int(stream.draw(upTo: UInt64(Self.slot - 64))),
                      Self.slot + 1 + Int(stream.draw(upTo: UInt64(3 * Self.slot))), Self.slot * configuration.segmentSlots - 64 + Int(stream.draw(upTo: 2 * 64 + UInt64(Self.page)))]
         let size = min(sizes[stream.drawWeightedIndex([25, 35, 32, 8])], total)
+        if size > Self.slot * configuration.segmentSlots { stream.event("map: larger than a segment") }
         let lowBits = [0, Int(stream.draw(upTo: 63)), Int(stream.draw(upTo: UInt64(Self.page - 1)))][stream.drawWeightedIndex([30, 30, 40])]
         let wanted = min(Int(stream.draw(upTo: UInt64(max(total / Self.page, 1) - 1))) * Self.page + lowBits, total - size)
         var taken = judge.model.mappings.values.map { $0.offset..<$0.offset + $0.size }
@@ -140,9 +141,11 @@ struct ProtectedDMAGenerator {
             if stream.drawBool(probability: 0.5), result.allSatisfy({ if case .map = $0.event { false } else { true } }),
                let (offset, size) = freeBuffer(stream, judge, exclude: exclude) {
                 result.append(.init(after: after, event: .map(id: nextID, offset: offset, size: size, direction: direction(stream))))
+                stream.event("injected: another CPU's map")
             } else if let target = deviceTarget(stream, mappings, coherent, except: busy, busyCoherent: busyCoherent) {
                 let (offset, length) = span(stream, within: targetSize(target, judge.model) ?? 1, whole: 0.2)
                 result.append(.init(after: after, event: .deviceWrite(target, offset: offset, data: data(stream, length))))
+                stream.event("injected: device write")
             }
         }
         return result.sorted { $0.after < $1.after }

@@ -138,8 +138,9 @@ final class ProtectedDMAJudge {
             return judgeInjections(operation.injections, outcome, releasing: nil)
         }
         // An unmap's slots are free once it returns, and events injected after its last memory
-        // call run then: another CPU's map may take them. (Taken any earlier, the data the unmap
-        // copies back shows it.)
+        // call run then: another CPU's map may take them. An unmap that copies back makes that
+        // copy first, so what is injected before its first call finds them still held; later,
+        // the trace cannot say whether the call had ended (the data copied back shows it if not).
         var unmapping: Int?
         if case .unmap(let id, _) = operation { unmapping = id }
         if let problem = judgeInjections(operation.injections, outcome, releasing: unmapping) { return problem }
@@ -203,8 +204,8 @@ final class ProtectedDMAJudge {
         let what = "map of buffers+\(offset) (\(hex(orig))), \(size) bytes \(direction.rawValue)"
         guard let result = outcome.mapped.first(where: { $0.id == id }) else { return "\(what): no answer recorded" }
         guard let address = result.dma else {
-            if bounce.fits(orig: orig, size: UInt64(size), live: liveSlots) {
-                return "\(what) failed (DMA_MAPPING_ERROR), but the pool has room: free slots could hold it (live bounce buffers: \(describeLive()))"
+            if bounce.mustFit(orig: orig, size: UInt64(size), live: liveSlots) {
+                return "\(what) failed (DMA_MAPPING_ERROR), but the pool has room: free slots could hold it, and a search slot by slot finds them (live bounce buffers: \(describeLive()))"
             }
             return nil
         }
@@ -227,7 +228,9 @@ final class ProtectedDMAJudge {
         for injection in injections {
             switch injection.event {
             case .map(let id, let offset, let size, let direction):
-                if let problem = judgeMap(id, offset, size, direction, outcome, releasing: releasing) { return "another CPU's \(problem)" }
+                let copiesBack = releasing.flatMap { model.mappings[$0] }?.direction.syncsToCPU ?? false
+                let released = injection.after > 0 || !copiesBack ? releasing : nil
+                if let problem = judgeMap(id, offset, size, direction, outcome, releasing: released) { return "another CPU's \(problem)" }
             case .deviceWrite(let target, let offset, let data):
                 write(target, offset, data, device: true)
             }

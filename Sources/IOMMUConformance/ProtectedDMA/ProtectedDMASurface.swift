@@ -7,7 +7,7 @@ extension ProtectedDMACheck: SurfaceDefinition {
 
     static func make(_ implementation: ImplementationChoice, policy: String?, stateful: StatefulOptions, fixed: FixedConfiguration) throws(ImplementationUnavailable) -> ProtectedDMACheck {
         if let policy {
-            throw ImplementationUnavailable("--policy \(policy): the protected-dma surface has one contract, Linux's since v5.18 (docs/SEMANTICS.md, \"Protected DMA\"), and no policies")
+            throw ImplementationUnavailable("--policy \(policy): the protected-dma surface has one contract, mainline Linux's since v6.9 (14cebf689a78) (docs/SEMANTICS.md, \"Protected DMA\"), and no policies")
         }
         return try ProtectedDMACheck(stateful: stateful, implementation: implementation)
     }
@@ -26,7 +26,7 @@ extension ProtectedDMACheck: SurfaceDefinition {
     the DMA address keeps the buffer's min_align_mask bits (1f221a0d0dbf); a bounce buffer lies in
       one segment, on slots no live buffer holds, page-aligned for a page or more without a mask
     a full pool fails the map (DMA_MAPPING_ERROR) and nothing changes; the checker accepts it only
-      when no free slots could hold the buffer
+      when a slot-by-slot search finds no room (an aligned search may miss a run, as Linux's does)
     sync for device copies to the device for to-device and bidirectional (from-device: no-op); sync
       for CPU and unmap copy back for from-device and bidirectional; unmap releases slots after
     the layer reads the driver's private memory only inside the buffer it maps or syncs for the

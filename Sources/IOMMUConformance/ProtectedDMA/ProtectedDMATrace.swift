@@ -214,6 +214,8 @@ extension ProtectedDMATrace: LineTrace {
     struct Lane: TraceLane {
         let judge: ProtectedDMAJudge
 
+        func malformed(_ step: Step) -> String? { judge.referenceProblem(step.operation) }
+
         func judge(_ step: Step) -> String? {
             if let problem = judge.referenceProblem(step.operation) { return problem }
             guard let outcome = step.outcome ?? (ProtectedDMATrace.needsOutcome(step.operation) ? nil : ProtectedDMAOutcome()) else {

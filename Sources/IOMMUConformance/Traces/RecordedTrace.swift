@@ -81,6 +81,7 @@ struct TraceJudging {
             if let field = trace.unrecordedField(step) {
                 throw TraceError(line: line.number, field: field, "missing; a recorded trace states what the implementation did for every operation (only a scenario may leave it out)")
             }
+            if deciding, let problem = judge.malformed(step) { throw TraceError(line: line.number, problem) }
             if deciding { deciding = judge.next(step) }
         }
         verdict = { judge.verdict }
@@ -115,6 +116,13 @@ protocol TraceLane {
     associatedtype Step: TraceStep
     /// What is wrong with the step, or nil if it conforms (the model then has taken it).
     mutating func judge(_ step: Step) -> String?
+    /// What the step names that does not exist in the state so far (the trace's mistake, not
+    /// the implementation's): `verify` refuses the trace as malformed. Default: nothing.
+    func malformed(_ step: Step) -> String?
+}
+
+extension TraceLane {
+    func malformed(_ step: Step) -> String? { nil }
 }
 
 extension LineTrace {
@@ -177,6 +185,9 @@ struct TraceJudge<Lane: TraceLane> {
         }
         return lanes.first?.problem == nil
     }
+
+    /// Whether the step names something that does not exist, by the first configuration's state.
+    func malformed(_ step: Lane.Step) -> String? { lanes.first?.lane.malformed(step) }
 
     var verdict: TraceVerdict {
         if let failed = lanes.first(where: { $0.problem != nil }) { return TraceVerdict(checkedSteps: failed.checked, problem: failed.problem) }

@@ -60,12 +60,21 @@ public struct BouncePlacement: Sendable {
         return nil
     }
 
-    /// Whether some placement among the slots the live buffers leave free could hold the
-    /// buffer: a map may fail (the pool is full) only when none can.
-    public func fits(orig: UInt64, size: UInt64, live: [Range<Int>]) -> Bool {
+    /// Whether swiotlb must find room for the buffer among the slots the live buffers leave
+    /// free: a map may fail (the pool is full) only when it need not.
+    ///
+    /// Only a search that steps one slot at a time is sure to see every free run. Where the
+    /// buffer needs an alignment above the slot (a page or more without min_align_mask,
+    /// min_align_mask bits above 2047), swiotlb_search_pool_area steps `stride` slots and counts
+    /// a step that wraps past the pool's end as `stride` slots checked, so from some cursors it
+    /// stops before it has seen a free aligned run (`index = wrap_area_index(pool, index +
+    /// stride); slots_checked += stride;`). Linux then fails the map, and so may the layer.
+    public func mustFit(orig: UInt64, size: UInt64, live: [Range<Int>]) -> Bool {
         let c = configuration, count = slotCount(orig: orig, size: size)
         // swiotlb_find_slots: `if (alloc_size > IO_TLB_SEGSIZE * IO_TLB_SIZE) return -1;`
         guard count <= c.segmentSlots, count > 0 else { return false }
+        let pageAligned = c.minAlignMask == 0 && offset(orig) + size >= ProtectedDMAConfiguration.pageSize
+        guard !pageAligned, c.minAlignMask <= Self.slot - 1 else { return false }
         var used = [Bool](repeating: false, count: c.poolSlots)
         for range in live { for index in range where index < c.poolSlots { used[index] = true } }
         var first = 0
@@ -110,8 +119,21 @@ public struct CoherentPlacement: Sendable {
         return nil
     }
 
-    /// Whether a free, naturally aligned block of 2^order pages holds `size` bytes.
+    /// The naturally aligned block of 2^order pages a buffer of `pages` pages at `range` takes
+    /// from a buddy allocator (`__dma_direct_alloc_pages`: `alloc_pages_node(node, gfp,
+    /// get_order(size))`; only PAGE_ALIGN(size) of it is shared).
+    public static func block(_ range: Range<Int>) -> Range<Int> {
+        var size = 1
+        while size < range.count { size *= 2 }
+        let first = range.lowerBound / size * size
+        return first..<max(first + size, range.upperBound)
+    }
+
+    /// Whether a free, naturally aligned block of 2^order pages holds `size` bytes, counting each
+    /// live buffer as the whole block a buddy allocator took for it: an allocation may fail only
+    /// when none is free.
     public func fits(size: Int, live: [Range<Int>]) -> Bool {
+        let live = live.map(Self.block)
         var block = 1
         while block < Self.pages(size) { block *= 2 }
         var first = 0

@@ -64,7 +64,9 @@ public struct ProtectedDMAConfiguration: Hashable, Sendable, CustomStringConvert
     public func validate() throws(ConfigurationProblem) {
         guard (1...256).contains(bufferPages) else { throw ConfigurationProblem("bufferPages \(bufferPages): expected 1 to 256") }
         guard (0...256).contains(coherentPages) else { throw ConfigurationProblem("coherentPages \(coherentPages): expected 0 to 256") }
-        guard (1...128).contains(segmentSlots) else { throw ConfigurationProblem("segmentSlots \(segmentSlots): expected 1 to 128 (IO_TLB_SEGSIZE)") }
+        guard (1...128).contains(segmentSlots), segmentSlots & (segmentSlots - 1) == 0 else {
+            throw ConfigurationProblem("segmentSlots \(segmentSlots): expected a power of two from 1 to 128 (IO_TLB_SEGSIZE; io_tlb_offset masks with it)")
+        }
         guard poolSlots > 0, poolSlots <= 1024, poolSlots % segmentSlots == 0 else {
             throw ConfigurationProblem("poolSlots \(poolSlots): expected whole segments of \(segmentSlots), at most 1024 slots")
         }
