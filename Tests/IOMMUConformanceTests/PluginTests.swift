@@ -148,6 +148,17 @@ import Testing
         #expect(failure.trace.count <= 5, "\(failure)")
     }
 
+    /// A port of Linux's own algorithms (swiotlb's areas, next-fit search with its stride and
+    /// wrap, dma-direct's order-sized coherent blocks) passes: where Linux misses a free aligned
+    /// run or takes a larger block than it shares, the checker follows the code.
+    @Test(arguments: [[], ["AREAS=2"], ["AREAS=4", "EXACT_PAGES"], ["EXHAUSTIVE_RETRY"]])
+    func aPortOfLinuxSwiotlbPasses(defines: [String]) throws {
+        let path = try ExamplePlugins.build("../../Tests/Fixtures/kernel_swiotlb.c", defines)
+        let report = try run(.protectedDMA, ExamplePlugins.reference(path, worker: false), cases: 1_000)
+        #expect(report.passed, "\(report)")
+        #expect((report.statistics.outcomes[OutcomeKey(kind: "map", outcome: "mapping-error")] ?? 0) > 0, "no map ever failed")
+    }
+
     /// A layer that breaks the memory rules or the ABI, or crashes in a worker: a failure with
     /// its step, never a lost result.
     @Test(arguments: [("SHARE_BUFFER", "must never be shared"), ("LEAK_NEIGHBOUR", "outside the buffer the call is about"),
