@@ -23,11 +23,10 @@ extension DifferentialCheck {
 }
 
 /// Everything else the generic parts need of a surface: building its check from the command
-/// line's words, its contract, its trace type, its planted bugs and the axes a run may fix.
+/// line's words, its contract, its trace type and the axes a run may fix.
 /// `SurfaceDefinitions.all` lists the surfaces; nothing else switches over `Surface`.
 protocol SurfaceDefinition: DifferentialCheck {
     associatedtype Trace: LineTrace & EncodableTrace
-    static var mutants: [Mutant] { get }
     /// The configuration axes a run may fix, by option name (`FixedConfiguration`).
     static var fixedAxes: Set<String> { get }
     /// The check of `implementation`, with `policy` as spelled on the command line where the
@@ -40,8 +39,6 @@ protocol SurfaceDefinition: DifferentialCheck {
 }
 
 extension SurfaceDefinition {
-    static var mutants: [Mutant] { Mutants.all.filter { $0.surface == surface } }
-
     func recordedTrace(_ bytes: [UInt8]) -> String {
         TraceRecorder<Trace>.record(bytes) { testCase(recording: $0) }
     }
@@ -65,8 +62,9 @@ enum SurfaceDefinitions {
 extension SwitchedPolicy {
     /// A `--policy` for a surface whose policies are switched ones; nil draws one per case.
     static func commandLine(_ text: String?) throws(ImplementationUnavailable) -> Self? {
+        guard let text else { return nil }
         do {
-            return try parsed(text)
+            return try Self(parsing: text)
         } catch {
             throw ImplementationUnavailable(error.description)
         }

@@ -1,13 +1,11 @@
 /*
  * The protected-DMA example plug-in with one misbehaviour, chosen by -DMISBEHAVE_...: what a
- * broken layer looks like to the checker. The table forwards to the example's functions.
+ * broken layer looks like to the checker: the example's table, with its map wrapped.
  */
 /* The example's entry point is renamed; this file exports the real one. */
 #define iommu_check_plugin_v2 example_protected_dma_plugin
 #include "../../Examples/c-plugin/protected_dma.c"
 #undef iommu_check_plugin_v2
-
-#include <stdio.h>
 
 static uint64_t misbehaving_map(void *handle, uint64_t address, uint64_t size, uint32_t direction) {
     __attribute__((unused)) struct layer *l = handle;
@@ -30,23 +28,15 @@ static uint64_t misbehaving_map(void *handle, uint64_t address, uint64_t size, u
     return map(handle, address, size, direction);
 }
 
-static const struct iommu_check_protected_dma_ops misbehaving_ops = {
-    .create = create,
-    .destroy = destroy,
-    .map = misbehaving_map,
-    .unmap = unmap,
-    .sync_for_device = sync_for_device,
-    .sync_for_cpu = sync_for_cpu,
-    .alloc_coherent = alloc_coherent,
-    .free_coherent = free_coherent,
-    .setup_virtqueue = setup_virtqueue,
-};
+/* The example's tables with map replaced. */
+static struct iommu_check_protected_dma_ops misbehaving_ops;
+static struct iommu_check_plugin misbehaving_plugin;
 
-static const struct iommu_check_plugin misbehaving_plugin = {
-    .abi_version = IOMMU_CHECK_ABI_VERSION,
-    .abi_revision = IOMMU_CHECK_ABI_REVISION,
-    .name = "misbehaving-protected-dma",
-    .protected_dma = &misbehaving_ops,
-};
-
-const struct iommu_check_plugin *iommu_check_plugin_v2(void) { return &misbehaving_plugin; }
+const struct iommu_check_plugin *iommu_check_plugin_v2(void) {
+    misbehaving_ops = protected_dma_ops;
+    misbehaving_ops.map = misbehaving_map;
+    misbehaving_plugin = plugin;
+    misbehaving_plugin.name = "misbehaving-protected-dma";
+    misbehaving_plugin.protected_dma = &misbehaving_ops;
+    return &misbehaving_plugin;
+}

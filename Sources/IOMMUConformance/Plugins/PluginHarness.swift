@@ -30,11 +30,11 @@ public struct PluginReference: Sendable, Hashable, CustomStringConvertible {
 /// once, up front, so a bad library (wrong ABI version, a missing function) is refused before
 /// any case runs.
 final class PluginHarness: @unchecked Sendable {
-    fileprivate enum Mode {
+    private enum Mode {
         case inProcess(PluginLibrary)
         case worker(WorkerPool)
     }
-    fileprivate let mode: Mode
+    private let mode: Mode
     let name: String
     /// The plug-in ABI version the library speaks.
     let abiVersion: UInt32
@@ -95,6 +95,13 @@ final class PluginHarness: @unchecked Sendable {
         case .inProcess(let library): try PluginInterrupts(library: library, configuration: configuration, host: host)
         }
     }
+
+    func protectedDMA(_ configuration: ProtectedDMAConfiguration, _ memory: any GuestMemoryInterface) throws(ImplementationUnavailable) -> any ProtectedDMASystem {
+        switch mode {
+        case .worker(let pool): try WorkerProtectedDMA(pool: pool, configuration: configuration, name: name)
+        case .inProcess(let library): try PluginProtectedDMA(library: library, configuration: configuration, memory: memory)
+        }
+    }
 }
 
 /// The contract violations of an implementation that wraps foreign code (a plug-in), if it does.
@@ -116,15 +123,5 @@ struct ForeignFailures {
     /// Destroys the foreign object now; its failure, if any, fails the case.
     func close() -> String? {
         source?.closeForeign().map { "the plug-in broke its contract: \($0)" }
-    }
-}
-
-extension PluginHarness {
-    /// The protected-DMA layer of a plug-in; its memory calls reach `memory`.
-    func protectedDMA(_ configuration: ProtectedDMAConfiguration, _ memory: any GuestMemoryInterface) throws(ImplementationUnavailable) -> any ProtectedDMASystem {
-        switch mode {
-        case .worker(let pool): try WorkerProtectedDMA(pool: pool, configuration: configuration, memory: memory, name: name)
-        case .inProcess(let library): try PluginProtectedDMA(library: library, configuration: configuration, memory: memory)
-        }
     }
 }

@@ -157,8 +157,8 @@ final class ProtectedDMAJudge {
         case .freeCoherent(let id, _):
             model.freeCoherent(id)
             buffers[id] = nil
-        case .cpuWrite(let target, let offset, let data): write(target, offset, data, device: false)
-        case .deviceWrite(let target, let offset, let data): write(target, offset, data, device: true)
+        case .cpuWrite(let target, let offset, let data): write(target, offset, data)
+        case .deviceWrite(let target, let offset, let data): write(target, offset, data)
         case .cpuRead(let target, let offset, let length), .deviceRead(let target, let offset, let length):
             guard let expected = expected(target, offset, length) else { return nil }
             guard let data = outcome.data else { return "the device faulted: \(target) is not in shared memory" }
@@ -189,7 +189,7 @@ final class ProtectedDMAJudge {
         return covering.isEmpty ? "" : "; " + covering.joined(separator: ", ")
     }
 
-    private func write(_ target: ProtectedDMAOperation.Target, _ offset: Int, _ data: [UInt8], device: Bool) {
+    private func write(_ target: ProtectedDMAOperation.Target, _ offset: Int, _ data: [UInt8]) {
         switch target {
         case .buffers: model.cpuWrite(at: offset, data)
         case .mapping(let id): model.deviceWrite(mapping: id, at: offset, data)
@@ -232,7 +232,7 @@ final class ProtectedDMAJudge {
                 let released = injection.after > 0 || !copiesBack ? releasing : nil
                 if let problem = judgeMap(id, offset, size, direction, outcome, releasing: released) { return "another CPU's \(problem)" }
             case .deviceWrite(let target, let offset, let data):
-                write(target, offset, data, device: true)
+                write(target, offset, data)
             }
         }
         return nil

@@ -85,10 +85,7 @@ struct ProtectedDMAMachine: DifferentialMachine {
         if let problem = fault { return "\(operation): \(problem)" }
         if let problem = judge.judge(operation, outcome) { return "\(operation): \(problem)" }
         if let (problem, read) = compare(memory, judge) {
-            if let read {
-                let (seen, _) = perform(read, on: NoLayer(), memory: memory, judge: judge)
-                witness(read, seen)
-            }
+            if let read { witness(read, ProtectedDMAOutcome(data: observe(read, memory: memory, judge: judge))) }
             return "after \(operation): \(problem)"
         }
         return nil
@@ -164,14 +161,21 @@ struct ProtectedDMAMachine: DifferentialMachine {
             call { outcome.coherent = layer.setupVirtqueue(size: UInt64(size)) }
         case .cpuWrite(let target, let offset, let data):
             if let address = judge.cpuAddress(target, offset) { memory.cpuWrite(address, data) }
-        case .cpuRead(let target, let offset, let length):
-            outcome.data = judge.cpuAddress(target, offset).flatMap { memory.cpuRead($0, count: length) }
-        case .deviceRead(let target, let offset, let length):
-            outcome.data = judge.deviceAddress(target, offset).flatMap { memory.deviceRead($0, count: length) }
+        case .cpuRead, .deviceRead:
+            outcome.data = observe(operation, memory: memory, judge: judge)
         case .deviceWrite(let target, let offset, let data):
             deviceWrite(target, offset, data)
         }
         return (outcome, fault)
+    }
+
+    /// What a CPU or device read sees: nil where the device cannot reach it (a fault).
+    static func observe(_ read: ProtectedDMAOperation, memory: GuestMemory, judge: ProtectedDMAJudge) -> [UInt8]? {
+        switch read {
+        case .cpuRead(let target, let offset, let length): judge.cpuAddress(target, offset).flatMap { memory.cpuRead($0, count: length) }
+        case .deviceRead(let target, let offset, let length): judge.deviceAddress(target, offset).flatMap { memory.deviceRead($0, count: length) }
+        default: nil
+        }
     }
 
     /// The whole memory against the model: the driver's bytes, each live bounce buffer and
@@ -218,16 +222,4 @@ struct ProtectedDMAMachine: DifferentialMachine {
     func describe(_ command: ProtectedDMAOperation) -> String { command.description }
 
     func finish() -> String? { foreign.close() }
-}
-
-/// Stands in for the layer where a step makes no call of it (the reads that witness a
-/// difference in memory).
-private final class NoLayer: ProtectedDMASystem {
-    func map(_ address: UInt64, size: UInt64, direction: DMADirection) -> UInt64? { nil }
-    func unmap(_ dma: UInt64, size: UInt64, direction: DMADirection) {}
-    func syncForDevice(_ dma: UInt64, size: UInt64, direction: DMADirection) {}
-    func syncForCPU(_ dma: UInt64, size: UInt64, direction: DMADirection) {}
-    func allocCoherent(size: UInt64) -> CoherentBuffer? { nil }
-    func freeCoherent(_ buffer: CoherentBuffer, size: UInt64) {}
-    func setupVirtqueue(size: UInt64) -> CoherentBuffer? { nil }
 }

@@ -200,7 +200,10 @@ extension ProtectedDMATrace: LineTrace {
         self.init(configuration: try header.validated(configuration, line: number), description: header.description)
     }
 
-    func unrecordedField(_ step: Step) -> String? {
+    func unrecordedField(_ step: Step) -> String? { Self.unrecorded(step) }
+
+    /// The answer field a step must state and lacks, if any.
+    static func unrecorded(_ step: Step) -> String? {
         switch step.operation {
         case .map: step.outcome?.mapped.isEmpty == false ? nil : "mapped"
         case .allocCoherent, .setupVirtqueue: step.outcome == nil ? "coherent" : nil
@@ -218,17 +221,10 @@ extension ProtectedDMATrace: LineTrace {
 
         func judge(_ step: Step) -> String? {
             if let problem = judge.referenceProblem(step.operation) { return problem }
-            guard let outcome = step.outcome ?? (ProtectedDMATrace.needsOutcome(step.operation) ? nil : ProtectedDMAOutcome()) else {
+            guard let outcome = step.outcome ?? (ProtectedDMATrace.unrecorded(step) == nil ? ProtectedDMAOutcome() : nil) else {
                 return "no answer recorded for \(step.operation)"
             }
             return judge.judge(step.operation, outcome).map { "\(step.operation): \($0)" }
-        }
-    }
-
-    static func needsOutcome(_ operation: ProtectedDMAOperation) -> Bool {
-        switch operation {
-        case .map, .allocCoherent, .setupVirtqueue, .cpuRead, .deviceRead: true
-        default: operation.injections.contains { if case .map = $0.event { true } else { false } }
         }
     }
 }

@@ -58,12 +58,6 @@ extension SwitchedPolicy {
         try self.init(parsingSwitches: text)
     }
 
-    /// The policy `text` spells, nil for none; a bad spelling is refused with its sentence.
-    public static func parsed(_ text: String?) throws(ConfigurationProblem) -> Self? {
-        guard let text else { return nil }
-        return try Self(parsing: text)
-    }
-
     public static var presetNames: [String] { presets.map(\.name) }
 
     public init?(named name: String) {

@@ -63,7 +63,7 @@ enum ProtectedDMACoding {
 final class WorkerProtectedDMA: WorkerProxy, ProtectedDMASystem, MirroredProtectedDMA {
     let configuration: ProtectedDMAConfiguration
 
-    init(pool: WorkerPool, configuration: ProtectedDMAConfiguration, memory: any GuestMemoryInterface, name: String) throws(ImplementationUnavailable) {
+    init(pool: WorkerPool, configuration: ProtectedDMAConfiguration, name: String) throws(ImplementationUnavailable) {
         self.configuration = configuration
         try super.init(pool: pool, create: .pdmaCreate, ProtectedDMACoding.configurationWords(configuration),
                        refused: "plug-in '\(name)' refused the protected-DMA configuration \(configuration)")
