@@ -78,6 +78,27 @@ import Testing
         #expect(problem?.line == 3 && problem?.message.contains("runs past the end of the 4-slot pool") == true, "\(String(describing: problem))")
     }
 
+    /// Rules 7 to 9 judged from a trace's answers: each holds a conforming answer and refuses a
+    /// broken one, at its line.
+    @Test func placementRulesFromTheSources() throws {
+        let header = #"{"trace":"iommu-conformance","version":2,"surface":"protected-dma","configuration":{"bufferPages":4,"coherentPages":4,"poolSlots":8,"segmentSlots":8,"minAlignMask":"0x0","virtio":"none"}}"#
+        func verdict(_ lines: String...) throws -> TraceVerdict { try RecordedTrace.verify(([header] + lines).joined(separator: "\n")).verdict }
+        // 14cebf689a78: a page or more without min_align_mask is page-aligned.
+        let page = #"{"op":"map","id":0,"offset":0,"size":4096,"direction":"to-device","mapped":[[0,"0x%@"]]}"#
+        #expect(try verdict(page.replacingOccurrences(of: "%@", with: "10001000")).conforms)
+        #expect(try verdict(page.replacingOccurrences(of: "%@", with: "10000800")).problem?.message.contains("page-aligned") == true)
+        // __dma_direct_alloc_pages takes an order-2 block for three pages: the fourth is not free.
+        let three = #"{"op":"alloc-coherent","id":1,"size":12288,"coherent":["0x1000000","0x1000000"]}"#
+        #expect(try verdict(three, #"{"op":"alloc-coherent","id":2,"size":4096,"coherent":[]}"#).conforms)
+        let one = #"{"op":"alloc-coherent","id":1,"size":4096,"coherent":["0x1000000","0x1000000"]}"#
+        #expect(try verdict(one, #"{"op":"alloc-coherent","id":2,"size":4096,"coherent":[]}"#).problem?.line == 3)
+        // An unmap that copies back still holds its slots before its first memory call.
+        let whole = #"{"op":"map","id":1,"offset":0,"size":16384,"direction":"%@","mapped":[[1,"0x10000000"]]}"#
+        let unmap = #"{"op":"unmap","id":1,"during":[{"after":0,"event":"map","id":2,"offset":0,"size":16,"direction":"to-device"}],"mapped":[[2,"0x10000000"]]}"#
+        #expect(try verdict(whole.replacingOccurrences(of: "%@", with: "from-device"), unmap).problem?.line == 3)
+        #expect(try verdict(whole.replacingOccurrences(of: "%@", with: "to-device"), unmap).conforms, "a to-device unmap makes no call: the slots are free when the map runs")
+    }
+
     @Test func malformedTracesAreClearErrors() {
         let header = #"{"trace":"iommu-conformance","version":2,"surface":"protected-dma","configuration":{"bufferPages":2,"coherentPages":2,"poolSlots":4,"segmentSlots":4}}"#
         #expect { try RecordedTrace.verify(header + "\n" + #"{"op":"map","id":0,"offset":8190,"size":4,"direction":"to-device","mapped":[[0,null]]}"#) } throws: {
